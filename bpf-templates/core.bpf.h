@@ -1,0 +1,493 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * The hand-written half of the BPF side: maps, packet parsing, the in-kernel
+ * filter and event emission. The generated half (nettrace.bpf.c.j2) only
+ * declares one small program per probe and flavour and calls into here.
+ *
+ * Cost model: a packet that fails the filter costs one parse and returns
+ * before anything is reserved or written to the ring buffer, and wakes no
+ * one. Matching events are copied into the ring buffer without a wake-up
+ * until `wake_bytes` are queued; user space also polls on a short timer.
+ */
+#ifndef NETTRACE_CORE_BPF_H
+#define NETTRACE_CORE_BPF_H
+
+#include "vmlinux.h"
+#include "extra_types.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_endian.h>
+#include "nettrace.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+#define ETH_HLEN 14
+#define NT_IPPROTO_ICMPV6 58
+#define ETH_P_IP 0x0800
+#define ETH_P_ARP 0x0806
+#define ETH_P_IPV6 0x86DD
+#define NT_HDR_UNSET ((u16)~0U)
+
+/* Argument readers used by the generated programs. */
+#define NT_FENTRY_ARG(i) ctx[i]
+#define NT_KARG_0 PT_REGS_PARM1
+#define NT_KARG_1 PT_REGS_PARM2
+#define NT_KARG_2 PT_REGS_PARM3
+#define NT_KARG_3 PT_REGS_PARM4
+#define NT_KARG_4 PT_REGS_PARM5
+#define NT_KARG_5 PT_REGS_PARM6
+#define NT_KPROBE_ARG(i) NT_KARG_##i(ctx)
+
+const volatile struct nt_filter FILTER = {};
+const volatile struct nt_config CONFIG = {};
+/* Per probe: 1 when its exit program is loaded, so that the entry program
+ * stashes the event for the exit to complete instead of emitting it. */
+const volatile u8 RET_ON[NT_NR_PROBES] = {};
+
+/* Make the shared types visible in BTF so the skeleton generates them. */
+struct nt_event _nt_event_type = {};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 4 * 1024 * 1024);
+} events SEC(".maps");
+
+/* Events the ring buffer had no room for, per CPU. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, u32);
+	__type(value, u64);
+} lost SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, u32);
+	__type(value, struct nt_event);
+} scratch SEC(".maps");
+
+/* skbs that matched the filters: later events of theirs skip the filters. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, u64);
+	__type(value, u64);
+} tracked SEC(".maps");
+
+struct stash_key {
+	u64 task;
+	u32 cpu;
+	u32 probe;
+};
+
+/* Entry events waiting for their function to return. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 8192);
+	__type(key, struct stash_key);
+	__type(value, struct nt_event);
+} stash SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_STACK_TRACE);
+	__uint(max_entries, 4096);
+	__uint(key_size, sizeof(u32));
+	__uint(value_size, 127 * sizeof(u64));
+} stacks SEC(".maps");
+
+static __always_inline void count_lost(void)
+{
+	u32 zero = 0;
+	u64 *n = bpf_map_lookup_elem(&lost, &zero);
+
+	if (n)
+		*n += 1;
+}
+
+static __always_inline u64 wake_flag(void)
+{
+	if (bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= CONFIG.wake_bytes)
+		return BPF_RB_FORCE_WAKEUP;
+	return BPF_RB_NO_WAKEUP;
+}
+
+static __always_inline void emit(struct nt_event *e)
+{
+	if (bpf_ringbuf_output(&events, e, sizeof(*e), wake_flag()))
+		count_lost();
+}
+
+static __always_inline int parse_l4(struct nt_pkt *p, void *l4)
+{
+	switch (p->l4_proto) {
+	case IPPROTO_TCP: {
+		struct tcphdr th;
+
+		if (bpf_probe_read_kernel(&th, sizeof(th), l4))
+			return 0;
+		p->sport = bpf_ntohs(th.source);
+		p->dport = bpf_ntohs(th.dest);
+		p->seq = bpf_ntohl(th.seq);
+		p->ack = bpf_ntohl(th.ack_seq);
+		p->tcp_flags = ((u8 *)&th)[13];
+		break;
+	}
+	case IPPROTO_UDP: {
+		struct udphdr uh;
+
+		if (bpf_probe_read_kernel(&uh, sizeof(uh), l4))
+			return 0;
+		p->sport = bpf_ntohs(uh.source);
+		p->dport = bpf_ntohs(uh.dest);
+		break;
+	}
+	case IPPROTO_ICMP:
+	case NT_IPPROTO_ICMPV6: {
+		u8 h[8];
+
+		if (bpf_probe_read_kernel(&h, sizeof(h), l4))
+			return 0;
+		p->icmp_type = h[0];
+		p->icmp_code = h[1];
+		p->icmp_id = ((u16)h[4] << 8) | h[5];
+		p->icmp_seq = ((u16)h[6] << 8) | h[7];
+		break;
+	}
+	default:
+		break;
+	}
+	return 0;
+}
+
+/* Parses the headers at `l3` according to `p->l3_proto`. Returns 0 when the
+ * bytes there are a plausible header of that protocol. */
+static __always_inline int parse_l3(struct nt_pkt *p, void *l3)
+{
+	if (p->l3_proto == ETH_P_IP) {
+		struct iphdr ih;
+		u8 vihl;
+
+		if (bpf_probe_read_kernel(&ih, sizeof(ih), l3))
+			return -1;
+		vihl = *(u8 *)&ih;
+		if ((vihl >> 4) != 4 || (vihl & 0xf) < 5)
+			return -1;
+		p->family = 4;
+		p->l4_proto = ih.protocol;
+		__builtin_memcpy(p->saddr, &ih.saddr, 4);
+		__builtin_memcpy(p->daddr, &ih.daddr, 4);
+		/* Only the first fragment carries the L4 header. */
+		if (bpf_ntohs(ih.frag_off) & 0x1fff)
+			return 0;
+		return parse_l4(p, l3 + (vihl & 0xf) * 4);
+	}
+	if (p->l3_proto == ETH_P_IPV6) {
+		struct ipv6hdr ih;
+		u8 nexthdr;
+		void *l4 = l3 + sizeof(ih);
+		u8 first;
+
+		if (bpf_probe_read_kernel(&ih, sizeof(ih), l3))
+			return -1;
+		first = *(u8 *)&ih;
+		if ((first >> 4) != 6)
+			return -1;
+		p->family = 6;
+		__builtin_memcpy(p->saddr, &ih.saddr, 16);
+		__builtin_memcpy(p->daddr, &ih.daddr, 16);
+		nexthdr = ih.nexthdr;
+		/* Step over up to two extension headers (hop-by-hop, routing,
+		 * destination options), enough for ordinary traffic. */
+#pragma unroll
+		for (int i = 0; i < 2; i++) {
+			u8 ext[2];
+
+			if (nexthdr != 0 && nexthdr != 43 && nexthdr != 60)
+				break;
+			if (bpf_probe_read_kernel(&ext, sizeof(ext), l4))
+				return 0;
+			nexthdr = ext[0];
+			l4 += (ext[1] + 1) * 8;
+		}
+		p->l4_proto = nexthdr;
+		return parse_l4(p, l4);
+	}
+	if (p->l3_proto == ETH_P_ARP) {
+		u8 a[28];
+
+		if (bpf_probe_read_kernel(&a, sizeof(a), l3))
+			return -1;
+		p->arp_op = ((u16)a[6] << 8) | a[7];
+		/* Ethernet/IPv4 ARP: sender and target protocol addresses. */
+		if (a[4] == 6 && a[5] == 4) {
+			p->family = 4;
+			__builtin_memcpy(p->saddr, &a[14], 4);
+			__builtin_memcpy(p->daddr, &a[24], 4);
+		}
+		return 0;
+	}
+	return 0;
+}
+
+static __always_inline void parse_sock(struct nt_pkt *p, struct sock *sk)
+{
+	u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
+
+	p->l4_proto = BPF_CORE_READ(sk, sk_protocol);
+	p->sport = BPF_CORE_READ(sk, __sk_common.skc_num);
+	p->dport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	if (family == 2 /* AF_INET */) {
+		u32 s = BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr);
+		u32 d = BPF_CORE_READ(sk, __sk_common.skc_daddr);
+
+		p->family = 4;
+		p->l3_proto = ETH_P_IP;
+		__builtin_memcpy(p->saddr, &s, 4);
+		__builtin_memcpy(p->daddr, &d, 4);
+	} else if (family == 10 /* AF_INET6 */) {
+		p->family = 6;
+		p->l3_proto = ETH_P_IPV6;
+		BPF_CORE_READ_INTO(&p->saddr, sk, __sk_common.skc_v6_rcv_saddr);
+		BPF_CORE_READ_INTO(&p->daddr, sk, __sk_common.skc_v6_daddr);
+	}
+	p->source = NT_SRC_SOCK;
+}
+
+/* Fills the packet summary from the skb's headers, falling back to the
+ * socket when the headers are not built yet (transmit path above IP). */
+static __always_inline void parse_packet(struct nt_pkt *p, struct sk_buff *skb,
+					 struct sock *sk)
+{
+	if (skb) {
+		unsigned char *head = BPF_CORE_READ(skb, head);
+		u16 nh = BPF_CORE_READ(skb, network_header);
+		u16 mh = BPF_CORE_READ(skb, mac_header);
+
+		p->len = BPF_CORE_READ(skb, len);
+		p->l3_proto = bpf_ntohs(BPF_CORE_READ(skb, protocol));
+		if (nh != NT_HDR_UNSET && nh != 0 && (mh == NT_HDR_UNSET || nh > mh) &&
+		    parse_l3(p, head + nh) == 0) {
+			p->source = NT_SRC_HEADER;
+			return;
+		}
+		if (mh != NT_HDR_UNSET) {
+			u16 proto;
+
+			if (bpf_probe_read_kernel(&proto, sizeof(proto), head + mh + 12) == 0) {
+				p->l3_proto = bpf_ntohs(proto);
+				if (parse_l3(p, head + mh + ETH_HLEN) == 0) {
+					p->source = NT_SRC_MAC;
+					return;
+				}
+			}
+		}
+		if (!sk)
+			sk = BPF_CORE_READ(skb, sk);
+	}
+	p->family = 0;
+	if (sk)
+		parse_sock(p, sk);
+}
+
+static __always_inline bool addr_eq(const volatile unsigned char *want, u8 want_family,
+				    struct nt_pkt *p, unsigned char *have)
+{
+	if (p->family != want_family)
+		return false;
+	if (want_family == 4)
+		return *(u32 *)have == *(const volatile u32 *)want;
+	return ((u64 *)have)[0] == ((const volatile u64 *)want)[0] &&
+	       ((u64 *)have)[1] == ((const volatile u64 *)want)[1];
+}
+
+static __always_inline bool filter_match(struct nt_event *e)
+{
+	u32 f = FILTER.flags;
+	struct nt_pkt *p = &e->pkt;
+
+	if (!f)
+		return true;
+	if ((f & NT_F_L3) && p->l3_proto != FILTER.l3_proto)
+		return false;
+	if ((f & NT_F_L4) && (p->family == 0 || p->l4_proto != FILTER.l4_proto))
+		return false;
+	if ((f & NT_F_SADDR) && !addr_eq(FILTER.saddr, FILTER.saddr_family, p, p->saddr))
+		return false;
+	if ((f & NT_F_DADDR) && !addr_eq(FILTER.daddr, FILTER.daddr_family, p, p->daddr))
+		return false;
+	if ((f & NT_F_ADDR) && !addr_eq(FILTER.addr, FILTER.addr_family, p, p->saddr) &&
+	    !addr_eq(FILTER.addr, FILTER.addr_family, p, p->daddr))
+		return false;
+	if (f & (NT_F_SPORT | NT_F_DPORT | NT_F_PORT | NT_F_TCP_FLAGS)) {
+		if (p->l4_proto != IPPROTO_TCP && p->l4_proto != IPPROTO_UDP)
+			return false;
+		if ((f & NT_F_SPORT) && p->sport != FILTER.sport)
+			return false;
+		if ((f & NT_F_DPORT) && p->dport != FILTER.dport)
+			return false;
+		if ((f & NT_F_PORT) && p->sport != FILTER.port && p->dport != FILTER.port)
+			return false;
+		if ((f & NT_F_TCP_FLAGS) &&
+		    (p->l4_proto != IPPROTO_TCP ||
+		     (p->tcp_flags & FILTER.tcp_flags) != FILTER.tcp_flags))
+			return false;
+	}
+	if ((f & NT_F_PID) && e->pid != FILTER.pid)
+		return false;
+	if ((f & NT_F_NETNS) && e->netns != FILTER.netns)
+		return false;
+	if ((f & NT_F_LEN) && (p->len < FILTER.len_min || p->len > FILTER.len_max))
+		return false;
+	return true;
+}
+
+static __always_inline u32 skb_netns(struct sk_buff *skb, struct sock *sk)
+{
+	struct net_device *dev = skb ? BPF_CORE_READ(skb, dev) : NULL;
+
+	if (dev)
+		return BPF_CORE_READ(dev, nd_net.net, ns.inum);
+	if (!sk && skb)
+		sk = BPF_CORE_READ(skb, sk);
+	if (sk)
+		return BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum);
+	return 0;
+}
+
+/* Builds the event for one probe hit into the per-CPU scratch buffer.
+ * Returns NULL when the packet is neither tracked nor matching. */
+static __always_inline struct nt_event *build_event(u32 probe, struct sk_buff *skb,
+						    struct sock *sk)
+{
+	u32 zero = 0;
+	struct nt_event *e;
+	bool was_tracked = false;
+	u64 key = (u64)skb;
+
+	if (!skb && !sk)
+		return NULL;
+	if (CONFIG.track && skb && bpf_map_lookup_elem(&tracked, &key))
+		was_tracked = true;
+	e = bpf_map_lookup_elem(&scratch, &zero);
+	if (!e)
+		return NULL;
+	__builtin_memset(e, 0, sizeof(*e));
+	e->pid = bpf_get_current_pid_tgid() >> 32;
+	parse_packet(&e->pkt, skb, sk);
+	if (FILTER.flags & NT_F_NETNS || CONFIG.detail)
+		e->netns = skb_netns(skb, sk);
+	if (!was_tracked && !filter_match(e))
+		return NULL;
+	if (CONFIG.track && skb && !was_tracked) {
+		u64 now = bpf_ktime_get_ns();
+
+		bpf_map_update_elem(&tracked, &key, &now, BPF_ANY);
+	}
+	e->ts = bpf_ktime_get_ns();
+	e->skb = (u64)skb;
+	e->probe = probe;
+	e->cpu = bpf_get_smp_processor_id();
+	e->stack_id = -1;
+	if (was_tracked)
+		e->flags |= NT_EV_TRACKED;
+	if (CONFIG.detail) {
+		struct net_device *dev = skb ? BPF_CORE_READ(skb, dev) : NULL;
+
+		bpf_get_current_comm(e->comm, sizeof(e->comm));
+		if (dev) {
+			e->ifindex = BPF_CORE_READ(dev, ifindex);
+			BPF_CORE_READ_STR_INTO(&e->ifname, dev, name);
+		}
+	}
+	return e;
+}
+
+static __always_inline void untrack(struct sk_buff *skb)
+{
+	u64 key = (u64)skb;
+
+	if (CONFIG.track)
+		bpf_map_delete_elem(&tracked, &key);
+}
+
+static __always_inline struct stash_key stash_key_of(u32 probe)
+{
+	struct stash_key k = {
+		.task = bpf_get_current_pid_tgid(),
+		.cpu = bpf_get_smp_processor_id(),
+		.probe = probe,
+	};
+	return k;
+}
+
+/* Entry of a function probe: emit now, or stash for the exit program. */
+static __always_inline int on_entry(u32 probe, struct sk_buff *skb, struct sock *sk)
+{
+	struct nt_event *e = build_event(probe, skb, sk);
+
+	if (!e)
+		return 0;
+	if (RET_ON[probe]) {
+		struct stash_key k = stash_key_of(probe);
+
+		if (bpf_map_update_elem(&stash, &k, e, BPF_ANY))
+			count_lost();
+		return 0;
+	}
+	emit(e);
+	return 0;
+}
+
+/* Exit of a function probe: complete the stashed entry event. */
+static __always_inline int on_exit(u32 probe, long long ret, bool clone)
+{
+	struct stash_key k = stash_key_of(probe);
+	struct nt_event *e = bpf_map_lookup_elem(&stash, &k);
+
+	if (!e)
+		return 0;
+	e->ret = ret;
+	e->flags |= NT_EV_RET;
+	if (clone && ret) {
+		u64 child = (u64)ret;
+
+		e->aux = child;
+		e->flags |= NT_EV_CLONE;
+		if (CONFIG.track) {
+			u64 now = bpf_ktime_get_ns();
+
+			bpf_map_update_elem(&tracked, &child, &now, BPF_ANY);
+		}
+	}
+	emit(e);
+	bpf_map_delete_elem(&stash, &k);
+	return 0;
+}
+
+/* A tracepoint or entry-only probe whose skb's life ends here. */
+static __always_inline int on_free(void *ctx, u32 probe, struct sk_buff *skb, bool drop,
+				   u64 location, u32 reason)
+{
+	struct nt_event *e = build_event(probe, skb, NULL);
+
+	if (!e)
+		return 0;
+	e->flags |= NT_EV_FREE;
+	if (drop) {
+		e->flags |= NT_EV_DROP;
+		e->aux = location;
+		e->reason = reason;
+		if (CONFIG.drop_stack) {
+			e->stack_id = bpf_get_stackid(ctx, &stacks, 0);
+			if (e->stack_id >= 0)
+				e->flags |= NT_EV_STACK;
+		}
+	}
+	untrack(skb);
+	emit(e);
+	return 0;
+}
+
+#endif

@@ -1,0 +1,117 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Types shared by the BPF programs and user space. The Rust side does not
+ * re-declare them: libbpf-cargo generates them into the skeleton's `types`
+ * module from this header's BTF (see the `_nt_*_type` globals in core.bpf.h).
+ */
+#ifndef NETTRACE_H
+#define NETTRACE_H
+
+#define NT_ADDR_LEN 16
+#define NT_NAME_LEN 16
+
+/* Where the packet summary in nt_pkt came from. */
+enum nt_pkt_source {
+	NT_SRC_NONE = 0,   /* no usable header and no socket */
+	NT_SRC_HEADER = 1, /* parsed from the skb's network header */
+	NT_SRC_MAC = 2,    /* parsed after the MAC header (network header unset) */
+	NT_SRC_SOCK = 3,   /* taken from the socket (headers not built yet) */
+};
+
+/* nt_event.flags */
+enum nt_event_flags {
+	NT_EV_RET = 1 << 0,      /* ret holds the function's return value */
+	NT_EV_DROP = 1 << 1,     /* a drop: reason and location are set */
+	NT_EV_CLONE = 1 << 2,    /* aux holds the new skb of a clone/copy */
+	NT_EV_FREE = 1 << 3,     /* the skb's life ends with this event */
+	NT_EV_TRACKED = 1 << 4,  /* passed the filters earlier; filters skipped */
+	NT_EV_STACK = 1 << 5,    /* stack_id is valid */
+};
+
+struct nt_pkt {
+	unsigned char saddr[NT_ADDR_LEN]; /* IPv4 uses the first 4 bytes */
+	unsigned char daddr[NT_ADDR_LEN];
+	unsigned int seq;                 /* TCP sequence number */
+	unsigned int ack;                 /* TCP acknowledgement number */
+	unsigned int len;                 /* skb->len */
+	unsigned short l3_proto;          /* ETH_P_*, host byte order */
+	unsigned short sport;             /* host byte order */
+	unsigned short dport;
+	unsigned short icmp_id;
+	unsigned short icmp_seq;
+	unsigned short arp_op;
+	unsigned char l4_proto;           /* IPPROTO_* */
+	unsigned char family;             /* 4, 6, or 0 */
+	unsigned char tcp_flags;
+	unsigned char icmp_type;
+	unsigned char icmp_code;
+	unsigned char source;             /* enum nt_pkt_source */
+	unsigned char _pad[2];
+};
+
+struct nt_event {
+	unsigned long long ts;     /* ns since boot (bpf_ktime_get_ns) */
+	unsigned long long skb;
+	unsigned long long aux;    /* drop location, or the clone's new skb */
+	long long ret;
+	unsigned int probe;        /* index into the generated probe table */
+	unsigned int flags;        /* enum nt_event_flags */
+	unsigned int reason;       /* enum skb_drop_reason value */
+	int stack_id;
+	unsigned int pid;
+	unsigned int cpu;
+	unsigned int ifindex;
+	unsigned int netns;
+	char comm[NT_NAME_LEN];
+	char ifname[NT_NAME_LEN];
+	struct nt_pkt pkt;
+};
+
+/* nt_filter.flags: which filters are active */
+enum nt_filter_flags {
+	NT_F_SADDR = 1 << 0,
+	NT_F_DADDR = 1 << 1,
+	NT_F_ADDR = 1 << 2,
+	NT_F_SPORT = 1 << 3,
+	NT_F_DPORT = 1 << 4,
+	NT_F_PORT = 1 << 5,
+	NT_F_L3 = 1 << 6,
+	NT_F_L4 = 1 << 7,
+	NT_F_PID = 1 << 8,
+	NT_F_NETNS = 1 << 9,
+	NT_F_LEN = 1 << 10,
+	NT_F_TCP_FLAGS = 1 << 11,
+};
+
+struct nt_filter {
+	unsigned int flags;
+	unsigned char saddr[NT_ADDR_LEN];
+	unsigned char daddr[NT_ADDR_LEN];
+	unsigned char addr[NT_ADDR_LEN];
+	unsigned char saddr_family;
+	unsigned char daddr_family;
+	unsigned char addr_family;
+	unsigned char l4_proto;
+	unsigned short l3_proto;
+	unsigned short sport;
+	unsigned short dport;
+	unsigned short port;
+	unsigned int pid;
+	unsigned int netns;
+	unsigned int len_min;
+	unsigned int len_max;
+	unsigned char tcp_flags;
+	unsigned char _pad[3];
+};
+
+/* Run-wide settings, fixed before load (they live in .rodata, so the
+ * verifier prunes the branches they switch off). */
+struct nt_config {
+	unsigned char track;       /* lifecycle: remember skbs that matched */
+	unsigned char detail;      /* fill comm/ifname/ifindex/netns */
+	unsigned char drop_stack;  /* collect a stack id on drops */
+	unsigned char _pad;
+	unsigned int wake_bytes;   /* wake user space once this much is queued */
+};
+
+#endif

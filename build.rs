@@ -1,0 +1,65 @@
+//! Build step: probes.yaml → validated catalogue → BPF C (minijinja) →
+//! BPF object and skeleton (clang via libbpf-cargo) → Rust probe table.
+//! A catalogue error stops the build with a message naming the entry.
+
+use std::env;
+use std::fs;
+use std::path::PathBuf;
+
+#[path = "src/catalogue/schema.rs"]
+#[allow(dead_code)]
+pub mod schema;
+mod catalogue {
+    pub use super::schema;
+}
+#[path = "src/codegen/render.rs"]
+#[allow(dead_code)]
+mod render;
+
+fn main() {
+    if let Err(e) = run() {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run() -> anyhow::Result<()> {
+    let root = PathBuf::from(env::var("CARGO_MANIFEST_DIR")?);
+    let out = PathBuf::from(env::var("OUT_DIR")?);
+    let templates = root.join("bpf-templates");
+    for f in ["probes.yaml", "bpf-templates"] {
+        println!("cargo:rerun-if-changed={}", root.join(f).display());
+    }
+    for entry in fs::read_dir(&templates)? {
+        println!("cargo:rerun-if-changed={}", entry?.path().display());
+    }
+
+    let yaml = fs::read_to_string(root.join("probes.yaml"))?;
+    let cat = schema::Catalogue::from_yaml(&yaml).map_err(|errors| {
+        let list: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
+        anyhow::anyhow!("invalid probe catalogue:\n  {}", list.join("\n  "))
+    })?;
+
+    let template = fs::read_to_string(templates.join("nettrace.bpf.c.j2"))?;
+    let c_source = render::render_bpf(&cat, &template)?;
+    let c_path = out.join("nettrace.bpf.c");
+    fs::write(&c_path, c_source)?;
+    fs::write(out.join("probe_table.rs"), render::render_rust(&cat))?;
+
+    let clang = env::var("NETTRACE_CLANG").unwrap_or_else(|_| "clang".into());
+    libbpf_cargo::SkeletonBuilder::new()
+        .source(&c_path)
+        .obj(out.join("nettrace.bpf.o"))
+        .clang(&clang)
+        .reference_obj(true)
+        .clang_args([
+            "-g".into(),
+            "-O2".into(),
+            "-Wall".into(),
+            "-Wno-unused-function".into(),
+            format!("-I{}", templates.display()),
+        ])
+        .build_and_generate(out.join("nettrace.skel.rs"))
+        .map_err(|e| anyhow::anyhow!("compiling the BPF programs with {clang} failed: {e:#}\n(install clang: apt-get install clang llvm libelf-dev zlib1g-dev pkg-config)"))?;
+    Ok(())
+}
