@@ -47,10 +47,22 @@ fn run() -> anyhow::Result<()> {
     fs::write(out.join("probe_table.rs"), render::render_rust(&cat))?;
 
     let clang = env::var("NETTRACE_CLANG").unwrap_or_else(|_| "clang".into());
+    skeleton(&clang, &templates, &c_path, &out, "nettrace")?;
+    skeleton(&clang, &templates, &templates.join("caps.bpf.c"), &out, "caps")?;
+    Ok(())
+}
+
+fn skeleton(
+    clang: &str,
+    templates: &std::path::Path,
+    source: &std::path::Path,
+    out: &std::path::Path,
+    name: &str,
+) -> anyhow::Result<()> {
     libbpf_cargo::SkeletonBuilder::new()
-        .source(&c_path)
-        .obj(out.join("nettrace.bpf.o"))
-        .clang(&clang)
+        .source(source)
+        .obj(out.join(format!("{name}.bpf.o")))
+        .clang(clang)
         .reference_obj(true)
         .clang_args([
             "-g".into(),
@@ -59,7 +71,7 @@ fn run() -> anyhow::Result<()> {
             "-Wno-unused-function".into(),
             format!("-I{}", templates.display()),
         ])
-        .build_and_generate(out.join("nettrace.skel.rs"))
+        .build_and_generate(out.join(format!("{name}.skel.rs")))
         .map_err(|e| anyhow::anyhow!("compiling the BPF programs with {clang} failed: {e:#}\n(install clang: apt-get install clang llvm libelf-dev zlib1g-dev pkg-config)"))?;
     Ok(())
 }

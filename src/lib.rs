@@ -3,7 +3,13 @@
 //!
 //! Data flows through the modules in this order: `catalogue` (what can be
 //! probed) → `codegen` (build time: BPF C and tables) → `kernel` (what the
-//! running kernel offers) → `load` (attach) → `events` (decode) → `output`.
+//! running kernel offers) → `load` (choose, plan, attach) → `events`
+//! (decode) → `output` (text). `cli` drives a run.
 
 pub mod catalogue;
+pub mod cli;
 pub mod codegen;
+pub mod events;
+pub mod kernel;
+pub mod load;
+pub mod output;

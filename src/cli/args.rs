@@ -1,0 +1,93 @@
+//! Command-line flags. Each flag is declared once here (name, help, value
+//! parser); `filter.rs` turns the raw values into the BPF filter and
+//! `mod.rs` checks combinations in one place.
+
+use crate::load::plan::{ProbeMode, TpMode};
+use clap::Parser;
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "nettrace",
+    version,
+    about = "Trace packets through the Linux kernel with eBPF: where each went, where and why it was dropped",
+    long_about = None,
+    after_help = "Modes: --drop (drop monitor), --basic (every probe hit as it happens), --check (what this kernel supports).\n\
+Status lines (`begin trace...`, `end trace...`) and logs go to stderr; data goes to stdout.\n\
+Exit codes: 0 ok, 1 runtime error, 2 bad usage, 3 missing privileges, 4 kernel lacks what is needed (BTF, probes), 5 BPF load refused."
+)]
+pub struct Args {
+    /// Filter: source IPv4/IPv6 address
+    #[arg(short = 's', long, value_name = "ADDR", help_heading = "Filters")]
+    pub saddr: Option<String>,
+    /// Filter: destination IPv4/IPv6 address
+    #[arg(short = 'd', long, value_name = "ADDR", help_heading = "Filters")]
+    pub daddr: Option<String>,
+    /// Filter: source or destination address
+    #[arg(long, value_name = "ADDR", help_heading = "Filters")]
+    pub addr: Option<String>,
+    /// Filter: source TCP/UDP port
+    #[arg(short = 'S', long, value_name = "PORT", help_heading = "Filters")]
+    pub sport: Option<String>,
+    /// Filter: destination TCP/UDP port
+    #[arg(short = 'D', long, value_name = "PORT", help_heading = "Filters")]
+    pub dport: Option<String>,
+    /// Filter: source or destination TCP/UDP port
+    #[arg(short = 'P', long, value_name = "PORT", help_heading = "Filters")]
+    pub port: Option<String>,
+    /// Filter: protocol, L3 (ip, ipv6, arp) or L4 (tcp, udp, icmp, icmpv6, igmp, gre, esp, ah, sctp, udplite)
+    #[arg(short = 'p', long, value_name = "PROTO", help_heading = "Filters")]
+    pub proto: Option<String>,
+    /// Filter: process id current when the probe fired
+    #[arg(long, value_name = "PID", help_heading = "Filters")]
+    pub pid: Option<String>,
+
+    /// Drop monitor: one line per dropped packet with reason and location
+    #[arg(long, help_heading = "Modes")]
+    pub drop: bool,
+    /// With --drop: print the kernel call stack of each drop
+    #[arg(long, help_heading = "Modes")]
+    pub drop_stack: bool,
+    /// Print every probe hit as it arrives, without per-packet contexts
+    #[arg(long, help_heading = "Modes")]
+    pub basic: bool,
+    /// Report what this kernel supports and how many probes would attach, then exit
+    #[arg(long, help_heading = "Modes")]
+    pub check: bool,
+    /// List the probe groups and probes (what is off by default, what this kernel can attach), then exit
+    #[arg(long, help_heading = "Modes")]
+    pub list: bool,
+
+    /// Probe groups or probe names to trace, comma-separated (`-t ?` lists them)
+    #[arg(short = 't', long = "trace", value_name = "GROUPS", help_heading = "Probes")]
+    pub trace: Option<String>,
+    /// Show function return values (fexit/kretprobe), named where their meaning is known
+    #[arg(long, help_heading = "Probes")]
+    pub ret: bool,
+    /// How kernel functions are probed
+    #[arg(long, value_enum, default_value_t = ProbeMode::Auto, help_heading = "Probes")]
+    pub probe_mode: ProbeMode,
+    /// How tracepoints are attached
+    #[arg(long, value_enum, default_value_t = TpMode::Auto, help_heading = "Probes")]
+    pub tp_mode: TpMode,
+    /// Read kernel BTF from FILE instead of /sys/kernel/btf/vmlinux
+    #[arg(long, value_name = "FILE", help_heading = "Probes")]
+    pub btf: Option<PathBuf>,
+
+    /// Show the skb address, CPU, interface, pid, command and netns of each event
+    #[arg(long, help_heading = "Output")]
+    pub detail: bool,
+    /// Print wall-clock date and time instead of seconds since boot
+    #[arg(long, help_heading = "Output")]
+    pub date: bool,
+    /// Stop after N events (drops in --drop mode)
+    #[arg(short = 'c', long, value_name = "N", help_heading = "Output")]
+    pub count: Option<u64>,
+
+    /// Log progress to stderr (and lost-event counts every few seconds)
+    #[arg(short = 'v', help_heading = "Logging")]
+    pub verbose: bool,
+    /// Log debugging detail to stderr (includes libbpf's messages)
+    #[arg(long, help_heading = "Logging")]
+    pub debug: bool,
+}

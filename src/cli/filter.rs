@@ -1,0 +1,141 @@
+//! Turning filter flags into the in-kernel filter (`struct nt_filter`),
+//! rejecting bad values with a message that names the flag and the fix.
+
+use crate::events::{ETH_P_ARP, ETH_P_IP, ETH_P_IPV6};
+use crate::load::attach::nt_filter;
+use std::net::IpAddr;
+
+/// Flag bits of nt_filter.flags (bpf-templates/nettrace.h).
+mod bits {
+    pub const SADDR: u32 = 1 << 0;
+    pub const DADDR: u32 = 1 << 1;
+    pub const ADDR: u32 = 1 << 2;
+    pub const SPORT: u32 = 1 << 3;
+    pub const DPORT: u32 = 1 << 4;
+    pub const PORT: u32 = 1 << 5;
+    pub const L3: u32 = 1 << 6;
+    pub const L4: u32 = 1 << 7;
+    pub const PID: u32 = 1 << 8;
+}
+
+/// A protocol accepted by `-p`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Proto {
+    L3(u16),
+    L4(u8),
+}
+
+pub const PROTO_NAMES: &str =
+    "ip, ipv6, arp, tcp, udp, icmp, icmpv6, igmp, ipip, gre, esp, ah, sctp, udplite";
+
+pub fn parse_proto(s: &str) -> Result<Proto, String> {
+    Ok(match s.to_ascii_lowercase().as_str() {
+        "ip" | "ipv4" => Proto::L3(ETH_P_IP),
+        "ipv6" | "ip6" => Proto::L3(ETH_P_IPV6),
+        "arp" => Proto::L3(ETH_P_ARP),
+        "icmp" => Proto::L4(1),
+        "igmp" => Proto::L4(2),
+        "ipip" => Proto::L4(4),
+        "tcp" => Proto::L4(6),
+        "udp" => Proto::L4(17),
+        "gre" => Proto::L4(47),
+        "esp" => Proto::L4(50),
+        "ah" => Proto::L4(51),
+        "icmpv6" | "icmp6" | "ipv6-icmp" => Proto::L4(58),
+        "sctp" => Proto::L4(132),
+        "udplite" => Proto::L4(136),
+        _ => {
+            return Err(format!(
+                "unknown protocol `{s}` for --proto; use one of: {PROTO_NAMES}"
+            ))
+        }
+    })
+}
+
+pub fn parse_addr(flag: &str, s: &str) -> Result<IpAddr, String> {
+    s.parse().map_err(|_| {
+        format!("invalid address `{s}` for {flag}: expected an IPv4 (10.0.0.1) or IPv6 (fd00::1) address")
+    })
+}
+
+pub fn parse_port(flag: &str, s: &str) -> Result<u16, String> {
+    s.parse()
+        .map_err(|_| format!("invalid port `{s}` for {flag}: expected a number from 0 to 65535"))
+}
+
+pub fn parse_pid(s: &str) -> Result<u32, String> {
+    s.parse()
+        .map_err(|_| format!("invalid pid `{s}` for --pid: expected a process id"))
+}
+
+fn set_addr(dst: &mut [u8; 16], family: &mut u8, a: IpAddr) {
+    match a {
+        IpAddr::V4(v4) => {
+            dst[..4].copy_from_slice(&v4.octets());
+            *family = 4;
+        }
+        IpAddr::V6(v6) => {
+            dst.copy_from_slice(&v6.octets());
+            *family = 6;
+        }
+    }
+}
+
+/// The raw filter values, as given on the command line.
+#[derive(Debug, Default, Clone)]
+pub struct FilterArgs<'a> {
+    pub saddr: Option<&'a str>,
+    pub daddr: Option<&'a str>,
+    pub addr: Option<&'a str>,
+    pub sport: Option<&'a str>,
+    pub dport: Option<&'a str>,
+    pub port: Option<&'a str>,
+    pub proto: Option<&'a str>,
+    pub pid: Option<&'a str>,
+}
+
+/// Builds the BPF filter; the first bad value is reported.
+pub fn build_filter(a: &FilterArgs<'_>) -> Result<nt_filter, String> {
+    let mut f = nt_filter::default();
+    if let Some(s) = a.saddr {
+        set_addr(&mut f.saddr, &mut f.saddr_family, parse_addr("--saddr", s)?);
+        f.flags |= bits::SADDR;
+    }
+    if let Some(s) = a.daddr {
+        set_addr(&mut f.daddr, &mut f.daddr_family, parse_addr("--daddr", s)?);
+        f.flags |= bits::DADDR;
+    }
+    if let Some(s) = a.addr {
+        set_addr(&mut f.addr, &mut f.addr_family, parse_addr("--addr", s)?);
+        f.flags |= bits::ADDR;
+    }
+    if let Some(s) = a.sport {
+        f.sport = parse_port("--sport", s)?;
+        f.flags |= bits::SPORT;
+    }
+    if let Some(s) = a.dport {
+        f.dport = parse_port("--dport", s)?;
+        f.flags |= bits::DPORT;
+    }
+    if let Some(s) = a.port {
+        f.port = parse_port("--port", s)?;
+        f.flags |= bits::PORT;
+    }
+    if let Some(s) = a.proto {
+        match parse_proto(s)? {
+            Proto::L3(p) => {
+                f.l3_proto = p;
+                f.flags |= bits::L3;
+            }
+            Proto::L4(p) => {
+                f.l4_proto = p;
+                f.flags |= bits::L4;
+            }
+        }
+    }
+    if let Some(s) = a.pid {
+        f.pid = parse_pid(s)?;
+        f.flags |= bits::PID;
+    }
+    Ok(f)
+}

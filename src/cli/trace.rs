@@ -1,0 +1,309 @@
+//! A tracing run: open the kernel's facts, plan and attach the probes,
+//! then read events until Ctrl-C/SIGTERM or `--count`, printing them in the
+//! chosen mode, and finish with a summary on stderr.
+
+use super::args::Args;
+use super::exit::{ExitCode, Fatal};
+use crate::catalogue::table::{ProbeDef, ProbeKind};
+use crate::events::Event;
+use crate::kernel::btf::KernelBtf;
+use crate::kernel::caps::{self, Capabilities};
+use crate::kernel::kallsyms::Kallsyms;
+use crate::load::attach::{self, nt_config, nt_filter, LoadSettings, PlannedProbe, Session};
+use crate::load::plan::{self, Decision, LiveKernel, Mechanism, MechanismSupport, ProbeMode, SkipReason};
+use crate::output::lines::Formatter;
+use crate::output::time::Clock;
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// The running kernel as nettrace sees it.
+pub struct KernelContext {
+    pub btf: KernelBtf,
+    pub kallsyms: Kallsyms,
+    pub caps: Capabilities,
+}
+
+/// Checks privileges, loads BTF and kallsyms and probes capabilities.
+pub fn open_kernel(args: &Args) -> Result<KernelContext, Fatal> {
+    if !caps::privileged() {
+        return Err(Fatal::new(
+            ExitCode::Privileges,
+            "loading BPF programs needs root (or CAP_BPF with CAP_PERFMON); run nettrace with sudo",
+        ));
+    }
+    let btf = KernelBtf::load(args.btf.as_deref())
+        .map_err(|e| Fatal::new(ExitCode::KernelLacks, e.to_string()))?;
+    let kallsyms = Kallsyms::load().unwrap_or_else(|e| {
+        log::warn!("cannot read /proc/kallsyms ({e}): locations will be shown as addresses");
+        Kallsyms::default()
+    });
+    let caps = caps::detect(Some(&btf));
+    Ok(KernelContext {
+        btf,
+        kallsyms,
+        caps,
+    })
+}
+
+impl KernelContext {
+    pub fn support(&self) -> MechanismSupport {
+        MechanismSupport {
+            fentry: self.caps.fentry.is_ok(),
+            kprobe: self.caps.kprobe.is_ok(),
+            tp_btf: self.caps.tp_btf.is_ok(),
+            raw_tp: self.caps.raw_tp.is_ok(),
+        }
+    }
+
+    /// Decides how each probe attaches.
+    pub fn plan(
+        &self,
+        probes: &[&'static ProbeDef],
+        probe_mode: ProbeMode,
+        tp_mode: plan::TpMode,
+        with_exit: bool,
+    ) -> Vec<PlannedProbe> {
+        let view = LiveKernel {
+            btf: &self.btf,
+            kallsyms: &self.kallsyms,
+        };
+        let support = self.support();
+        probes
+            .iter()
+            .map(|p| PlannedProbe {
+                probe: p,
+                decision: plan::decide(p, &view, support, probe_mode, tp_mode),
+                with_exit: with_exit && p.has_ret(),
+            })
+            .collect()
+    }
+}
+
+/// Summarizes skipped probes by reason, for one stderr line each.
+pub fn skip_summary(skipped: &[(u32, SkipReason)]) -> Vec<String> {
+    let mut by: BTreeMap<String, (usize, usize)> = BTreeMap::new();
+    for (id, reason) in skipped {
+        let is_fn = crate::catalogue::table::PROBES
+            .get(*id as usize)
+            .is_some_and(|p| p.kind == ProbeKind::Function);
+        let e = by.entry(reason.to_string()).or_default();
+        if is_fn {
+            e.0 += 1;
+        } else {
+            e.1 += 1;
+        }
+    }
+    by.into_iter()
+        .map(|(why, (f, t))| {
+            let what = match (f, t) {
+                (f, 0) => format!("{f} function probe{}", if f == 1 { "" } else { "s" }),
+                (0, t) => format!("{t} tracepoint{}", if t == 1 { "" } else { "s" }),
+                (f, t) => format!("{f} function probes and {t} tracepoints"),
+            };
+            format!("{what} skipped: {why}")
+        })
+        .collect()
+}
+
+fn load_with_fallback(
+    kernel: &KernelContext,
+    args: &Args,
+    selection: &[&'static ProbeDef],
+    settings: &LoadSettings,
+) -> Result<Session, Fatal> {
+    let with_exit = args.ret;
+    let planned = kernel.plan(selection, args.probe_mode, args.tp_mode, with_exit);
+    match attach::load(&planned, settings) {
+        Ok(s) => Ok(s),
+        Err(e) => {
+            let uses_fentry = planned.iter().any(|p| {
+                matches!(p.decision, Decision::Attach { mechanism: Mechanism::Fentry, .. })
+            });
+            if args.probe_mode == ProbeMode::Auto && uses_fentry && kernel.caps.kprobe.is_ok() {
+                log::warn!("loading with fentry failed ({e}); retrying with kprobes");
+                let planned = kernel.plan(selection, ProbeMode::Kprobe, args.tp_mode, with_exit);
+                return attach::load(&planned, settings).map_err(|e| {
+                    Fatal::new(ExitCode::LoadRefused, format!("the kernel refused the BPF programs: {e:#} (run with --debug for the verifier log)"))
+                });
+            }
+            Err(Fatal::new(
+                ExitCode::LoadRefused,
+                format!("the kernel refused the BPF programs: {e:#} (run with --debug for the verifier log)"),
+            ))
+        }
+    }
+}
+
+/// Per-run output state.
+struct Printer<'a> {
+    fmt: Formatter<'a>,
+    session: &'a Session,
+    drop_mode: bool,
+    drop_stack: bool,
+    out: std::io::BufWriter<std::io::StdoutLock<'static>>,
+    printed: u64,
+    broken_pipe: bool,
+}
+
+impl Printer<'_> {
+    fn handle(&mut self, data: &[u8]) {
+        let ev = match Event::decode(data) {
+            Ok(ev) => ev,
+            Err(e) => {
+                log::warn!("skipping an undecodable event: {e}");
+                return;
+            }
+        };
+        let mut text = if self.drop_mode {
+            if !ev.is_drop() {
+                return;
+            }
+            self.fmt.drop_line(&ev)
+        } else {
+            self.fmt.event_line(&ev)
+        };
+        text.push('\n');
+        if self.drop_stack {
+            if let Some(id) = ev.stack_id {
+                text.push_str(&self.fmt.stack_block(&self.session.take_stack(id)));
+            }
+        }
+        if let Err(e) = self.out.write_all(text.as_bytes()) {
+            if e.kind() == std::io::ErrorKind::BrokenPipe {
+                self.broken_pipe = true;
+            }
+        }
+        self.printed += 1;
+    }
+}
+
+/// Runs `--drop` or `--basic`.
+pub fn run(args: &Args, filter: nt_filter, selection: Vec<&'static ProbeDef>) -> anyhow::Result<()> {
+    let kernel = open_kernel(args)?;
+    let selection: Vec<&'static ProbeDef> = if args.drop {
+        crate::catalogue::table::PROBES
+            .iter()
+            .filter(|p| p.extra == Some(crate::catalogue::table::Extra::Drop))
+            .collect()
+    } else {
+        selection
+    };
+    let reasons = kernel.btf.drop_reasons();
+    let settings = LoadSettings {
+        filter,
+        config: nt_config {
+            track: 0,
+            detail: u8::from(args.detail),
+            drop_stack: u8::from(args.drop_stack),
+            wake_bytes: 64 * 1024,
+            ..Default::default()
+        },
+    };
+    let started = Instant::now();
+    let session = load_with_fallback(&kernel, args, &selection, &settings)?;
+    let report = session.report.clone();
+    for line in skip_summary(&report.skipped) {
+        log::warn!("{line}");
+    }
+    if report.attached.is_empty() {
+        return Err(Fatal::new(
+            ExitCode::KernelLacks,
+            "no probe could be attached on this kernel (see the reasons above; `nettrace --check` reports what is available)",
+        )
+        .into());
+    }
+    let by_mech: Vec<String> = report
+        .count_by_mechanism()
+        .iter()
+        .map(|(m, n)| format!("{m}: {n}"))
+        .collect();
+    log::info!(
+        "{} probes attached ({}) in {:.2}s",
+        report.attached.len(),
+        by_mech.join(", "),
+        started.elapsed().as_secs_f64()
+    );
+    if args.drop && reasons.is_empty() {
+        log::warn!("this kernel has no drop reasons (before 5.17): lines carry no `reason:`");
+    }
+
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, Arc::clone(&stop))?;
+    }
+
+    let printer = std::cell::RefCell::new(Printer {
+        fmt: Formatter {
+            clock: Clock::new(args.date),
+            reasons: &reasons,
+            kallsyms: &kernel.kallsyms,
+            detail: args.detail,
+        },
+        session: &session,
+        drop_mode: args.drop,
+        drop_stack: args.drop_stack,
+        out: std::io::BufWriter::new(std::io::stdout().lock()),
+        printed: 0,
+        broken_pipe: false,
+    });
+    let limit = args.count;
+    let mut builder = libbpf_rs::RingBufferBuilder::new();
+    builder.add(&session.skel.maps.events, |data: &[u8]| {
+        let mut p = printer.borrow_mut();
+        if limit.is_some_and(|n| p.printed >= n) {
+            return 1;
+        }
+        p.handle(data);
+        0
+    })?;
+    let ring = builder.build()?;
+
+    eprintln!("begin trace...");
+    let mut last_report = Instant::now();
+    let mut lost_reported = 0;
+    loop {
+        // Events are queued without wake-ups until a threshold; the short
+        // poll timeout bounds latency, consume() drains what is queued.
+        let _ = ring.poll(Duration::from_millis(100));
+        let _ = ring.consume();
+        {
+            let mut p = printer.borrow_mut();
+            let _ = p.out.flush();
+            if p.broken_pipe || limit.is_some_and(|n| p.printed >= n) {
+                break;
+            }
+        }
+        if stop.load(Ordering::Relaxed) {
+            break;
+        }
+        if args.verbose && last_report.elapsed() >= Duration::from_secs(5) {
+            let lost = session.lost_events();
+            if lost > lost_reported {
+                log::warn!("{} events lost so far (ring buffer full)", lost);
+                lost_reported = lost;
+            }
+            last_report = Instant::now();
+        }
+    }
+    let printed = printer.borrow().printed;
+    let lost = session.lost_events();
+    drop(ring);
+    let detach_start = Instant::now();
+    let links = session.links();
+    drop(printer);
+    drop(session);
+    eprintln!("end trace...");
+    eprintln!(
+        "summary: {printed} {} printed, {lost} lost, {} probes attached ({links} links), detached in {:.0} ms",
+        if args.drop { "drops" } else { "events" },
+        report.attached.len(),
+        detach_start.elapsed().as_secs_f64() * 1000.0
+    );
+    if lost > 0 {
+        log::warn!("{lost} events were lost because the ring buffer was full");
+    }
+    Ok(())
+}

@@ -1,0 +1,193 @@
+//! Events as user space sees them: decoded from the fixed-size records the
+//! BPF side writes (`struct nt_event`, whose Rust twin the skeleton
+//! generates), into plain Rust values the rest of the pipeline uses.
+
+use crate::load::attach::nt_event;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+pub const ETH_P_IP: u16 = 0x0800;
+pub const ETH_P_ARP: u16 = 0x0806;
+pub const ETH_P_IPV6: u16 = 0x86dd;
+
+pub const IPPROTO_ICMP: u8 = 1;
+pub const IPPROTO_TCP: u8 = 6;
+pub const IPPROTO_UDP: u8 = 17;
+pub const IPPROTO_ICMPV6: u8 = 58;
+
+/// nt_event.flags bits (see bpf-templates/nettrace.h).
+pub mod flags {
+    pub const RET: u32 = 1 << 0;
+    pub const DROP: u32 = 1 << 1;
+    pub const CLONE: u32 = 1 << 2;
+    pub const FREE: u32 = 1 << 3;
+    pub const TRACKED: u32 = 1 << 4;
+    pub const STACK: u32 = 1 << 5;
+}
+
+/// Where the packet summary came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PacketSource {
+    /// Nothing usable: headers not built and no socket.
+    None,
+    Header,
+    /// Parsed behind the MAC header (network header not set yet).
+    MacHeader,
+    /// From the socket: the packet's own headers are not built yet.
+    Socket,
+}
+
+/// The packet summary of one event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Packet {
+    pub source: PacketSource,
+    pub l3_proto: u16,
+    pub l4_proto: u8,
+    pub saddr: Option<IpAddr>,
+    pub daddr: Option<IpAddr>,
+    pub sport: u16,
+    pub dport: u16,
+    pub seq: u32,
+    pub ack: u32,
+    pub tcp_flags: u8,
+    pub icmp_type: u8,
+    pub icmp_code: u8,
+    pub icmp_id: u16,
+    pub icmp_seq: u16,
+    pub arp_op: u16,
+    pub len: u32,
+}
+
+/// One probe hit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    /// Nanoseconds since boot (CLOCK_MONOTONIC).
+    pub ts: u64,
+    pub skb: u64,
+    pub probe: u32,
+    pub flags: u32,
+    pub ret: Option<i64>,
+    /// Drop location (for drops).
+    pub location: Option<u64>,
+    /// The skb a clone/copy produced.
+    pub clone: Option<u64>,
+    pub reason: Option<u32>,
+    pub stack_id: Option<i32>,
+    pub pid: u32,
+    pub cpu: u32,
+    pub ifindex: u32,
+    pub netns: u32,
+    pub comm: String,
+    pub ifname: String,
+    pub pkt: Packet,
+}
+
+fn c_string(bytes: &[u8]) -> String {
+    let end = bytes.iter().position(|b| *b == 0).unwrap_or(bytes.len());
+    String::from_utf8_lossy(&bytes[..end]).into_owned()
+}
+
+fn addr(family: u8, bytes: &[u8; 16]) -> Option<IpAddr> {
+    match family {
+        4 => Some(IpAddr::V4(Ipv4Addr::new(bytes[0], bytes[1], bytes[2], bytes[3]))),
+        6 => Some(IpAddr::V6(Ipv6Addr::from(*bytes))),
+        _ => None,
+    }
+}
+
+/// Why a record could not be decoded.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum DecodeError {
+    #[error("event record of {got} bytes, expected {want}")]
+    Size { got: usize, want: usize },
+}
+
+impl Event {
+    /// Decodes one ring-buffer record.
+    pub fn decode(data: &[u8]) -> Result<Event, DecodeError> {
+        let want = std::mem::size_of::<nt_event>();
+        if data.len() < want {
+            return Err(DecodeError::Size {
+                got: data.len(),
+                want,
+            });
+        }
+        // SAFETY: nt_event is plain old data (integers and byte arrays) and
+        // the slice holds at least size_of::<nt_event>() bytes.
+        let raw: nt_event = unsafe { std::ptr::read_unaligned(data.as_ptr().cast()) };
+        Ok(Event::from_raw(&raw))
+    }
+
+    pub fn from_raw(raw: &nt_event) -> Event {
+        let p = &raw.pkt;
+        let source = match p.source {
+            1 => PacketSource::Header,
+            2 => PacketSource::MacHeader,
+            3 => PacketSource::Socket,
+            _ => PacketSource::None,
+        };
+        let f = raw.flags;
+        Event {
+            ts: raw.ts,
+            skb: raw.skb,
+            probe: raw.probe,
+            flags: f,
+            ret: (f & flags::RET != 0).then_some(raw.ret),
+            location: (f & flags::DROP != 0).then_some(raw.aux),
+            clone: (f & flags::CLONE != 0).then_some(raw.aux),
+            reason: (f & flags::DROP != 0).then_some(raw.reason),
+            stack_id: (f & flags::STACK != 0).then_some(raw.stack_id),
+            pid: raw.pid,
+            cpu: raw.cpu,
+            ifindex: raw.ifindex,
+            netns: raw.netns,
+            comm: c_string(&raw.comm.map(|c| c as u8)),
+            ifname: c_string(&raw.ifname.map(|c| c as u8)),
+            pkt: Packet {
+                source,
+                l3_proto: p.l3_proto,
+                l4_proto: p.l4_proto,
+                saddr: addr(p.family, &p.saddr),
+                daddr: addr(p.family, &p.daddr),
+                sport: p.sport,
+                dport: p.dport,
+                seq: p.seq,
+                ack: p.ack,
+                tcp_flags: p.tcp_flags,
+                icmp_type: p.icmp_type,
+                icmp_code: p.icmp_code,
+                icmp_id: p.icmp_id,
+                icmp_seq: p.icmp_seq,
+                arp_op: p.arp_op,
+                len: p.len,
+            },
+        }
+    }
+
+    pub fn is_drop(&self) -> bool {
+        self.flags & flags::DROP != 0
+    }
+}
+
+impl Packet {
+    /// An empty summary, for tests and hand-made events.
+    pub fn empty() -> Packet {
+        Packet {
+            source: PacketSource::None,
+            l3_proto: 0,
+            l4_proto: 0,
+            saddr: None,
+            daddr: None,
+            sport: 0,
+            dport: 0,
+            seq: 0,
+            ack: 0,
+            tcp_flags: 0,
+            icmp_type: 0,
+            icmp_code: 0,
+            icmp_id: 0,
+            icmp_seq: 0,
+            arp_op: 0,
+            len: 0,
+        }
+    }
+}

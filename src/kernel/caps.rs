@@ -1,0 +1,159 @@
+//! What the running kernel lets nettrace do: privileges, BTF, fentry,
+//! kprobes, tracepoints, the ring buffer, drop reasons. Each capability is
+//! tested by doing the thing (loading a tiny program), not by version
+//! numbers, because distributions backport and configure differently.
+
+use super::btf::KernelBtf;
+use libbpf_rs::skel::{OpenSkel, Skel, SkelBuilder};
+use std::mem::MaybeUninit;
+use std::path::Path;
+
+mod caps_skel {
+    #![allow(clippy::all, clippy::pedantic, dead_code, unused_imports)]
+    include!(concat!(env!("OUT_DIR"), "/caps.skel.rs"));
+}
+
+/// Functions almost every kernel has, used as harmless attach targets.
+const PROBE_TARGETS: [&str; 3] = ["consume_skb", "kfree_skb_partial", "__kfree_skb"];
+
+#[derive(Debug, Clone)]
+pub struct Capabilities {
+    pub release: String,
+    pub btf: bool,
+    pub fentry: Result<(), String>,
+    pub kprobe: Result<(), String>,
+    pub tp_btf: Result<(), String>,
+    pub raw_tp: Result<(), String>,
+    pub ringbuf: Result<(), String>,
+    pub drop_reasons: usize,
+}
+
+impl Default for Capabilities {
+    fn default() -> Self {
+        let untested = || Err("not tested".to_string());
+        Capabilities {
+            release: String::new(),
+            btf: false,
+            fentry: untested(),
+            kprobe: untested(),
+            tp_btf: untested(),
+            raw_tp: untested(),
+            ringbuf: untested(),
+            drop_reasons: 0,
+        }
+    }
+}
+
+pub fn kernel_release() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|_| "unknown".into())
+}
+
+/// Whether the process may load BPF tracing programs.
+pub fn privileged() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } == 0 {
+        return true;
+    }
+    let Ok(status) = std::fs::read_to_string("/proc/self/status") else {
+        return false;
+    };
+    let eff = status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapEff:"))
+        .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+        .unwrap_or(0);
+    const CAP_SYS_ADMIN: u64 = 21;
+    const CAP_PERFMON: u64 = 38;
+    const CAP_BPF: u64 = 39;
+    eff & (1 << CAP_SYS_ADMIN) != 0 || (eff & (1 << CAP_BPF) != 0 && eff & (1 << CAP_PERFMON) != 0)
+}
+
+/// Whether the kernel has a kprobe PMU (CONFIG_KPROBES).
+fn kprobe_support() -> Result<(), String> {
+    if Path::new("/sys/bus/event_source/devices/kprobe/type").exists() {
+        Ok(())
+    } else {
+        Err("no kprobe PMU (kernel built without CONFIG_KPROBES)".into())
+    }
+}
+
+fn short(e: &libbpf_rs::Error) -> String {
+    let s = e.to_string();
+    s.lines().next().unwrap_or(&s).to_string()
+}
+
+/// Probes the running kernel. Needs privileges for the load tests.
+pub fn detect(btf: Option<&KernelBtf>) -> Capabilities {
+    let mut caps = Capabilities {
+        release: kernel_release(),
+        btf: btf.is_some(),
+        kprobe: kprobe_support(),
+        drop_reasons: btf.map(|b| b.drop_reasons().len()).unwrap_or(0),
+        ..Default::default()
+    };
+    let target = btf.and_then(|b| {
+        PROBE_TARGETS
+            .iter()
+            .find(|t| b.function_params(t, None).is_some())
+            .copied()
+    });
+    let unavailable = |why: &str| Err(why.to_string());
+    let Some(target) = target else {
+        let why = "no kernel BTF";
+        caps.fentry = unavailable(why);
+        caps.tp_btf = unavailable(why);
+        caps.raw_tp = try_load(None, Which::RawTp);
+        caps.ringbuf = caps.raw_tp.clone();
+        return caps;
+    };
+    caps.fentry = try_load(Some(target), Which::Fentry);
+    caps.tp_btf = try_load(Some("consume_skb"), Which::TpBtf);
+    caps.raw_tp = try_load(Some("consume_skb"), Which::RawTp);
+    caps.ringbuf = caps.raw_tp.clone();
+    caps
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Which {
+    Fentry,
+    TpBtf,
+    RawTp,
+}
+
+/// Loads and attaches one capability program, then detaches it.
+fn try_load(target: Option<&str>, which: Which) -> Result<(), String> {
+    let mut storage = MaybeUninit::uninit();
+    let builder = caps_skel::CapsSkelBuilder::default();
+    let mut open = builder.open(&mut storage).map_err(|e| short(&e))?;
+    {
+        let progs = &mut open.progs;
+        progs.caps_fentry.set_autoload(which == Which::Fentry);
+        progs.caps_tp_btf.set_autoload(which == Which::TpBtf);
+        progs.caps_raw_tp.set_autoload(which == Which::RawTp);
+        let t = target.unwrap_or("consume_skb").to_string();
+        match which {
+            Which::Fentry => progs
+                .caps_fentry
+                .set_attach_target(0, Some(t))
+                .map_err(|e| short(&e))?,
+            Which::TpBtf => progs
+                .caps_tp_btf
+                .set_attach_target(0, Some(t))
+                .map_err(|e| short(&e))?,
+            Which::RawTp => {}
+        }
+    }
+    let skel = open.load().map_err(|e| format!("load refused: {}", short(&e)))?;
+    let link = match which {
+        Which::Fentry => skel.progs.caps_fentry.attach(),
+        Which::TpBtf => skel.progs.caps_tp_btf.attach(),
+        Which::RawTp => skel
+            .progs
+            .caps_raw_tp
+            .attach_raw_tracepoint(target.unwrap_or("consume_skb")),
+    };
+    let _ = skel.object();
+    link.map(drop).map_err(|e| format!("attach refused: {}", short(&e)))
+}

@@ -1,0 +1,271 @@
+//! Deciding, per probe, how it attaches on this kernel: which symbol,
+//! which signature variant, which mechanism (fentry, kprobe, tp_btf,
+//! raw_tp) — or why it is skipped. Pure logic over a `KernelView`, so it
+//! is tested without root against fixture kernels.
+
+use crate::catalogue::table::{ProbeDef, ProbeKind, RetKind, SignatureDef, SkVia, SkbVia};
+use crate::kernel::btf::{KernelBtf, Signature};
+use crate::kernel::kallsyms::Kallsyms;
+use std::fmt;
+
+/// How function probes attach (`--probe-mode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ProbeMode {
+    /// fentry/fexit where the kernel allows it, else kprobes.
+    Auto,
+    /// fentry/fexit only.
+    Fentry,
+    /// kprobe/kretprobe only.
+    Kprobe,
+}
+
+/// How tracepoints attach (`--tp-mode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum TpMode {
+    /// tp_btf where BTF describes the tracepoint, else raw_tp.
+    Auto,
+    /// BTF-typed tracepoints only.
+    Btf,
+    /// raw tracepoints only.
+    Raw,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Mechanism {
+    Fentry,
+    Kprobe,
+    TpBtf,
+    RawTp,
+}
+
+impl Mechanism {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mechanism::Fentry => "fentry",
+            Mechanism::Kprobe => "kprobe",
+            Mechanism::TpBtf => "tp_btf",
+            Mechanism::RawTp => "raw_tp",
+        }
+    }
+
+    /// Program-name prefix of the entry program.
+    pub fn entry_prefix(self) -> &'static str {
+        match self {
+            Mechanism::Fentry => "fe",
+            Mechanism::Kprobe => "kp",
+            Mechanism::TpBtf => "tb",
+            Mechanism::RawTp => "rt",
+        }
+    }
+
+    /// Program-name prefix of the exit program, for function probes.
+    pub fn exit_prefix(self) -> Option<&'static str> {
+        match self {
+            Mechanism::Fentry => Some("fx"),
+            Mechanism::Kprobe => Some("kr"),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Mechanism {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why a probe does not attach.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SkipReason {
+    /// No candidate symbol exists in this kernel (inlined, renamed, or its
+    /// module is not loaded).
+    NoSymbol,
+    /// The kernel's BTF shows a signature no variant of the catalogue fits.
+    Signature(String),
+    /// The mechanism needed is unavailable here.
+    Mechanism(String),
+}
+
+impl fmt::Display for SkipReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SkipReason::NoSymbol => f.write_str("symbol not in this kernel (inlined, renamed, or module not loaded)"),
+            SkipReason::Signature(s) => write!(f, "signature differs from the catalogue: {s}"),
+            SkipReason::Mechanism(s) => f.write_str(s),
+        }
+    }
+}
+
+/// The decision for one probe.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    Attach {
+        mechanism: Mechanism,
+        /// Kernel symbol (functions) or tracepoint event name.
+        target: String,
+        variant: usize,
+    },
+    Skip(SkipReason),
+}
+
+/// The facts planning needs about a kernel.
+pub trait KernelView {
+    fn has_function(&self, name: &str) -> bool;
+    fn function_signature(&self, name: &str) -> Option<Signature>;
+    fn tracepoint_signature(&self, event: &str) -> Option<Signature>;
+}
+
+/// A kernel as seen through its BTF and kallsyms.
+pub struct LiveKernel<'a> {
+    pub btf: &'a KernelBtf,
+    pub kallsyms: &'a Kallsyms,
+}
+
+impl KernelView for LiveKernel<'_> {
+    fn has_function(&self, name: &str) -> bool {
+        if self.kallsyms.is_empty() {
+            self.btf.function_params(name, None).is_some()
+        } else {
+            self.kallsyms.has_function(name)
+        }
+    }
+    fn function_signature(&self, name: &str) -> Option<Signature> {
+        self.btf.function_params(name, self.kallsyms.module_of(name))
+    }
+    fn tracepoint_signature(&self, event: &str) -> Option<Signature> {
+        self.btf.tracepoint_params(event)
+    }
+}
+
+/// What the kernel can do, as far as planning is concerned.
+#[derive(Debug, Clone, Copy)]
+pub struct MechanismSupport {
+    pub fentry: bool,
+    pub kprobe: bool,
+    pub tp_btf: bool,
+    pub raw_tp: bool,
+}
+
+fn param_is(params: &[String], idx: Option<u32>, accept: impl Fn(&str) -> bool) -> Result<(), String> {
+    match idx {
+        None => Ok(()),
+        Some(i) => match params.get(i as usize) {
+            Some(t) if accept(t) => Ok(()),
+            Some(t) => Err(format!("argument {i} is `{t}`")),
+            None => Err(format!("there is no argument {i}")),
+        },
+    }
+}
+
+/// Whether one catalogue signature fits the kernel's BTF signature.
+pub fn signature_fits(probe: &ProbeDef, sig: &SignatureDef, btf: &Signature) -> Result<(), String> {
+    let skb_ok = |t: &str| match probe.skb_via {
+        None => t == "struct sk_buff *",
+        Some(SkbVia::Deref) => t == "struct sk_buff * *",
+        Some(SkbVia::NftPktinfo) => t == "struct nft_pktinfo *",
+    };
+    let sk_ok = |t: &str| match probe.sk_via {
+        None => t == "struct sock *",
+        Some(SkVia::Socket) => t == "struct socket *",
+    };
+    param_is(&btf.params, sig.skb, skb_ok)?;
+    param_is(&btf.params, sig.sk, sk_ok)?;
+    let drop_reason_ret = btf.ret.contains("skb_drop_reason");
+    if (sig.ret == RetKind::DropReason) != drop_reason_ret && probe.signatures.len() > 1 {
+        return Err(format!("it returns `{}`", btf.ret));
+    }
+    Ok(())
+}
+
+/// Picks the first variant that fits `btf` (the primary when BTF is absent).
+fn choose_variant(probe: &ProbeDef, btf: Option<&Signature>) -> Result<usize, SkipReason> {
+    let Some(btf) = btf else {
+        return Ok(0);
+    };
+    let mut first_err = None;
+    for (i, sig) in probe.signatures.iter().enumerate() {
+        match signature_fits(probe, sig, btf) {
+            Ok(()) => return Ok(i),
+            Err(e) => {
+                first_err.get_or_insert(e);
+            }
+        }
+    }
+    Err(SkipReason::Signature(first_err.unwrap_or_default()))
+}
+
+/// Decides how `probe` attaches.
+pub fn decide(
+    probe: &ProbeDef,
+    kernel: &dyn KernelView,
+    support: MechanismSupport,
+    probe_mode: ProbeMode,
+    tp_mode: TpMode,
+) -> Decision {
+    match probe.kind {
+        ProbeKind::Tracepoint { event, .. } => {
+            let btf = kernel.tracepoint_signature(event);
+            let variant = match choose_variant(probe, btf.as_ref()) {
+                Ok(v) => v,
+                Err(e) => return Decision::Skip(e),
+            };
+            let use_btf = btf.is_some() && support.tp_btf && tp_mode != TpMode::Raw;
+            let mechanism = if use_btf {
+                Mechanism::TpBtf
+            } else if tp_mode == TpMode::Btf {
+                return Decision::Skip(SkipReason::Mechanism(if btf.is_none() {
+                    "tracepoint not described in BTF (tp_btf impossible; try --tp-mode raw)".into()
+                } else {
+                    "tp_btf programs are refused by this kernel".into()
+                }));
+            } else if support.raw_tp {
+                Mechanism::RawTp
+            } else {
+                return Decision::Skip(SkipReason::Mechanism(
+                    "raw tracepoints are refused by this kernel".into(),
+                ));
+            };
+            Decision::Attach {
+                mechanism,
+                target: event.to_string(),
+                variant,
+            }
+        }
+        ProbeKind::Function => {
+            let Some(symbol) = probe.symbols.iter().find(|s| kernel.has_function(s)) else {
+                return Decision::Skip(SkipReason::NoSymbol);
+            };
+            let btf = kernel.function_signature(symbol);
+            let variant = match choose_variant(probe, btf.as_ref()) {
+                Ok(v) => v,
+                Err(e) => return Decision::Skip(e),
+            };
+            let fentry_ok = support.fentry && btf.is_some();
+            let mechanism = match probe_mode {
+                ProbeMode::Fentry if fentry_ok => Mechanism::Fentry,
+                ProbeMode::Fentry => {
+                    return Decision::Skip(SkipReason::Mechanism(if support.fentry {
+                        "function not described in BTF (fentry impossible)".into()
+                    } else {
+                        "fentry programs are refused by this kernel".into()
+                    }))
+                }
+                ProbeMode::Kprobe if support.kprobe => Mechanism::Kprobe,
+                ProbeMode::Auto if fentry_ok => Mechanism::Fentry,
+                ProbeMode::Auto if support.kprobe => Mechanism::Kprobe,
+                _ => {
+                    return Decision::Skip(SkipReason::Mechanism(if support.fentry {
+                        "no kprobe support and the function is not in BTF".into()
+                    } else {
+                        "neither fentry nor kprobes available in this kernel".into()
+                    }))
+                }
+            };
+            Decision::Attach {
+                mechanism,
+                target: symbol.to_string(),
+                variant,
+            }
+        }
+    }
+}

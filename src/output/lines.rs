@@ -1,0 +1,175 @@
+//! Text lines for single events: the `--drop` line and the per-event line
+//! of `--basic` (and, later, of lifecycle blocks).
+
+use super::packet::summary;
+use super::time::Clock;
+use crate::catalogue::table::{RetKind, PROBES};
+use crate::events::Event;
+use crate::kernel::btf::DropReasons;
+use crate::kernel::kallsyms::Kallsyms;
+use std::fmt::Write as _;
+
+/// What formatting needs besides the event.
+pub struct Formatter<'a> {
+    pub clock: Clock,
+    pub reasons: &'a DropReasons,
+    pub kallsyms: &'a Kallsyms,
+    pub detail: bool,
+}
+
+/// Names a return value when its meaning is known.
+pub fn describe_ret(kind: RetKind, ret: i64) -> String {
+    let named = match kind {
+        RetKind::NfVerdict => match ret {
+            0 => Some("NF_DROP"),
+            1 => Some("NF_ACCEPT"),
+            2 => Some("NF_STOLEN"),
+            3 => Some("NF_QUEUE"),
+            4 => Some("NF_REPEAT"),
+            5 => Some("NF_STOP"),
+            _ => None,
+        }
+        .map(str::to_string),
+        RetKind::XdpAction => match ret {
+            0 => Some("XDP_ABORTED"),
+            1 => Some("XDP_DROP"),
+            2 => Some("XDP_PASS"),
+            3 => Some("XDP_TX"),
+            4 => Some("XDP_REDIRECT"),
+            _ => None,
+        }
+        .map(str::to_string),
+        RetKind::GroResult => match ret {
+            0 => Some("GRO_MERGED"),
+            1 => Some("GRO_MERGED_FREE"),
+            2 => Some("GRO_HELD"),
+            3 => Some("GRO_NORMAL"),
+            4 => Some("GRO_CONSUMED"),
+            _ => None,
+        }
+        .map(str::to_string),
+        RetKind::NetRx => match ret {
+            0 => Some("NET_RX_SUCCESS".to_string()),
+            1 => Some("NET_RX_DROP".to_string()),
+            r if r < 0 => errno_name(r),
+            _ => None,
+        },
+        RetKind::NetXmit => match ret {
+            0 => Some("NET_XMIT_SUCCESS".to_string()),
+            1 => Some("NET_XMIT_DROP".to_string()),
+            2 => Some("NET_XMIT_CN".to_string()),
+            r if r < 0 => errno_name(r),
+            _ => None,
+        },
+        RetKind::NfHook => match ret {
+            1 => Some("continue".to_string()),
+            0 => Some("stolen or queued".to_string()),
+            r if r < 0 => errno_name(r).map(|e| format!("dropped, {e}")),
+            _ => None,
+        },
+        RetKind::Errno | RetKind::Int if ret < 0 => errno_name(ret),
+        RetKind::Bool => Some(if ret != 0 { "true" } else { "false" }.to_string()),
+        RetKind::Pointer if ret == 0 => Some("NULL".to_string()),
+        RetKind::Pointer => return format!("{:#x}", ret as u64),
+        _ => None,
+    };
+    match named {
+        Some(n) => format!("{ret} ({n})"),
+        None => ret.to_string(),
+    }
+}
+
+/// `-EPERM` style names for negative errno values.
+pub fn errno_name(ret: i64) -> Option<String> {
+    let n = match -ret {
+        1 => "EPERM",
+        2 => "ENOENT",
+        4 => "EINTR",
+        5 => "EIO",
+        11 => "EAGAIN",
+        12 => "ENOMEM",
+        13 => "EACCES",
+        14 => "EFAULT",
+        16 => "EBUSY",
+        17 => "EEXIST",
+        19 => "ENODEV",
+        22 => "EINVAL",
+        28 => "ENOSPC",
+        32 => "EPIPE",
+        90 => "EMSGSIZE",
+        95 => "EOPNOTSUPP",
+        97 => "EAFNOSUPPORT",
+        98 => "EADDRINUSE",
+        99 => "EADDRNOTAVAIL",
+        100 => "ENETDOWN",
+        101 => "ENETUNREACH",
+        103 => "ECONNABORTED",
+        104 => "ECONNRESET",
+        105 => "ENOBUFS",
+        110 => "ETIMEDOUT",
+        111 => "ECONNREFUSED",
+        113 => "EHOSTUNREACH",
+        18 => "EXDEV",
+        _ => return None,
+    };
+    Some(format!("-{n}"))
+}
+
+impl Formatter<'_> {
+    /// `[142.097193] TCP: ... flags:S, reason: NO_SOCKET, tcp_v4_rcv+0x81`
+    pub fn drop_line(&self, ev: &Event) -> String {
+        let mut s = format!("[{}] {}", self.clock.format(ev.ts), summary(&ev.pkt));
+        if !self.reasons.is_empty() {
+            if let Some(r) = ev.reason {
+                let _ = write!(s, ", reason: {}", self.reasons.name(r));
+            }
+        }
+        if let Some(loc) = ev.location {
+            let _ = write!(s, ", {}", self.kallsyms.describe(loc));
+        }
+        s
+    }
+
+    /// The `Call Stack:` block printed under a drop with `--drop-stack`.
+    pub fn stack_block(&self, frames: &[u64]) -> String {
+        let mut s = String::from("Call Stack:\n");
+        for f in frames {
+            let _ = writeln!(s, "    -> {}", self.kallsyms.describe(*f));
+        }
+        s
+    }
+
+    /// `[ts] [probe_name          ] summary` (with `--detail`, the skb,
+    /// cpu, interface, pid, command and netns in brackets first).
+    pub fn event_line(&self, ev: &Event) -> String {
+        let name = PROBES
+            .get(ev.probe as usize)
+            .map(|p| p.name)
+            .unwrap_or("?");
+        let mut s = format!("[{}] ", self.clock.format(ev.ts));
+        if self.detail {
+            let ifname = if ev.ifname.is_empty() { "-" } else { &ev.ifname };
+            let _ = write!(
+                s,
+                "[{:x}][{name:<20}][cpu:{:<3}][{ifname:<5}][pid:{:<7}][{:<12}][ns:{}] ",
+                ev.skb, ev.cpu, ev.pid, ev.comm, ev.netns
+            );
+        } else {
+            let _ = write!(s, "[{name:<20}] ");
+        }
+        s.push_str(&summary(&ev.pkt));
+        if let Some(r) = ev.reason.filter(|_| ev.is_drop()) {
+            if !self.reasons.is_empty() {
+                let _ = write!(s, " *reason: {}*", self.reasons.name(r));
+            }
+        }
+        if let Some(ret) = ev.ret {
+            let kind = PROBES
+                .get(ev.probe as usize)
+                .map(|p| p.ret)
+                .unwrap_or(RetKind::Int);
+            let _ = write!(s, " *return: {}*", describe_ret(kind, ret));
+        }
+        s
+    }
+}

@@ -1,0 +1,6 @@
+//! Everything printed on stdout: packet summaries, event and drop lines,
+//! timestamps. Diagnostics and progress go to stderr through `log`.
+
+pub mod lines;
+pub mod packet;
+pub mod time;
