@@ -10,6 +10,9 @@ use std::path::Path;
 
 pub const KALLSYMS: &str = "/proc/kallsyms";
 
+/// No kernel function is this large; a larger offset means "not a symbol".
+const MAX_FUNCTION_SIZE: u64 = 1 << 20;
+
 /// A parsed symbol table. Names are kept in one string to stay compact
 /// (the 6.x tables have 150-250k entries).
 #[derive(Default)]
@@ -107,6 +110,11 @@ impl Kallsyms {
             Err(i) => i - 1,
         };
         let (start, name_start, len) = self.text[idx];
+        // Past the end of the last function (BPF JIT images, module
+        // holes) the nearest symbol is meaningless.
+        if addr - start > MAX_FUNCTION_SIZE {
+            return None;
+        }
         Some(Location {
             symbol: &self.names[name_start as usize..name_start as usize + len as usize],
             offset: addr - start,

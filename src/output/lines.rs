@@ -133,7 +133,19 @@ impl Formatter<'_> {
     /// The `Call Stack:` block printed under a drop with `--drop-stack`.
     pub fn stack_block(&self, frames: &[u64]) -> String {
         let mut s = String::from("Call Stack:\n");
-        for f in frames {
+        // The innermost frames are the BPF program and the tracepoint
+        // trampoline that ran it: not part of the kernel's path to the drop.
+        let is_tracing = |a: &u64| {
+            self.kallsyms.resolve(*a).is_none_or(|l| {
+                l.symbol.starts_with("bpf_trace_run")
+                    || l.symbol.starts_with("__bpf_trace_")
+                    || l.symbol.starts_with("bpf_prog_")
+                    || l.symbol.starts_with("__traceiter_")
+            })
+        };
+        let skip = frames.iter().take_while(|a| is_tracing(a)).count();
+        let skip = if skip >= frames.len() { 0 } else { skip };
+        for f in &frames[skip..] {
             let _ = writeln!(s, "    -> {}", self.kallsyms.describe(*f));
         }
         s

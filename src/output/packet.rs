@@ -104,6 +104,14 @@ pub fn summary(p: &Packet) -> String {
                 op => write!(s, "ARP: op {op}, {} -> {}", host(p.saddr), host(p.daddr)),
             };
         }
+        (ETH_P_IP | ETH_P_IPV6, IPPROTO_TCP) if p.source == PacketSource::Socket => {
+            let _ = write!(
+                s,
+                "TCP: {} -> {}",
+                endpoint(p.saddr, p.sport),
+                endpoint(p.daddr, p.dport)
+            );
+        }
         (ETH_P_IP | ETH_P_IPV6, IPPROTO_TCP) => {
             let _ = write!(
                 s,
@@ -145,10 +153,8 @@ pub fn summary(p: &Packet) -> String {
             let _ = write!(s, "ether type {l3:#06x}, len {}", p.len);
         }
     }
-    match p.source {
-        PacketSource::Socket => s.push_str(" (from socket: headers not built yet)"),
-        PacketSource::MacHeader => {}
-        _ => {}
+    if p.source == PacketSource::Socket {
+        s.push_str(" (from socket: headers not built yet)");
     }
     s
 }

@@ -1,0 +1,82 @@
+//! Flags: bad values are refused with one line naming the flag and the
+//! fix, exit code 2, before anything touches the kernel.
+
+use nettrace::cli::filter::{build_filter, parse_proto, FilterArgs, Proto};
+use std::process::Command;
+
+fn nettrace(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_nettrace"))
+        .args(args)
+        .output()
+        .expect("run nettrace");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn bad_values_exit_2_with_one_line() {
+    let cases: &[(&[&str], &str)] = &[
+        (&["--drop", "-s", "300.1.1.1"], "invalid address `300.1.1.1` for --saddr"),
+        (&["--drop", "-d", "fe80::zz"], "invalid address `fe80::zz` for --daddr"),
+        (&["--drop", "-p", "foo"], "unknown protocol `foo` for --proto"),
+        (&["--drop", "-P", "70000"], "invalid port `70000` for --port"),
+        (&["--drop", "-S", "-1"], "invalid port `-1` for --sport"),
+        (&["--drop", "--pid", "abc"], "invalid pid `abc` for --pid"),
+        (&["--drop", "--no-such-flag"], "unexpected argument '--no-such-flag'"),
+        (&["--drop-stack"], "--drop-stack needs --drop"),
+        (&["--basic", "-t", "nosuchgroup"], "unknown group or probe `nosuchgroup`"),
+        (&["--drop", "--basic"], "pick one"),
+        (&["--probe-mode", "magic", "--basic"], "invalid value 'magic'"),
+    ];
+    for (args, want) in cases {
+        let (code, stdout, stderr) = nettrace(args);
+        assert_eq!(code, 2, "{args:?}: exit {code}, stderr {stderr}");
+        assert!(stdout.is_empty(), "{args:?} printed data: {stdout}");
+        assert_eq!(stderr.lines().count(), 1, "{args:?}: not one line: {stderr}");
+        assert!(stderr.contains(want), "{args:?}: {want:?} not in {stderr:?}");
+        assert!(stderr.starts_with("nettrace: "), "{stderr}");
+    }
+}
+
+#[test]
+fn help_explains_modes_and_exit_codes() {
+    let (code, stdout, _) = nettrace(&["--help"]);
+    assert_eq!(code, 0);
+    for want in ["--drop", "--drop-stack", "--saddr", "--check", "Exit codes", "--btf"] {
+        assert!(stdout.contains(want), "--help lacks {want}");
+    }
+}
+
+#[test]
+fn list_works_without_root_and_marks_default_off() {
+    let (code, stdout, _) = nettrace(&["-t", "?"]);
+    assert_eq!(code, 0);
+    assert!(stdout.contains("conntrack: connection tracking internals [off by default]"));
+    assert!(stdout.contains("tracepoint kfree_skb"));
+}
+
+#[test]
+fn filter_values_reach_the_bpf_filter() {
+    let f = build_filter(&FilterArgs {
+        saddr: Some("10.1.2.3"),
+        daddr: Some("fd00::1"),
+        port: Some("53"),
+        proto: Some("udp"),
+        ..Default::default()
+    })
+    .unwrap();
+    assert_eq!(&f.saddr[..4], &[10, 1, 2, 3]);
+    assert_eq!(f.saddr_family, 4);
+    assert_eq!(f.daddr_family, 6);
+    assert_eq!(f.daddr[0], 0xfd);
+    assert_eq!(f.daddr[15], 1);
+    assert_eq!(f.port, 53);
+    assert_eq!(f.l4_proto, 17);
+    assert_eq!(f.flags, 1 | 2 | (1 << 5) | (1 << 7));
+    assert_eq!(parse_proto("ARP"), Ok(Proto::L3(0x0806)));
+    assert_eq!(parse_proto("icmpv6"), Ok(Proto::L4(58)));
+    assert_eq!(build_filter(&FilterArgs::default()).unwrap().flags, 0);
+}

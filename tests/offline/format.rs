@@ -1,0 +1,156 @@
+//! Output shapes, pinned by snapshots: every protocol summary, the drop
+//! line, the --detail and --date shapes, named return values.
+
+use nettrace::catalogue::table::{probe, RetKind};
+use nettrace::events::{flags, Event, Packet, PacketSource};
+use nettrace::kernel::btf::DropReasons;
+use nettrace::kernel::kallsyms::Kallsyms;
+use nettrace::output::lines::{describe_ret, Formatter};
+use nettrace::output::packet::{parse_tcp_flags, summary, tcp_flags};
+use nettrace::output::time::Clock;
+
+fn pkt(l3: u16, l4: u8, s: &str, d: &str) -> Packet {
+    Packet {
+        source: PacketSource::Header,
+        l3_proto: l3,
+        l4_proto: l4,
+        saddr: Some(s.parse().unwrap()),
+        daddr: Some(d.parse().unwrap()),
+        ..Packet::empty()
+    }
+}
+
+#[test]
+fn packet_summaries() {
+    let mut tcp = pkt(0x0800, 6, "127.0.0.1", "127.0.0.1");
+    (tcp.sport, tcp.dport, tcp.seq, tcp.ack, tcp.tcp_flags) = (40392, 9999, 3067626996, 0, 0x02);
+    let mut tcp6 = pkt(0x86dd, 6, "fd00::1", "fd00::2");
+    (tcp6.sport, tcp6.dport, tcp6.seq, tcp6.ack, tcp6.tcp_flags) = (22, 50000, 1, 2, 0x18);
+    let mut udp = pkt(0x0800, 17, "198.18.0.1", "198.18.0.2");
+    (udp.sport, udp.dport) = (5353, 53);
+    let mut ping = pkt(0x0800, 1, "169.254.128.15", "172.27.0.6");
+    (ping.icmp_type, ping.icmp_seq, ping.icmp_id) = (8, 48220, 7);
+    let mut pong6 = pkt(0x86dd, 58, "fd00::2", "fd00::1");
+    (pong6.icmp_type, pong6.icmp_seq, pong6.icmp_id) = (129, 3, 9);
+    let mut unreach = pkt(0x0800, 1, "10.0.0.1", "10.0.0.2");
+    (unreach.icmp_type, unreach.icmp_code) = (3, 3);
+    let mut arp_req = pkt(0x0806, 0, "10.0.0.1", "10.0.0.2");
+    arp_req.arp_op = 1;
+    let mut arp_rep = pkt(0x0806, 0, "10.0.0.2", "10.0.0.1");
+    arp_rep.arp_op = 2;
+    let gre = pkt(0x0800, 47, "10.0.0.1", "10.0.0.2");
+    let mut from_sock = pkt(0x0800, 6, "10.0.0.1", "10.0.0.2");
+    (from_sock.source, from_sock.sport, from_sock.dport) = (PacketSource::Socket, 1234, 80);
+    let mut none = Packet::empty();
+    none.len = 60;
+    let all: Vec<String> = [tcp, tcp6, udp, ping, pong6, unreach, arp_req, arp_rep, gre, from_sock, none]
+        .iter()
+        .map(summary)
+        .collect();
+    insta::assert_snapshot!("packet_summaries", all.join("\n"));
+}
+
+#[test]
+fn tcp_flag_letters_round_trip() {
+    assert_eq!(tcp_flags(0x12), "SA");
+    assert_eq!(tcp_flags(0x14), "AR");
+    assert_eq!(tcp_flags(0x18), "AP");
+    assert_eq!(parse_tcp_flags("ar"), Some(0x14));
+    assert_eq!(parse_tcp_flags("X"), None);
+}
+
+fn drop_event() -> Event {
+    let mut p = pkt(0x0800, 6, "127.0.0.1", "127.0.0.1");
+    (p.sport, p.dport, p.seq, p.tcp_flags) = (43582, 9999, 3819454691, 0x02);
+    Event {
+        ts: 146_136_576_123,
+        skb: 0xffff888f97730ee0,
+        probe: probe("kfree_skb").unwrap().id,
+        flags: flags::DROP | flags::FREE,
+        ret: None,
+        location: Some(0xffffffff81a00081),
+        clone: None,
+        reason: Some(3),
+        stack_id: None,
+        pid: 0,
+        cpu: 40,
+        ifindex: 2,
+        netns: 4026531840,
+        comm: "swapper/40".into(),
+        ifname: "ens5".into(),
+        pkt: p,
+    }
+}
+
+#[test]
+fn drop_event_and_detail_lines() {
+    let ksyms = Kallsyms::parse(
+        "ffffffff81a00000 T tcp_v4_rcv\nffffffff81a10000 t tcp_v4_do_rcv\nffffffff81b00000 T ip_rcv\n",
+    );
+    let reasons = DropReasons::from_pairs([(3, "NO_SOCKET".to_string())]);
+    let none = DropReasons::default();
+    let fmt = |detail, reasons| Formatter {
+        clock: Clock::monotonic(),
+        reasons,
+        kallsyms: &ksyms,
+        detail,
+    };
+    let ev = drop_event();
+    let mut ret_ev = ev.clone();
+    ret_ev.probe = probe("nf_hook_slow").unwrap().id;
+    (ret_ev.flags, ret_ev.ret, ret_ev.reason, ret_ev.location) = (flags::RET, Some(-1), None, None);
+    let lines = [
+        fmt(false, &reasons).drop_line(&ev),
+        fmt(false, &none).drop_line(&ev),
+        fmt(false, &reasons).event_line(&ev),
+        fmt(true, &reasons).event_line(&ev),
+        fmt(false, &reasons).event_line(&ret_ev),
+        fmt(false, &reasons).stack_block(&[0xffffffff81a00081, 0xffffffff81b00010, 0x10]),
+    ];
+    insta::assert_snapshot!("event_lines", lines.join("\n"));
+}
+
+#[test]
+fn date_shape() {
+    let s = Clock::new(true).format(1_000_000_000);
+    // 2026-11-25 13:20:01.123456
+    assert_eq!(s.len(), 26, "{s}");
+    assert_eq!(&s[4..5], "-");
+    assert_eq!(&s[19..20], ".");
+    assert_eq!(Clock::monotonic().format(1_272_349_614_564_123), "1272349.614564");
+}
+
+#[test]
+fn named_return_values() {
+    let cases = [
+        (RetKind::NfVerdict, 0, "0 (NF_DROP)"),
+        (RetKind::NfVerdict, 1, "1 (NF_ACCEPT)"),
+        (RetKind::XdpAction, 1, "1 (XDP_DROP)"),
+        (RetKind::XdpAction, 4, "4 (XDP_REDIRECT)"),
+        (RetKind::GroResult, 4, "4 (GRO_CONSUMED)"),
+        (RetKind::Errno, -22, "-22 (-EINVAL)"),
+        (RetKind::NfHook, -1, "-1 (dropped, -EPERM)"),
+        (RetKind::Pointer, 0, "0 (NULL)"),
+        (RetKind::Bool, 1, "1 (true)"),
+        (RetKind::Int, 7, "7"),
+    ];
+    for (k, v, want) in cases {
+        assert_eq!(describe_ret(k, v), want);
+    }
+}
+
+#[test]
+fn kallsyms_resolution() {
+    let k = Kallsyms::parse(
+        "0000000000000000 A fixed_percpu_data\nffffffff81000000 T _text\nffffffff81a00000 T tcp_v4_rcv\nffffffffc0000000 t nft_do_chain\t[nf_tables]\n",
+    );
+    assert!(k.addresses_visible());
+    assert_eq!(k.describe(0xffffffff81a00081), "tcp_v4_rcv+0x81");
+    assert_eq!(k.module_of("nft_do_chain"), Some("nf_tables"));
+    assert!(k.has_function("tcp_v4_rcv"));
+    // Far past the last symbol is not "last symbol + huge offset".
+    assert_eq!(k.describe(0xffffffffc8000000), "0xffffffffc8000000");
+    let hidden = Kallsyms::parse("0000000000000000 T tcp_v4_rcv\n");
+    assert!(!hidden.addresses_visible());
+    assert_eq!(hidden.describe(0xffffffff81a00081), "0xffffffff81a00081");
+}

@@ -1,0 +1,118 @@
+//! Planning against fixture kernels: symbol presence, signature variants
+//! chosen from BTF, and the mechanism per probe mode and capability.
+
+use nettrace::catalogue::table::probe;
+use nettrace::kernel::btf::Signature;
+use nettrace::load::plan::{decide, Decision, KernelView, Mechanism, MechanismSupport, ProbeMode, SkipReason, TpMode};
+use std::collections::HashMap;
+
+#[derive(Default)]
+struct FakeKernel {
+    functions: HashMap<&'static str, Option<Signature>>,
+    tracepoints: HashMap<&'static str, Signature>,
+}
+
+fn sig(params: &[&str], ret: &str) -> Signature {
+    Signature {
+        params: params.iter().map(|s| s.to_string()).collect(),
+        ret: ret.into(),
+    }
+}
+
+impl KernelView for FakeKernel {
+    fn has_function(&self, name: &str) -> bool {
+        self.functions.contains_key(name)
+    }
+    fn function_signature(&self, name: &str) -> Option<Signature> {
+        self.functions.get(name).cloned().flatten()
+    }
+    fn tracepoint_signature(&self, event: &str) -> Option<Signature> {
+        self.tracepoints.get(event).cloned()
+    }
+}
+
+const ALL: MechanismSupport = MechanismSupport { fentry: true, kprobe: true, tp_btf: true, raw_tp: true };
+const HOST: MechanismSupport = MechanismSupport { fentry: false, kprobe: false, tp_btf: true, raw_tp: true };
+
+const SKB: &str = "struct sk_buff *";
+
+fn kernel_6_1_and_6_18() -> (FakeKernel, FakeKernel) {
+    let mut k61 = FakeKernel::default();
+    let mut k618 = FakeKernel::default();
+    k61.functions.insert(
+        "__inet_lookup_listener",
+        Some(sig(&["struct net *", "struct inet_hashinfo *", SKB, "int"], "struct sock *")),
+    );
+    k618.functions.insert("__inet_lookup_listener", Some(sig(&["struct net *", SKB, "int"], "struct sock *")));
+    k61.functions.insert("ip_route_input_slow", Some(sig(&[SKB, "__be32"], "int")));
+    k618.functions.insert("ip_route_input_slow", Some(sig(&[SKB, "__be32"], "enum skb_drop_reason")));
+    (k61, k618)
+}
+
+#[test]
+fn variants_follow_the_kernel_signature() {
+    let (k61, k618) = kernel_6_1_and_6_18();
+    let p = probe("__inet_lookup_listener").unwrap();
+    let pick = |k: &FakeKernel| decide(p, k, ALL, ProbeMode::Auto, TpMode::Auto);
+    assert_eq!(
+        pick(&k61),
+        Decision::Attach { mechanism: Mechanism::Fentry, target: "__inet_lookup_listener".into(), variant: 0 }
+    );
+    assert!(matches!(pick(&k618), Decision::Attach { variant: 1, .. }));
+    let r = probe("ip_route_input_slow").unwrap();
+    assert!(matches!(decide(r, &k61, ALL, ProbeMode::Auto, TpMode::Auto), Decision::Attach { variant: 0, .. }));
+    assert!(matches!(decide(r, &k618, ALL, ProbeMode::Auto, TpMode::Auto), Decision::Attach { variant: 1, .. }));
+}
+
+#[test]
+fn a_signature_no_variant_fits_is_skipped_with_the_reason() {
+    let mut k = FakeKernel::default();
+    k.functions.insert("ip_rcv", Some(sig(&["struct net_device *"], "int")));
+    let d = decide(probe("ip_rcv").unwrap(), &k, ALL, ProbeMode::Auto, TpMode::Auto);
+    assert_eq!(d, Decision::Skip(SkipReason::Signature("argument 0 is `struct net_device *`".into())));
+}
+
+#[test]
+fn mechanisms_per_mode_and_capability() {
+    let mut k = FakeKernel::default();
+    k.functions.insert("ip_rcv", Some(sig(&[SKB], "int")));
+    k.functions.insert("tcp_in_window", None); // in kallsyms, not in BTF
+    let ip_rcv = probe("ip_rcv").unwrap();
+    let mech = |mode, support| match decide(ip_rcv, &k, support, mode, TpMode::Auto) {
+        Decision::Attach { mechanism, .. } => Some(mechanism),
+        Decision::Skip(_) => None,
+    };
+    assert_eq!(mech(ProbeMode::Auto, ALL), Some(Mechanism::Fentry));
+    assert_eq!(mech(ProbeMode::Kprobe, ALL), Some(Mechanism::Kprobe));
+    assert_eq!(mech(ProbeMode::Auto, HOST), None);
+    // No BTF for the function: kprobe in auto mode, nothing in fentry mode.
+    let tiw = probe("tcp_in_window").unwrap();
+    assert!(matches!(decide(tiw, &k, ALL, ProbeMode::Auto, TpMode::Auto), Decision::Attach { mechanism: Mechanism::Kprobe, .. }));
+    assert!(matches!(decide(tiw, &k, ALL, ProbeMode::Fentry, TpMode::Auto), Decision::Skip(SkipReason::Mechanism(_))));
+    assert_eq!(decide(probe("ip_forward").unwrap(), &k, ALL, ProbeMode::Auto, TpMode::Auto), Decision::Skip(SkipReason::NoSymbol));
+}
+
+#[test]
+fn alternative_symbols_are_tried_in_order() {
+    let mut k = FakeKernel::default();
+    k.functions.insert("bpf_prog_run_generic_xdp", Some(sig(&[SKB, "struct xdp_buff *"], "u32")));
+    let d = decide(probe("netif_receive_generic_xdp").unwrap(), &k, ALL, ProbeMode::Auto, TpMode::Auto);
+    assert!(matches!(d, Decision::Attach { ref target, .. } if target == "bpf_prog_run_generic_xdp"), "{d:?}");
+}
+
+#[test]
+fn tracepoints_use_tp_btf_or_raw_tp() {
+    let mut k = FakeKernel::default();
+    k.tracepoints.insert("kfree_skb", sig(&[SKB, "void *", "enum skb_drop_reason", "struct sock *"], "void"));
+    let kfree = probe("kfree_skb").unwrap();
+    let mech = |tp| match decide(kfree, &k, HOST, ProbeMode::Auto, tp) {
+        Decision::Attach { mechanism, .. } => Some(mechanism),
+        Decision::Skip(_) => None,
+    };
+    assert_eq!(mech(TpMode::Auto), Some(Mechanism::TpBtf));
+    assert_eq!(mech(TpMode::Raw), Some(Mechanism::RawTp));
+    // 6.1's udp_fail_queue_rcv_skb has no skb argument: the variant fits.
+    k.tracepoints.insert("udp_fail_queue_rcv_skb", sig(&["int", "struct sock *"], "void"));
+    let d = decide(probe("udp_fail_queue_rcv_skb").unwrap(), &k, HOST, ProbeMode::Auto, TpMode::Auto);
+    assert!(matches!(d, Decision::Attach { variant: 1, .. }), "{d:?}");
+}
