@@ -48,7 +48,13 @@ fn run() -> anyhow::Result<()> {
 
     let clang = env::var("NETTRACE_CLANG").unwrap_or_else(|_| "clang".into());
     skeleton(&clang, &templates, &c_path, &out, "nettrace")?;
-    skeleton(&clang, &templates, &templates.join("caps.bpf.c"), &out, "caps")?;
+    skeleton(
+        &clang,
+        &templates,
+        &templates.join("caps.bpf.c"),
+        &out,
+        "caps",
+    )?;
     Ok(())
 }
 

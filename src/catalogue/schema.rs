@@ -325,9 +325,7 @@ impl Catalogue {
                     "function probes must say what `ret` means (none if void)",
                 ));
             }
-            if p.extra == Some(Extra::Clone)
-                && p.ret != Some(RetKind::Pointer)
-            {
+            if p.extra == Some(Extra::Clone) && p.ret != Some(RetKind::Pointer) {
                 errors.push(err(&p.name, "extra: clone needs ret: pointer"));
             }
             for s in &p.symbols {

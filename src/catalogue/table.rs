@@ -78,7 +78,9 @@ impl ProbeDef {
 
     /// The parent group (or the group itself for a top-level leaf).
     pub fn top_group(&self) -> &'static str {
-        group(self.group).and_then(|g| g.parent).unwrap_or(self.group)
+        group(self.group)
+            .and_then(|g| g.parent)
+            .unwrap_or(self.group)
     }
 }
 

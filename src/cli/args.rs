@@ -27,19 +27,42 @@ pub struct Args {
     #[arg(long, value_name = "ADDR", help_heading = "Filters")]
     pub addr: Option<String>,
     /// Filter: source TCP/UDP port
-    #[arg(short = 'S', long, value_name = "PORT", allow_hyphen_values = true, help_heading = "Filters")]
+    #[arg(
+        short = 'S',
+        long,
+        value_name = "PORT",
+        allow_hyphen_values = true,
+        help_heading = "Filters"
+    )]
     pub sport: Option<String>,
     /// Filter: destination TCP/UDP port
-    #[arg(short = 'D', long, value_name = "PORT", allow_hyphen_values = true, help_heading = "Filters")]
+    #[arg(
+        short = 'D',
+        long,
+        value_name = "PORT",
+        allow_hyphen_values = true,
+        help_heading = "Filters"
+    )]
     pub dport: Option<String>,
     /// Filter: source or destination TCP/UDP port
-    #[arg(short = 'P', long, value_name = "PORT", allow_hyphen_values = true, help_heading = "Filters")]
+    #[arg(
+        short = 'P',
+        long,
+        value_name = "PORT",
+        allow_hyphen_values = true,
+        help_heading = "Filters"
+    )]
     pub port: Option<String>,
     /// Filter: protocol, L3 (ip, ipv6, arp) or L4 (tcp, udp, icmp, icmpv6, igmp, gre, esp, ah, sctp, udplite)
     #[arg(short = 'p', long, value_name = "PROTO", help_heading = "Filters")]
     pub proto: Option<String>,
     /// Filter: process id current when the probe fired
-    #[arg(long, value_name = "PID", allow_hyphen_values = true, help_heading = "Filters")]
+    #[arg(
+        long,
+        value_name = "PID",
+        allow_hyphen_values = true,
+        help_heading = "Filters"
+    )]
     pub pid: Option<String>,
 
     /// Drop monitor: one line per dropped packet with reason and location
@@ -59,7 +82,12 @@ pub struct Args {
     pub list: bool,
 
     /// Probe groups or probe names to trace, comma-separated (`-t ?` lists them)
-    #[arg(short = 't', long = "trace", value_name = "GROUPS", help_heading = "Probes")]
+    #[arg(
+        short = 't',
+        long = "trace",
+        value_name = "GROUPS",
+        help_heading = "Probes"
+    )]
     pub trace: Option<String>,
     /// Show function return values (fexit/kretprobe), named where their meaning is known
     #[arg(long, help_heading = "Probes")]

@@ -19,7 +19,11 @@ fn yes_no(r: &Result<(), String>) -> String {
 
 /// Group label `parent/child` in tree order.
 fn group_label(name: &str) -> String {
-    match GROUPS.iter().find(|g| g.name == name).and_then(|g| g.parent) {
+    match GROUPS
+        .iter()
+        .find(|g| g.name == name)
+        .and_then(|g| g.parent)
+    {
         Some(parent) => format!("{parent}/{name}"),
         None => name.to_string(),
     }
@@ -93,7 +97,8 @@ pub fn check_report(args: &Args) -> Result<(String, bool), Fatal> {
         }
     }
     for leaf in leaves {
-        let in_group: Vec<&PlannedProbe> = planned.iter().filter(|p| p.probe.group == leaf).collect();
+        let in_group: Vec<&PlannedProbe> =
+            planned.iter().filter(|p| p.probe.group == leaf).collect();
         if in_group.is_empty() {
             continue;
         }
@@ -125,7 +130,8 @@ pub fn check_report(args: &Args) -> Result<(String, bool), Fatal> {
     for (why, count) in reasons {
         let _ = writeln!(s, "  {count:>4} skipped: {why}");
     }
-    let can_run = caps.tp_btf.is_ok() || caps.raw_tp.is_ok() || caps.fentry.is_ok() || caps.kprobe.is_ok();
+    let can_run =
+        caps.tp_btf.is_ok() || caps.raw_tp.is_ok() || caps.fentry.is_ok() || caps.kprobe.is_ok();
     Ok((s, can_run && n > 0))
 }
 
@@ -133,7 +139,11 @@ pub fn check(args: &Args) -> anyhow::Result<()> {
     let (report, can_run) = check_report(args)?;
     print!("{report}");
     if !can_run {
-        return Err(Fatal::new(ExitCode::KernelLacks, "nettrace cannot attach any probe on this kernel").into());
+        return Err(Fatal::new(
+            ExitCode::KernelLacks,
+            "nettrace cannot attach any probe on this kernel",
+        )
+        .into());
     }
     Ok(())
 }
@@ -154,16 +164,30 @@ pub fn list(args: &Args) -> anyhow::Result<()> {
     for g in GROUPS.iter().filter(|g| g.parent.is_none()) {
         let _ = writeln!(s, "{}: {}", g.name, g.description);
         let children: Vec<_> = GROUPS.iter().filter(|c| c.parent == Some(g.name)).collect();
-        let leaves = if children.is_empty() { vec![g] } else { children };
+        let leaves = if children.is_empty() {
+            vec![g]
+        } else {
+            children
+        };
         for leaf in leaves {
             if leaf.name != g.name {
-                let off = if leaf.default_on { "" } else { " [off by default]" };
+                let off = if leaf.default_on {
+                    ""
+                } else {
+                    " [off by default]"
+                };
                 let _ = writeln!(s, "  {}: {}{off}", leaf.name, leaf.description);
             }
             for p in PROBES.iter().filter(|p| p.group == leaf.name) {
-                let off = if p.default_on { "" } else { " [off by default]" };
+                let off = if p.default_on {
+                    ""
+                } else {
+                    " [off by default]"
+                };
                 let how = match planned.as_ref().map(|pl| &pl[p.id as usize].decision) {
-                    Some(Decision::Attach { mechanism, target, .. }) if target != p.name => {
+                    Some(Decision::Attach {
+                        mechanism, target, ..
+                    }) if target != p.name => {
                         format!(" ({mechanism}: {target})")
                     }
                     Some(Decision::Attach { mechanism, .. }) => format!(" ({mechanism})"),

@@ -10,7 +10,9 @@ use crate::kernel::btf::KernelBtf;
 use crate::kernel::caps::{self, Capabilities};
 use crate::kernel::kallsyms::Kallsyms;
 use crate::load::attach::{self, nt_config, nt_filter, LoadSettings, PlannedProbe, Session};
-use crate::load::plan::{self, Decision, LiveKernel, Mechanism, MechanismSupport, ProbeMode, SkipReason};
+use crate::load::plan::{
+    self, Decision, LiveKernel, Mechanism, MechanismSupport, ProbeMode, SkipReason,
+};
 use crate::output::lines::Formatter;
 use crate::output::time::Clock;
 use std::collections::BTreeMap;
@@ -120,7 +122,13 @@ fn load_with_fallback(
         Ok(s) => Ok(s),
         Err(e) => {
             let uses_fentry = planned.iter().any(|p| {
-                matches!(p.decision, Decision::Attach { mechanism: Mechanism::Fentry, .. })
+                matches!(
+                    p.decision,
+                    Decision::Attach {
+                        mechanism: Mechanism::Fentry,
+                        ..
+                    }
+                )
             });
             if args.probe_mode == ProbeMode::Auto && uses_fentry && kernel.caps.kprobe.is_ok() {
                 log::warn!("loading with fentry failed ({e}); retrying with kprobes");
@@ -181,7 +189,11 @@ impl Printer<'_> {
 }
 
 /// Runs `--drop` or `--basic`.
-pub fn run(args: &Args, filter: nt_filter, selection: Vec<&'static ProbeDef>) -> anyhow::Result<()> {
+pub fn run(
+    args: &Args,
+    filter: nt_filter,
+    selection: Vec<&'static ProbeDef>,
+) -> anyhow::Result<()> {
     let kernel = open_kernel(args)?;
     let selection: Vec<&'static ProbeDef> = if args.drop {
         crate::catalogue::table::PROBES

@@ -152,7 +152,12 @@ pub fn render_rust(cat: &Catalogue) -> String {
     let group_default: BTreeMap<&str, bool> = cat
         .leaf_groups()
         .iter()
-        .map(|(g, parent)| (g.name.as_str(), g.default && parent.is_none_or(|p| p.default)))
+        .map(|(g, parent)| {
+            (
+                g.name.as_str(),
+                g.default && parent.is_none_or(|p| p.default),
+            )
+        })
         .collect();
     for (id, p) in cat.probes.iter().enumerate() {
         let kind = match &p.tracepoint {
@@ -166,11 +171,7 @@ pub fn render_rust(cat: &Catalogue) -> String {
             }
             None => "ProbeKind::Function".into(),
         };
-        let symbols: Vec<String> = p
-            .symbol_candidates()
-            .iter()
-            .map(|s| rust_str(s))
-            .collect();
+        let symbols: Vec<String> = p.symbol_candidates().iter().map(|s| rust_str(s)).collect();
         let sigs: Vec<String> = p
             .signatures()
             .iter()

@@ -88,7 +88,9 @@ fn c_string(bytes: &[u8]) -> String {
 
 fn addr(family: u8, bytes: &[u8; 16]) -> Option<IpAddr> {
     match family {
-        4 => Some(IpAddr::V4(Ipv4Addr::new(bytes[0], bytes[1], bytes[2], bytes[3]))),
+        4 => Some(IpAddr::V4(Ipv4Addr::new(
+            bytes[0], bytes[1], bytes[2], bytes[3],
+        ))),
         6 => Some(IpAddr::V6(Ipv6Addr::from(*bytes))),
         _ => None,
     }

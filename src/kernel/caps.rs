@@ -145,7 +145,9 @@ fn try_load(target: Option<&str>, which: Which) -> Result<(), String> {
             Which::RawTp => {}
         }
     }
-    let skel = open.load().map_err(|e| format!("load refused: {}", short(&e)))?;
+    let skel = open
+        .load()
+        .map_err(|e| format!("load refused: {}", short(&e)))?;
     let link = match which {
         Which::Fentry => skel.progs.caps_fentry.attach(),
         Which::TpBtf => skel.progs.caps_tp_btf.attach(),
@@ -155,5 +157,6 @@ fn try_load(target: Option<&str>, which: Which) -> Result<(), String> {
             .attach_raw_tracepoint(target.unwrap_or("consume_skb")),
     };
     let _ = skel.object();
-    link.map(drop).map_err(|e| format!("attach refused: {}", short(&e)))
+    link.map(drop)
+        .map_err(|e| format!("attach refused: {}", short(&e)))
 }

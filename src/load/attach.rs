@@ -12,7 +12,14 @@ use std::collections::HashMap;
 use std::mem::MaybeUninit;
 
 pub mod skel {
-    #![allow(clippy::all, clippy::pedantic, dead_code, unused_imports, non_snake_case, non_camel_case_types)]
+    #![allow(
+        clippy::all,
+        clippy::pedantic,
+        dead_code,
+        unused_imports,
+        non_snake_case,
+        non_camel_case_types
+    )]
     include!(concat!(env!("OUT_DIR"), "/nettrace.skel.rs"));
 }
 
@@ -92,7 +99,8 @@ pub fn load(plan: &[PlannedProbe], settings: &LoadSettings) -> anyhow::Result<Se
         else {
             continue;
         };
-        let preset = matches!(mechanism, Mechanism::Fentry | Mechanism::TpBtf).then(|| target.clone());
+        let preset =
+            matches!(mechanism, Mechanism::Fentry | Mechanism::TpBtf).then(|| target.clone());
         wanted.insert(
             prog_name(mechanism.entry_prefix(), p.probe.name, *variant),
             preset.clone(),
@@ -142,7 +150,9 @@ pub fn load(plan: &[PlannedProbe], settings: &LoadSettings) -> anyhow::Result<Se
             };
             let attach_one = |prefix: &str, ret: bool| -> Result<Link, String> {
                 let name = prog_name(prefix, p.probe.name, variant);
-                let prog = progs.get(&name).ok_or_else(|| format!("program {name} missing"))?;
+                let prog = progs
+                    .get(&name)
+                    .ok_or_else(|| format!("program {name} missing"))?;
                 let r = match mechanism {
                     Mechanism::Fentry | Mechanism::TpBtf => prog.attach(),
                     Mechanism::Kprobe => prog.attach_kprobe(ret, target),
@@ -150,11 +160,17 @@ pub fn load(plan: &[PlannedProbe], settings: &LoadSettings) -> anyhow::Result<Se
                 };
                 r.map_err(|e| {
                     let s = e.to_string();
-                    format!("{} attach failed: {}", mechanism, s.lines().next().unwrap_or(&s))
+                    format!(
+                        "{} attach failed: {}",
+                        mechanism,
+                        s.lines().next().unwrap_or(&s)
+                    )
                 })
             };
             let mut result = attach_one(mechanism.entry_prefix(), false).map(|l| vec![l]);
-            if let (Ok(ls), true, Some(prefix)) = (&mut result, p.with_exit, mechanism.exit_prefix()) {
+            if let (Ok(ls), true, Some(prefix)) =
+                (&mut result, p.with_exit, mechanism.exit_prefix())
+            {
                 match attach_one(prefix, true) {
                     Ok(l) => ls.push(l),
                     Err(e) => result = Err(e),
@@ -183,7 +199,10 @@ impl Session {
         match self.skel.maps.lost.lookup_percpu(&key, MapFlags::ANY) {
             Ok(Some(values)) => values
                 .iter()
-                .filter_map(|v| v.get(..8).map(|b| u64::from_ne_bytes(b.try_into().unwrap_or([0; 8]))))
+                .filter_map(|v| {
+                    v.get(..8)
+                        .map(|b| u64::from_ne_bytes(b.try_into().unwrap_or([0; 8])))
+                })
                 .sum(),
             _ => 0,
         }

@@ -89,7 +89,9 @@ pub enum SkipReason {
 impl fmt::Display for SkipReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            SkipReason::NoSymbol => f.write_str("symbol not in this kernel (inlined, renamed, or module not loaded)"),
+            SkipReason::NoSymbol => {
+                f.write_str("symbol not in this kernel (inlined, renamed, or module not loaded)")
+            }
             SkipReason::Signature(s) => write!(f, "signature differs from the catalogue: {s}"),
             SkipReason::Mechanism(s) => f.write_str(s),
         }
@@ -130,7 +132,8 @@ impl KernelView for LiveKernel<'_> {
         }
     }
     fn function_signature(&self, name: &str) -> Option<Signature> {
-        self.btf.function_params(name, self.kallsyms.module_of(name))
+        self.btf
+            .function_params(name, self.kallsyms.module_of(name))
     }
     fn tracepoint_signature(&self, event: &str) -> Option<Signature> {
         self.btf.tracepoint_params(event)
@@ -146,7 +149,11 @@ pub struct MechanismSupport {
     pub raw_tp: bool,
 }
 
-fn param_is(params: &[String], idx: Option<u32>, accept: impl Fn(&str) -> bool) -> Result<(), String> {
+fn param_is(
+    params: &[String],
+    idx: Option<u32>,
+    accept: impl Fn(&str) -> bool,
+) -> Result<(), String> {
     match idx {
         None => Ok(()),
         Some(i) => match params.get(i as usize) {

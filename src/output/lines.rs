@@ -154,13 +154,14 @@ impl Formatter<'_> {
     /// `[ts] [probe_name          ] summary` (with `--detail`, the skb,
     /// cpu, interface, pid, command and netns in brackets first).
     pub fn event_line(&self, ev: &Event) -> String {
-        let name = PROBES
-            .get(ev.probe as usize)
-            .map(|p| p.name)
-            .unwrap_or("?");
+        let name = PROBES.get(ev.probe as usize).map(|p| p.name).unwrap_or("?");
         let mut s = format!("[{}] ", self.clock.format(ev.ts));
         if self.detail {
-            let ifname = if ev.ifname.is_empty() { "-" } else { &ev.ifname };
+            let ifname = if ev.ifname.is_empty() {
+                "-"
+            } else {
+                &ev.ifname
+            };
             let _ = write!(
                 s,
                 "[{:x}][{name:<20}][cpu:{:<3}][{ifname:<5}][pid:{:<7}][{:<12}][ns:{}] ",

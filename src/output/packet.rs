@@ -100,7 +100,12 @@ pub fn summary(p: &Packet) -> String {
         (ETH_P_ARP, _) => {
             let _ = match p.arp_op {
                 1 => write!(s, "ARP: who-has {} tell {}", host(p.daddr), host(p.saddr)),
-                2 => write!(s, "ARP: {} is-at (reply to {})", host(p.saddr), host(p.daddr)),
+                2 => write!(
+                    s,
+                    "ARP: {} is-at (reply to {})",
+                    host(p.saddr),
+                    host(p.daddr)
+                ),
                 op => write!(s, "ARP: op {op}, {} -> {}", host(p.saddr), host(p.daddr)),
             };
         }

@@ -35,7 +35,11 @@ impl Clock {
 
     pub fn format(&self, ts_ns: u64) -> String {
         match self.offset_ns {
-            None => format!("{}.{:06}", ts_ns / 1_000_000_000, (ts_ns % 1_000_000_000) / 1000),
+            None => format!(
+                "{}.{:06}",
+                ts_ns / 1_000_000_000,
+                (ts_ns % 1_000_000_000) / 1000
+            ),
             Some(off) => {
                 let wall = ts_ns as i128 + off;
                 let secs = (wall / 1_000_000_000) as i64;

@@ -7,7 +7,9 @@ use std::path::PathBuf;
 fn fixture(kernel: &str) -> DropReasons {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join(format!("tests/fixtures/btf/drop-reasons-{kernel}.btf"));
-    KernelBtf::load(Some(&path)).expect("fixture loads").drop_reasons()
+    KernelBtf::load(Some(&path))
+        .expect("fixture loads")
+        .drop_reasons()
 }
 
 #[test]

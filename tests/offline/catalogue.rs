@@ -20,10 +20,24 @@ fn shipped_catalogue_is_valid_and_complete() {
         assert_eq!(p.name, y.name);
         assert_eq!(p.signatures.len(), 1 + y.variants.len());
     }
-    for top in ["link", "packet", "netfilter", "ip", "tcp", "udp", "icmp", "socket", "life"] {
+    for top in [
+        "link",
+        "packet",
+        "netfilter",
+        "ip",
+        "tcp",
+        "udp",
+        "icmp",
+        "socket",
+        "life",
+    ] {
         assert!(GROUPS.iter().any(|g| g.name == top), "group {top} missing");
     }
-    let off: Vec<_> = GROUPS.iter().filter(|g| !g.default_on).map(|g| g.name).collect();
+    let off: Vec<_> = GROUPS
+        .iter()
+        .filter(|g| !g.default_on)
+        .map(|g| g.name)
+        .collect();
     assert_eq!(off, ["ipvlan", "bridge", "conntrack"]);
     // Every reference probe point is there (ipt_do_table_legacy became a
     // signature variant of ipt_do_table).
@@ -34,11 +48,20 @@ fn shipped_catalogue_is_valid_and_complete() {
             if name == "ipt_do_table_legacy" {
                 continue;
             }
-            assert!(PROBES.iter().any(|p| p.name == name), "{name} missing from probes.yaml");
+            assert!(
+                PROBES.iter().any(|p| p.name == name),
+                "{name} missing from probes.yaml"
+            );
         }
     }
     let kfree = PROBES.iter().find(|p| p.name == "kfree_skb").unwrap();
-    assert_eq!(kfree.kind, ProbeKind::Tracepoint { system: "skb", event: "kfree_skb" });
+    assert_eq!(
+        kfree.kind,
+        ProbeKind::Tracepoint {
+            system: "skb",
+            event: "kfree_skb"
+        }
+    );
 }
 
 fn errors_of(yaml: &str) -> Vec<String> {
@@ -58,28 +81,56 @@ fn bad_catalogues_are_rejected_naming_the_entry() {
         ("    skb_via: deref\n", "ip_rcv: skb_via without skb"),
     ];
     for (extra, want) in cases {
-        let yaml = format!("{GROUPS_YAML}probes:\n  - name: ip_rcv\n    group: leaf\n    ret: int\n{extra}");
+        let yaml = format!(
+            "{GROUPS_YAML}probes:\n  - name: ip_rcv\n    group: leaf\n    ret: int\n{extra}"
+        );
         let errs = errors_of(&yaml);
-        assert!(errs.iter().any(|e| e.contains(want)), "{want:?} not in {errs:?}");
+        assert!(
+            errs.iter().any(|e| e.contains(want)),
+            "{want:?} not in {errs:?}"
+        );
     }
     let dup = format!(
         "{GROUPS_YAML}probes:\n  - {{name: a, group: leaf, skb: 0, ret: int}}\n  - {{name: a, group: leaf, skb: 0, ret: int}}\n"
     );
-    assert!(errors_of(&dup).iter().any(|e| e.contains("a: duplicate probe name")));
-    let unknown_group = format!("{GROUPS_YAML}probes:\n  - {{name: a, group: nope, skb: 0, ret: int}}\n");
-    assert!(errors_of(&unknown_group).iter().any(|e| e.contains("group `nope` is not a leaf")));
+    assert!(errors_of(&dup)
+        .iter()
+        .any(|e| e.contains("a: duplicate probe name")));
+    let unknown_group =
+        format!("{GROUPS_YAML}probes:\n  - {{name: a, group: nope, skb: 0, ret: int}}\n");
+    assert!(errors_of(&unknown_group)
+        .iter()
+        .any(|e| e.contains("group `nope` is not a leaf")));
     let no_ret = format!("{GROUPS_YAML}probes:\n  - {{name: a, group: leaf, skb: 0}}\n");
-    assert!(errors_of(&no_ret).iter().any(|e| e.contains("must say what `ret` means")));
+    assert!(errors_of(&no_ret)
+        .iter()
+        .any(|e| e.contains("must say what `ret` means")));
     let no_arg = format!("{GROUPS_YAML}probes:\n  - {{name: a, group: leaf, ret: none}}\n");
-    assert!(errors_of(&no_arg).iter().any(|e| e.contains("needs an skb or sk")));
-    let tp_ret = format!("{GROUPS_YAML}probes:\n  - {{name: a, group: leaf, tracepoint: x/y, skb: 0, ret: int}}\n");
-    assert!(errors_of(&tp_ret).iter().any(|e| e.contains("tracepoints have no return value")));
-    let bad_tp = format!("{GROUPS_YAML}probes:\n  - {{name: a, group: leaf, tracepoint: nope, skb: 0}}\n");
-    assert!(errors_of(&bad_tp).iter().any(|e| e.contains("must be `system/event`")));
-    let bad_ret = format!("{GROUPS_YAML}probes:\n  - {{name: a, group: leaf, skb: 0, ret: maybe}}\n");
-    assert!(errors_of(&bad_ret).iter().any(|e| e.contains("unknown variant `maybe`")));
-    let clone = format!("{GROUPS_YAML}probes:\n  - {{name: a, group: leaf, skb: 0, ret: int, extra: clone}}\n");
-    assert!(errors_of(&clone).iter().any(|e| e.contains("extra: clone needs ret: pointer")));
+    assert!(errors_of(&no_arg)
+        .iter()
+        .any(|e| e.contains("needs an skb or sk")));
+    let tp_ret = format!(
+        "{GROUPS_YAML}probes:\n  - {{name: a, group: leaf, tracepoint: x/y, skb: 0, ret: int}}\n"
+    );
+    assert!(errors_of(&tp_ret)
+        .iter()
+        .any(|e| e.contains("tracepoints have no return value")));
+    let bad_tp =
+        format!("{GROUPS_YAML}probes:\n  - {{name: a, group: leaf, tracepoint: nope, skb: 0}}\n");
+    assert!(errors_of(&bad_tp)
+        .iter()
+        .any(|e| e.contains("must be `system/event`")));
+    let bad_ret =
+        format!("{GROUPS_YAML}probes:\n  - {{name: a, group: leaf, skb: 0, ret: maybe}}\n");
+    assert!(errors_of(&bad_ret)
+        .iter()
+        .any(|e| e.contains("unknown variant `maybe`")));
+    let clone = format!(
+        "{GROUPS_YAML}probes:\n  - {{name: a, group: leaf, skb: 0, ret: int, extra: clone}}\n"
+    );
+    assert!(errors_of(&clone)
+        .iter()
+        .any(|e| e.contains("extra: clone needs ret: pointer")));
 }
 
 #[test]

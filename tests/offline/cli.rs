@@ -19,24 +19,52 @@ fn nettrace(args: &[&str]) -> (i32, String, String) {
 #[test]
 fn bad_values_exit_2_with_one_line() {
     let cases: &[(&[&str], &str)] = &[
-        (&["--drop", "-s", "300.1.1.1"], "invalid address `300.1.1.1` for --saddr"),
-        (&["--drop", "-d", "fe80::zz"], "invalid address `fe80::zz` for --daddr"),
-        (&["--drop", "-p", "foo"], "unknown protocol `foo` for --proto"),
-        (&["--drop", "-P", "70000"], "invalid port `70000` for --port"),
+        (
+            &["--drop", "-s", "300.1.1.1"],
+            "invalid address `300.1.1.1` for --saddr",
+        ),
+        (
+            &["--drop", "-d", "fe80::zz"],
+            "invalid address `fe80::zz` for --daddr",
+        ),
+        (
+            &["--drop", "-p", "foo"],
+            "unknown protocol `foo` for --proto",
+        ),
+        (
+            &["--drop", "-P", "70000"],
+            "invalid port `70000` for --port",
+        ),
         (&["--drop", "-S", "-1"], "invalid port `-1` for --sport"),
         (&["--drop", "--pid", "abc"], "invalid pid `abc` for --pid"),
-        (&["--drop", "--no-such-flag"], "unexpected argument '--no-such-flag'"),
+        (
+            &["--drop", "--no-such-flag"],
+            "unexpected argument '--no-such-flag'",
+        ),
         (&["--drop-stack"], "--drop-stack needs --drop"),
-        (&["--basic", "-t", "nosuchgroup"], "unknown group or probe `nosuchgroup`"),
+        (
+            &["--basic", "-t", "nosuchgroup"],
+            "unknown group or probe `nosuchgroup`",
+        ),
         (&["--drop", "--basic"], "pick one"),
-        (&["--probe-mode", "magic", "--basic"], "invalid value 'magic'"),
+        (
+            &["--probe-mode", "magic", "--basic"],
+            "invalid value 'magic'",
+        ),
     ];
     for (args, want) in cases {
         let (code, stdout, stderr) = nettrace(args);
         assert_eq!(code, 2, "{args:?}: exit {code}, stderr {stderr}");
         assert!(stdout.is_empty(), "{args:?} printed data: {stdout}");
-        assert_eq!(stderr.lines().count(), 1, "{args:?}: not one line: {stderr}");
-        assert!(stderr.contains(want), "{args:?}: {want:?} not in {stderr:?}");
+        assert_eq!(
+            stderr.lines().count(),
+            1,
+            "{args:?}: not one line: {stderr}"
+        );
+        assert!(
+            stderr.contains(want),
+            "{args:?}: {want:?} not in {stderr:?}"
+        );
         assert!(stderr.starts_with("nettrace: "), "{stderr}");
     }
 }
@@ -45,7 +73,14 @@ fn bad_values_exit_2_with_one_line() {
 fn help_explains_modes_and_exit_codes() {
     let (code, stdout, _) = nettrace(&["--help"]);
     assert_eq!(code, 0);
-    for want in ["--drop", "--drop-stack", "--saddr", "--check", "Exit codes", "--btf"] {
+    for want in [
+        "--drop",
+        "--drop-stack",
+        "--saddr",
+        "--check",
+        "Exit codes",
+        "--btf",
+    ] {
         assert!(stdout.contains(want), "--help lacks {want}");
     }
 }

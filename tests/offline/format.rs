@@ -43,10 +43,12 @@ fn packet_summaries() {
     (from_sock.source, from_sock.sport, from_sock.dport) = (PacketSource::Socket, 1234, 80);
     let mut none = Packet::empty();
     none.len = 60;
-    let all: Vec<String> = [tcp, tcp6, udp, ping, pong6, unreach, arp_req, arp_rep, gre, from_sock, none]
-        .iter()
-        .map(summary)
-        .collect();
+    let all: Vec<String> = [
+        tcp, tcp6, udp, ping, pong6, unreach, arp_req, arp_rep, gre, from_sock, none,
+    ]
+    .iter()
+    .map(summary)
+    .collect();
     insta::assert_snapshot!("packet_summaries", all.join("\n"));
 }
 
@@ -117,7 +119,10 @@ fn date_shape() {
     assert_eq!(s.len(), 26, "{s}");
     assert_eq!(&s[4..5], "-");
     assert_eq!(&s[19..20], ".");
-    assert_eq!(Clock::monotonic().format(1_272_349_614_564_123), "1272349.614564");
+    assert_eq!(
+        Clock::monotonic().format(1_272_349_614_564_123),
+        "1272349.614564"
+    );
 }
 
 #[test]

@@ -3,7 +3,9 @@
 
 use nettrace::catalogue::table::probe;
 use nettrace::kernel::btf::Signature;
-use nettrace::load::plan::{decide, Decision, KernelView, Mechanism, MechanismSupport, ProbeMode, SkipReason, TpMode};
+use nettrace::load::plan::{
+    decide, Decision, KernelView, Mechanism, MechanismSupport, ProbeMode, SkipReason, TpMode,
+};
 use std::collections::HashMap;
 
 #[derive(Default)]
@@ -31,8 +33,18 @@ impl KernelView for FakeKernel {
     }
 }
 
-const ALL: MechanismSupport = MechanismSupport { fentry: true, kprobe: true, tp_btf: true, raw_tp: true };
-const HOST: MechanismSupport = MechanismSupport { fentry: false, kprobe: false, tp_btf: true, raw_tp: true };
+const ALL: MechanismSupport = MechanismSupport {
+    fentry: true,
+    kprobe: true,
+    tp_btf: true,
+    raw_tp: true,
+};
+const HOST: MechanismSupport = MechanismSupport {
+    fentry: false,
+    kprobe: false,
+    tp_btf: true,
+    raw_tp: true,
+};
 
 const SKB: &str = "struct sk_buff *";
 
@@ -41,11 +53,21 @@ fn kernel_6_1_and_6_18() -> (FakeKernel, FakeKernel) {
     let mut k618 = FakeKernel::default();
     k61.functions.insert(
         "__inet_lookup_listener",
-        Some(sig(&["struct net *", "struct inet_hashinfo *", SKB, "int"], "struct sock *")),
+        Some(sig(
+            &["struct net *", "struct inet_hashinfo *", SKB, "int"],
+            "struct sock *",
+        )),
     );
-    k618.functions.insert("__inet_lookup_listener", Some(sig(&["struct net *", SKB, "int"], "struct sock *")));
-    k61.functions.insert("ip_route_input_slow", Some(sig(&[SKB, "__be32"], "int")));
-    k618.functions.insert("ip_route_input_slow", Some(sig(&[SKB, "__be32"], "enum skb_drop_reason")));
+    k618.functions.insert(
+        "__inet_lookup_listener",
+        Some(sig(&["struct net *", SKB, "int"], "struct sock *")),
+    );
+    k61.functions
+        .insert("ip_route_input_slow", Some(sig(&[SKB, "__be32"], "int")));
+    k618.functions.insert(
+        "ip_route_input_slow",
+        Some(sig(&[SKB, "__be32"], "enum skb_drop_reason")),
+    );
     (k61, k618)
 }
 
@@ -56,20 +78,42 @@ fn variants_follow_the_kernel_signature() {
     let pick = |k: &FakeKernel| decide(p, k, ALL, ProbeMode::Auto, TpMode::Auto);
     assert_eq!(
         pick(&k61),
-        Decision::Attach { mechanism: Mechanism::Fentry, target: "__inet_lookup_listener".into(), variant: 0 }
+        Decision::Attach {
+            mechanism: Mechanism::Fentry,
+            target: "__inet_lookup_listener".into(),
+            variant: 0
+        }
     );
     assert!(matches!(pick(&k618), Decision::Attach { variant: 1, .. }));
     let r = probe("ip_route_input_slow").unwrap();
-    assert!(matches!(decide(r, &k61, ALL, ProbeMode::Auto, TpMode::Auto), Decision::Attach { variant: 0, .. }));
-    assert!(matches!(decide(r, &k618, ALL, ProbeMode::Auto, TpMode::Auto), Decision::Attach { variant: 1, .. }));
+    assert!(matches!(
+        decide(r, &k61, ALL, ProbeMode::Auto, TpMode::Auto),
+        Decision::Attach { variant: 0, .. }
+    ));
+    assert!(matches!(
+        decide(r, &k618, ALL, ProbeMode::Auto, TpMode::Auto),
+        Decision::Attach { variant: 1, .. }
+    ));
 }
 
 #[test]
 fn a_signature_no_variant_fits_is_skipped_with_the_reason() {
     let mut k = FakeKernel::default();
-    k.functions.insert("ip_rcv", Some(sig(&["struct net_device *"], "int")));
-    let d = decide(probe("ip_rcv").unwrap(), &k, ALL, ProbeMode::Auto, TpMode::Auto);
-    assert_eq!(d, Decision::Skip(SkipReason::Signature("argument 0 is `struct net_device *`".into())));
+    k.functions
+        .insert("ip_rcv", Some(sig(&["struct net_device *"], "int")));
+    let d = decide(
+        probe("ip_rcv").unwrap(),
+        &k,
+        ALL,
+        ProbeMode::Auto,
+        TpMode::Auto,
+    );
+    assert_eq!(
+        d,
+        Decision::Skip(SkipReason::Signature(
+            "argument 0 is `struct net_device *`".into()
+        ))
+    );
 }
 
 #[test]
@@ -87,23 +131,59 @@ fn mechanisms_per_mode_and_capability() {
     assert_eq!(mech(ProbeMode::Auto, HOST), None);
     // No BTF for the function: kprobe in auto mode, nothing in fentry mode.
     let tiw = probe("tcp_in_window").unwrap();
-    assert!(matches!(decide(tiw, &k, ALL, ProbeMode::Auto, TpMode::Auto), Decision::Attach { mechanism: Mechanism::Kprobe, .. }));
-    assert!(matches!(decide(tiw, &k, ALL, ProbeMode::Fentry, TpMode::Auto), Decision::Skip(SkipReason::Mechanism(_))));
-    assert_eq!(decide(probe("ip_forward").unwrap(), &k, ALL, ProbeMode::Auto, TpMode::Auto), Decision::Skip(SkipReason::NoSymbol));
+    assert!(matches!(
+        decide(tiw, &k, ALL, ProbeMode::Auto, TpMode::Auto),
+        Decision::Attach {
+            mechanism: Mechanism::Kprobe,
+            ..
+        }
+    ));
+    assert!(matches!(
+        decide(tiw, &k, ALL, ProbeMode::Fentry, TpMode::Auto),
+        Decision::Skip(SkipReason::Mechanism(_))
+    ));
+    assert_eq!(
+        decide(
+            probe("ip_forward").unwrap(),
+            &k,
+            ALL,
+            ProbeMode::Auto,
+            TpMode::Auto
+        ),
+        Decision::Skip(SkipReason::NoSymbol)
+    );
 }
 
 #[test]
 fn alternative_symbols_are_tried_in_order() {
     let mut k = FakeKernel::default();
-    k.functions.insert("bpf_prog_run_generic_xdp", Some(sig(&[SKB, "struct xdp_buff *"], "u32")));
-    let d = decide(probe("netif_receive_generic_xdp").unwrap(), &k, ALL, ProbeMode::Auto, TpMode::Auto);
-    assert!(matches!(d, Decision::Attach { ref target, .. } if target == "bpf_prog_run_generic_xdp"), "{d:?}");
+    k.functions.insert(
+        "bpf_prog_run_generic_xdp",
+        Some(sig(&[SKB, "struct xdp_buff *"], "u32")),
+    );
+    let d = decide(
+        probe("netif_receive_generic_xdp").unwrap(),
+        &k,
+        ALL,
+        ProbeMode::Auto,
+        TpMode::Auto,
+    );
+    assert!(
+        matches!(d, Decision::Attach { ref target, .. } if target == "bpf_prog_run_generic_xdp"),
+        "{d:?}"
+    );
 }
 
 #[test]
 fn tracepoints_use_tp_btf_or_raw_tp() {
     let mut k = FakeKernel::default();
-    k.tracepoints.insert("kfree_skb", sig(&[SKB, "void *", "enum skb_drop_reason", "struct sock *"], "void"));
+    k.tracepoints.insert(
+        "kfree_skb",
+        sig(
+            &[SKB, "void *", "enum skb_drop_reason", "struct sock *"],
+            "void",
+        ),
+    );
     let kfree = probe("kfree_skb").unwrap();
     let mech = |tp| match decide(kfree, &k, HOST, ProbeMode::Auto, tp) {
         Decision::Attach { mechanism, .. } => Some(mechanism),
@@ -112,7 +192,16 @@ fn tracepoints_use_tp_btf_or_raw_tp() {
     assert_eq!(mech(TpMode::Auto), Some(Mechanism::TpBtf));
     assert_eq!(mech(TpMode::Raw), Some(Mechanism::RawTp));
     // 6.1's udp_fail_queue_rcv_skb has no skb argument: the variant fits.
-    k.tracepoints.insert("udp_fail_queue_rcv_skb", sig(&["int", "struct sock *"], "void"));
-    let d = decide(probe("udp_fail_queue_rcv_skb").unwrap(), &k, HOST, ProbeMode::Auto, TpMode::Auto);
+    k.tracepoints.insert(
+        "udp_fail_queue_rcv_skb",
+        sig(&["int", "struct sock *"], "void"),
+    );
+    let d = decide(
+        probe("udp_fail_queue_rcv_skb").unwrap(),
+        &k,
+        HOST,
+        ProbeMode::Auto,
+        TpMode::Auto,
+    );
     assert!(matches!(d, Decision::Attach { variant: 1, .. }), "{d:?}");
 }

@@ -1,0 +1,120 @@
+//! `nettrace --drop` on the running kernel: real drops, real reasons.
+
+use crate::runner::{require_root, start};
+use crate::scenario::{closed_port, send_udp, tcp_connect_refused, TwoHosts};
+use std::time::Duration;
+
+const WAIT: Duration = Duration::from_secs(30);
+
+fn location_ok(line: &str) -> bool {
+    // ..., reason: NAME, symbol+0xoff
+    let loc = line.rsplit(", ").next().unwrap_or("");
+    let (sym, off) = loc.split_once("+0x").unwrap_or(("", ""));
+    !sym.is_empty()
+        && sym
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')
+        && !off.is_empty()
+        && off.chars().all(|c| c.is_ascii_hexdigit())
+}
+
+#[test]
+fn iptables_drop_of_udp_is_reported_with_netfilter_drop() {
+    if !require_root("iptables_drop_of_udp") {
+        return;
+    }
+    let net = TwoHosts::new("udp");
+    net.b.exec(&[
+        "iptables", "-A", "INPUT", "-p", "udp", "--dport", "7777", "-j", "DROP",
+    ]);
+    let matching = start(&["--drop", "-p", "udp"]);
+    let other = start(&["--drop", "-p", "udp", "--saddr", "198.19.255.254"]);
+    send_udp(&net.a, 40001, &net.b_addr, 7777);
+    let tuple = format!("UDP: {}:40001 -> {}:7777", net.a_addr, net.b_addr);
+    let line = matching
+        .wait_line(WAIT, |l| l.contains(&tuple))
+        .unwrap_or_else(|| panic!("no drop line for {tuple}"));
+    assert!(line.contains("reason: NETFILTER_DROP"), "{line}");
+    assert!(location_ok(&line), "location is not symbol+0xoff: {line}");
+    assert!(line.starts_with('['), "{line}");
+    let finished = other.stop();
+    assert!(
+        !finished.stdout.iter().any(|l| l.contains(&tuple)),
+        "a non-matching filter printed the drop: {:?}",
+        finished.stdout
+    );
+    let done = matching.stop();
+    assert_eq!(done.code, Some(0), "{}", done.stderr);
+    assert!(done.stderr.contains("end trace..."), "{}", done.stderr);
+    assert!(done.stderr.contains("0 lost"), "{}", done.stderr);
+}
+
+#[test]
+fn tcp_to_a_closed_port_is_no_socket() {
+    if !require_root("tcp_to_a_closed_port") {
+        return;
+    }
+    let port = closed_port();
+    let port_s = port.to_string();
+    for tp_mode in ["auto", "raw"] {
+        let tracer = start(&[
+            "--drop",
+            "-p",
+            "tcp",
+            "--dport",
+            &port_s,
+            "--tp-mode",
+            tp_mode,
+        ]);
+        tcp_connect_refused(port);
+        let line = tracer
+            .wait_line(WAIT, |l| l.contains(&format!("-> 127.0.0.1:{port} ")))
+            .unwrap_or_else(|| panic!("no drop line for port {port} with --tp-mode {tp_mode}"));
+        assert!(line.contains("reason: NO_SOCKET"), "{line}");
+        assert!(line.contains("flags:S"), "{line}");
+        assert!(location_ok(&line), "{line}");
+        tracer.stop();
+    }
+}
+
+#[test]
+fn drop_stack_prints_kernel_frames() {
+    if !require_root("drop_stack_prints_kernel_frames") {
+        return;
+    }
+    let port = closed_port();
+    let tracer = start(&[
+        "--drop",
+        "--drop-stack",
+        "-p",
+        "tcp",
+        "--dport",
+        &port.to_string(),
+    ]);
+    tcp_connect_refused(port);
+    tracer
+        .wait_line(WAIT, |l| l.contains(&format!("127.0.0.1:{port} ")))
+        .expect("drop line");
+    std::thread::sleep(Duration::from_millis(500));
+    let out = tracer.stop().stdout;
+    let at = out
+        .iter()
+        .position(|l| l == "Call Stack:")
+        .expect("Call Stack: block");
+    let frames: Vec<&String> = out[at + 1..]
+        .iter()
+        .take_while(|l| l.starts_with("    -> "))
+        .collect();
+    assert!(frames.len() >= 3, "{out:?}");
+    for f in &frames {
+        let loc = f.trim_start_matches("    -> ");
+        assert!(
+            loc.contains("+0x") && !loc.starts_with("0x"),
+            "not a kernel symbol: {loc}"
+        );
+    }
+    assert!(
+        frames.iter().any(|f| f.contains("tcp_v4_rcv")),
+        "{frames:?}"
+    );
+}

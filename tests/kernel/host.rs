@@ -1,0 +1,111 @@
+//! `--check` against what the kernel really offers, and the errors an
+//! operator gets without privileges.
+//!
+//! NETTRACE_KERNEL_PROFILE names the expected capabilities: `host` (this
+//! machine kind's 6.18: tracepoints only) or `vm` (the Debian 6.1/6.12
+//! kernels: everything). CI sets it; unset, only facts checked
+//! independently here are asserted.
+
+use crate::runner::{bin, require_root};
+use std::process::Command;
+
+fn field<'a>(report: &'a str, name: &str) -> &'a str {
+    report
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{name}:")))
+        .unwrap_or_else(|| panic!("no `{name}:` in report:\n{report}"))
+        .trim()
+}
+
+#[test]
+fn check_reports_the_kernels_capabilities() {
+    if !require_root("check_reports_the_kernels_capabilities") {
+        return;
+    }
+    let out = Command::new(bin()).arg("--check").output().unwrap();
+    let report = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{report}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(field(&report, "tp_btf").starts_with("yes"), "{report}");
+    assert!(field(&report, "raw_tp").starts_with("yes"), "{report}");
+    assert!(field(&report, "ring buffer").starts_with("yes"), "{report}");
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap();
+    assert_eq!(field(&report, "kernel"), release.trim());
+    let kprobe_pmu = std::path::Path::new("/sys/bus/event_source/devices/kprobe").exists();
+    assert_eq!(
+        field(&report, "kprobe").starts_with("yes"),
+        kprobe_pmu,
+        "{report}"
+    );
+    let reasons: usize = field(&report, "drop reasons")
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap_or(0);
+    assert!(reasons > 60, "{report}");
+    match std::env::var("NETTRACE_KERNEL_PROFILE").as_deref() {
+        Ok("host") => {
+            assert!(field(&report, "fentry").starts_with("no"), "{report}");
+            assert!(field(&report, "kprobe").starts_with("no"), "{report}");
+            // Tracepoint probes attach; function probes are all skipped.
+            assert!(
+                report.contains("life                              2/9   tp_btf: 2"),
+                "{report}"
+            );
+        }
+        Ok("vm") => {
+            assert!(field(&report, "fentry").starts_with("yes"), "{report}");
+            assert!(field(&report, "kprobe").starts_with("yes"), "{report}");
+        }
+        _ => {}
+    }
+    // Per group: attachable counts and how.
+    assert!(
+        report.contains("group") && report.contains("attachable"),
+        "{report}"
+    );
+    assert!(report.contains("total: "), "{report}");
+}
+
+#[test]
+fn without_privileges_the_error_says_so() {
+    if !require_root("without_privileges_the_error_says_so") {
+        return;
+    }
+    // Drop to nobody, with no capabilities at all.
+    let out = Command::new("setpriv")
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--inh-caps=-all",
+            "--bounding-set=-all",
+        ])
+        .arg(bin())
+        .arg("--drop")
+        .output()
+        .expect("setpriv (util-linux)");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("needs root"), "{stderr}");
+}
+
+#[test]
+fn missing_btf_file_is_exit_4_naming_the_flag() {
+    if !require_root("missing_btf_file_is_exit_4") {
+        return;
+    }
+    let out = Command::new(bin())
+        .args(["--drop", "--btf", "/nonexistent/vmlinux.btf"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(4), "{stderr}");
+    assert!(stderr.contains("--btf FILE"), "{stderr}");
+}

@@ -1,0 +1,148 @@
+//! Running nettrace under test: start it, wait for its ready line
+//! (`begin trace...` on stderr) rather than sleeping, collect its output,
+//! stop it with SIGINT as an operator would. Bounds are generous because
+//! the VM kernels run under emulation.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::{channel, Receiver};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+pub const READY_LINE: &str = "begin trace...";
+const READY_TIMEOUT: Duration = Duration::from_secs(120);
+
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_nettrace")
+}
+
+/// Whether this process may run kernel tests. Outside CI, a missing
+/// privilege skips (returns false) with a note; in CI it fails.
+pub fn require_root(test: &str) -> bool {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } == 0 {
+        return true;
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "{test}: kernel tests must run as root in CI"
+    );
+    eprintln!("{test}: skipped (needs root)");
+    false
+}
+
+pub struct Running {
+    child: Child,
+    lines: Receiver<String>,
+    stdout: Arc<Mutex<Vec<String>>>,
+    stderr: Arc<Mutex<String>>,
+}
+
+pub struct Finished {
+    pub code: Option<i32>,
+    pub stdout: Vec<String>,
+    pub stderr: String,
+}
+
+/// Starts nettrace and waits until it is tracing.
+pub fn start(args: &[&str]) -> Running {
+    let mut child = Command::new(bin())
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn nettrace");
+    let (tx, rx) = channel();
+    let stdout = Arc::new(Mutex::new(Vec::new()));
+    let stderr = Arc::new(Mutex::new(String::new()));
+    let out = child.stdout.take().unwrap();
+    let (stdout2, tx2) = (Arc::clone(&stdout), tx.clone());
+    thread::spawn(move || {
+        for line in BufReader::new(out).lines().map_while(Result::ok) {
+            stdout2.lock().unwrap().push(line.clone());
+            let _ = tx2.send(line);
+        }
+    });
+    let err = child.stderr.take().unwrap();
+    let (ready_tx, ready_rx) = channel();
+    let stderr2 = Arc::clone(&stderr);
+    thread::spawn(move || {
+        for line in BufReader::new(err).lines().map_while(Result::ok) {
+            stderr2.lock().unwrap().push_str(&format!("{line}\n"));
+            if line == READY_LINE {
+                let _ = ready_tx.send(());
+            }
+        }
+    });
+    let mut running = Running {
+        child,
+        lines: rx,
+        stdout,
+        stderr,
+    };
+    let started = Instant::now();
+    loop {
+        if ready_rx.recv_timeout(Duration::from_millis(200)).is_ok() {
+            return running;
+        }
+        if let Ok(Some(status)) = running.child.try_wait() {
+            thread::sleep(Duration::from_millis(200));
+            panic!(
+                "nettrace {args:?} exited ({status}) before tracing:\n{}",
+                running.stderr.lock().unwrap()
+            );
+        }
+        if started.elapsed() > READY_TIMEOUT {
+            panic!(
+                "nettrace {args:?} not ready after {READY_TIMEOUT:?}:\n{}",
+                running.stderr.lock().unwrap()
+            );
+        }
+    }
+}
+
+impl Running {
+    /// Waits for a stdout line satisfying `pred`; None after `timeout`.
+    pub fn wait_line(&self, timeout: Duration, pred: impl Fn(&str) -> bool) -> Option<String> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(l) if pred(&l) => return Some(l),
+                Ok(_) => continue,
+                Err(_) => return None,
+            }
+        }
+    }
+
+    /// Stops nettrace with SIGINT and collects everything it printed.
+    pub fn stop(mut self) -> Finished {
+        // SAFETY: sending a signal to our own child process.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGINT) };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let code = loop {
+            match self.child.try_wait() {
+                Ok(Some(s)) => break s.code(),
+                _ if Instant::now() > deadline => {
+                    let _ = self.child.kill();
+                    panic!("nettrace did not exit within 60 s of SIGINT");
+                }
+                _ => thread::sleep(Duration::from_millis(50)),
+            }
+        };
+        thread::sleep(Duration::from_millis(100));
+        Finished {
+            code,
+            stdout: self.stdout.lock().unwrap().clone(),
+            stderr: self.stderr.lock().unwrap().clone(),
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
