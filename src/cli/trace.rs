@@ -213,6 +213,7 @@ pub fn run(
             wake_bytes: 64 * 1024,
             ..Default::default()
         },
+        btf_path: args.btf.clone(),
     };
     let started = Instant::now();
     let session = load_with_fallback(&kernel, args, &selection, &settings)?;

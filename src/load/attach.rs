@@ -64,6 +64,8 @@ pub struct Session {
 pub struct LoadSettings {
     pub filter: nt_filter,
     pub config: nt_config,
+    /// Kernel BTF for CO-RE relocations when not /sys/kernel/btf/vmlinux.
+    pub btf_path: Option<std::path::PathBuf>,
 }
 
 fn set_rodata(open: &mut skel::OpenNettraceSkel<'static>, settings: &LoadSettings, ret_on: &[u8]) {
@@ -85,7 +87,17 @@ pub fn load(plan: &[PlannedProbe], settings: &LoadSettings) -> anyhow::Result<Se
     // session per run, so the storage is simply leaked.
     let storage: &'static mut MaybeUninit<libbpf_rs::OpenObject> =
         Box::leak(Box::new(MaybeUninit::uninit()));
-    let mut open = skel::NettraceSkelBuilder::default().open(storage)?;
+    let btf_path = settings
+        .btf_path
+        .as_ref()
+        .map(|p| std::ffi::CString::new(p.as_os_str().as_encoded_bytes()))
+        .transpose()?;
+    let opts = libbpf_sys::bpf_object_open_opts {
+        sz: std::mem::size_of::<libbpf_sys::bpf_object_open_opts>() as libbpf_sys::size_t,
+        btf_custom_path: btf_path.as_ref().map_or(std::ptr::null(), |c| c.as_ptr()),
+        ..Default::default()
+    };
+    let mut open = skel::NettraceSkelBuilder::default().open_opts(opts, storage)?;
 
     // program name -> attach target (None: the target is given at attach)
     let mut wanted: HashMap<String, Option<String>> = HashMap::new();

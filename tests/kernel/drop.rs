@@ -118,3 +118,27 @@ fn drop_stack_prints_kernel_frames() {
         "{frames:?}"
     );
 }
+
+#[test]
+fn btf_from_a_file_is_used() {
+    if !require_root("btf_from_a_file_is_used") {
+        return;
+    }
+    let copy = std::env::temp_dir().join(format!("nettrace-test-{}.btf", std::process::id()));
+    std::fs::copy("/sys/kernel/btf/vmlinux", &copy).expect("copy kernel BTF");
+    let port = closed_port();
+    let tracer = start(&[
+        "--drop",
+        "-p",
+        "tcp",
+        "--dport",
+        &port.to_string(),
+        "--btf",
+        copy.to_str().unwrap(),
+    ]);
+    tcp_connect_refused(port);
+    let line = tracer.wait_line(WAIT, |l| l.contains(&format!("127.0.0.1:{port} ")));
+    tracer.stop();
+    let _ = std::fs::remove_file(&copy);
+    assert!(line.expect("drop line").contains("reason: NO_SOCKET"));
+}
