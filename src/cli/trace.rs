@@ -310,9 +310,10 @@ pub fn run(
     drop(session);
     eprintln!("end trace...");
     eprintln!(
-        "summary: {printed} {} printed, {lost} lost, {} probes attached ({links} links), detached in {:.0} ms",
+        "summary: {printed} {} printed, {lost} lost, {} probes attached ({}; {links} links), detached in {:.0} ms",
         if args.drop { "drops" } else { "events" },
         report.attached.len(),
+        by_mech.join(", "),
         detach_start.elapsed().as_secs_f64() * 1000.0
     );
     if lost > 0 {

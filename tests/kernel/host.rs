@@ -61,6 +61,12 @@ fn check_reports_the_kernels_capabilities() {
         Ok("vm") => {
             assert!(field(&report, "fentry").starts_with("yes"), "{report}");
             assert!(field(&report, "kprobe").starts_with("yes"), "{report}");
+            // Function groups attach through fentry.
+            let ip_in = report
+                .lines()
+                .find(|l| l.starts_with("ip/ip-in "))
+                .unwrap_or_else(|| panic!("{report}"));
+            assert!(ip_in.contains("fentry: "), "{ip_in}");
         }
         _ => {}
     }

@@ -5,6 +5,7 @@
 //! test skips with a note; in CI (CI=true) a missing requirement that the
 //! machine should have fails the test instead.
 
+mod catalogue;
 mod drop;
 mod host;
 mod runner;

@@ -32,6 +32,49 @@ pub fn require_root(test: &str) -> bool {
     false
 }
 
+/// Kernel capabilities a test can require.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cap {
+    Fentry,
+    Kprobe,
+}
+
+impl Cap {
+    fn field(self) -> &'static str {
+        match self {
+            Cap::Fentry => "fentry",
+            Cap::Kprobe => "kprobe",
+        }
+    }
+}
+
+/// Root plus a capability. The expected capabilities come from
+/// NETTRACE_KERNEL_PROFILE (`host`: tracepoints only; `vm`: everything)
+/// when set, else from `nettrace --check`. A missing capability skips
+/// the test with a `SKIPPED:` line (counted by tools/vm-test).
+pub fn require(test: &str, cap: Cap) -> bool {
+    if !require_root(test) {
+        return false;
+    }
+    let present = match std::env::var("NETTRACE_KERNEL_PROFILE").as_deref() {
+        Ok("host") => false,
+        Ok("vm") => true,
+        _ => {
+            let out = Command::new(bin())
+                .arg("--check")
+                .output()
+                .expect("nettrace --check");
+            String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .any(|l| l.starts_with(&format!("{}:", cap.field())) && l.contains(" yes"))
+        }
+    };
+    if !present {
+        eprintln!("SKIPPED: {test} (this kernel has no {})", cap.field());
+    }
+    present
+}
+
 pub struct Running {
     child: Child,
     lines: Receiver<String>,
