@@ -47,15 +47,56 @@ fn run() -> anyhow::Result<()> {
     fs::write(out.join("probe_table.rs"), render::render_rust(&cat))?;
 
     let clang = env::var("NETTRACE_CLANG").unwrap_or_else(|_| "clang".into());
-    skeleton(&clang, &templates, &c_path, &out, "nettrace")?;
-    skeleton(
-        &clang,
-        &templates,
-        &templates.join("caps.bpf.c"),
-        &out,
-        "caps",
-    )?;
+    let nr_probes = format!("-DNT_NR_PROBES={}", cat.probes.len());
+    compile(&clang, &templates, &c_path, &out, "nettrace", &[])?;
+    let layout = templates.join("layout.bpf.c");
+    skeleton(&clang, &templates, &layout, &out, "layout", &[nr_probes])?;
+    let caps = templates.join("caps.bpf.c");
+    skeleton(&clang, &templates, &caps, &out, "caps", &[])?;
     Ok(())
+}
+
+fn builder(
+    clang: &str,
+    templates: &std::path::Path,
+    source: &std::path::Path,
+    out: &std::path::Path,
+    name: &str,
+    extra: &[String],
+) -> libbpf_cargo::SkeletonBuilder {
+    let mut args = vec![
+        "-g".to_string(),
+        "-O2".into(),
+        "-Wall".into(),
+        "-Wno-unused-function".into(),
+        format!("-I{}", templates.display()),
+    ];
+    args.extend(extra.iter().cloned());
+    let mut b = libbpf_cargo::SkeletonBuilder::new();
+    b.source(source)
+        .obj(out.join(format!("{name}.bpf.o")))
+        .clang(clang)
+        .reference_obj(true)
+        .clang_args(args);
+    b
+}
+
+fn hint(clang: &str, e: impl std::fmt::Display) -> anyhow::Error {
+    anyhow::anyhow!("compiling the BPF programs with {clang} failed: {e:#}\n(install clang: apt-get install clang llvm libelf-dev zlib1g-dev pkg-config)")
+}
+
+/// The main object: compiled only, opened at run time without a skeleton.
+fn compile(
+    clang: &str,
+    templates: &std::path::Path,
+    source: &std::path::Path,
+    out: &std::path::Path,
+    name: &str,
+    extra: &[String],
+) -> anyhow::Result<()> {
+    builder(clang, templates, source, out, name, extra)
+        .build()
+        .map_err(|e| hint(clang, e))
 }
 
 fn skeleton(
@@ -64,20 +105,9 @@ fn skeleton(
     source: &std::path::Path,
     out: &std::path::Path,
     name: &str,
+    extra: &[String],
 ) -> anyhow::Result<()> {
-    libbpf_cargo::SkeletonBuilder::new()
-        .source(source)
-        .obj(out.join(format!("{name}.bpf.o")))
-        .clang(clang)
-        .reference_obj(true)
-        .clang_args([
-            "-g".into(),
-            "-O2".into(),
-            "-Wall".into(),
-            "-Wno-unused-function".into(),
-            format!("-I{}", templates.display()),
-        ])
+    builder(clang, templates, source, out, name, extra)
         .build_and_generate(out.join(format!("{name}.skel.rs")))
-        .map_err(|e| anyhow::anyhow!("compiling the BPF programs with {clang} failed: {e:#}\n(install clang: apt-get install clang llvm libelf-dev zlib1g-dev pkg-config)"))?;
-    Ok(())
+        .map_err(|e| hint(clang, e))
 }

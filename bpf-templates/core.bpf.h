@@ -29,8 +29,17 @@ char LICENSE[] SEC("license") = "GPL";
 #define ETH_P_IPV6 0x86DD
 #define NT_HDR_UNSET ((u16)~0U)
 
-/* Argument readers used by the generated programs. */
-#define NT_FENTRY_ARG(i) ctx[i]
+/* Argument readers used by the generated programs. fentry arguments are
+ * read with bpf_get_func_arg: typed context access would refuse
+ * `struct sk_buff **` arguments and pointer arithmetic on 6.1. */
+static __always_inline u64 nt_fentry_arg(void *ctx, u32 i)
+{
+	u64 v = 0;
+
+	bpf_get_func_arg(ctx, i, &v);
+	return v;
+}
+#define NT_FENTRY_ARG(i) nt_fentry_arg(ctx, i)
 #define NT_KARG_0 PT_REGS_PARM1
 #define NT_KARG_1 PT_REGS_PARM2
 #define NT_KARG_2 PT_REGS_PARM3
@@ -39,14 +48,7 @@ char LICENSE[] SEC("license") = "GPL";
 #define NT_KARG_5 PT_REGS_PARM6
 #define NT_KPROBE_ARG(i) NT_KARG_##i(ctx)
 
-const volatile struct nt_filter FILTER = {};
-const volatile struct nt_config CONFIG = {};
-/* Per probe: 1 when its exit program is loaded, so that the entry program
- * stashes the event for the exit to complete instead of emitting it. */
-const volatile u8 RET_ON[NT_NR_PROBES] = {};
-
-/* Make the shared types visible in BTF so the skeleton generates them. */
-struct nt_event _nt_event_type = {};
+#include "settings.bpf.h"
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -366,8 +368,8 @@ static __always_inline struct nt_event *build_event(u32 probe, struct sk_buff *s
 	bool was_tracked = false;
 	u64 key = (u64)skb;
 
-	if (!skb && !sk)
-		return NULL;
+	/* No `!skb && !sk` test here: clang merges it into an OR of two
+	 * pointers, which the 6.1 verifier refuses for typed (tp_btf) args. */
 	if (CONFIG.track && skb && bpf_map_lookup_elem(&tracked, &key))
 		was_tracked = true;
 	e = bpf_map_lookup_elem(&scratch, &zero);
@@ -376,6 +378,8 @@ static __always_inline struct nt_event *build_event(u32 probe, struct sk_buff *s
 	__builtin_memset(e, 0, sizeof(*e));
 	e->pid = bpf_get_current_pid_tgid() >> 32;
 	parse_packet(&e->pkt, skb, sk);
+	if (!skb && e->pkt.source != NT_SRC_SOCK)
+		return NULL;
 	if (FILTER.flags & NT_F_NETNS || CONFIG.detail)
 		e->netns = skb_netns(skb, sk);
 	if (!was_tracked && !filter_match(e))

@@ -36,13 +36,19 @@ pub fn open_kernel(args: &Args) -> Result<KernelContext, Fatal> {
             "loading BPF programs needs root (or CAP_BPF with CAP_PERFMON); run nettrace with sudo",
         ));
     }
+    let t = Instant::now();
     let btf = KernelBtf::load(args.btf.as_deref())
         .map_err(|e| Fatal::new(ExitCode::KernelLacks, e.to_string()))?;
+    log::debug!("BTF read in {:.2}s", t.elapsed().as_secs_f64());
+    let t = Instant::now();
     let kallsyms = Kallsyms::load().unwrap_or_else(|e| {
         log::warn!("cannot read /proc/kallsyms ({e}): locations will be shown as addresses");
         Kallsyms::default()
     });
+    log::debug!("kallsyms read in {:.2}s", t.elapsed().as_secs_f64());
+    let t = Instant::now();
     let caps = caps::detect(Some(&btf));
+    log::debug!("capabilities probed in {:.2}s", t.elapsed().as_secs_f64());
     Ok(KernelContext {
         btf,
         kallsyms,
@@ -54,6 +60,7 @@ impl KernelContext {
     pub fn support(&self) -> MechanismSupport {
         MechanismSupport {
             fentry: self.caps.fentry.is_ok(),
+            fentry_max_args: crate::kernel::caps::fentry_max_args(&self.caps.release),
             kprobe: self.caps.kprobe.is_ok(),
             tp_btf: self.caps.tp_btf.is_ok(),
             raw_tp: self.caps.raw_tp.is_ok(),
@@ -263,8 +270,11 @@ pub fn run(
         broken_pipe: false,
     });
     let limit = args.count;
+    let events = session
+        .map("events")
+        .ok_or_else(|| anyhow::anyhow!("the BPF object has no events map"))?;
     let mut builder = libbpf_rs::RingBufferBuilder::new();
-    builder.add(&session.skel.maps.events, |data: &[u8]| {
+    builder.add(&events, |data: &[u8]| {
         let mut p = printer.borrow_mut();
         if limit.is_some_and(|n| p.printed >= n) {
             return 1;

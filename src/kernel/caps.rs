@@ -50,6 +50,21 @@ pub fn kernel_release() -> String {
         .unwrap_or_else(|_| "unknown".into())
 }
 
+/// `major.minor` of a kernel release string (`6.1.0-56-amd64` → (6, 1)).
+pub fn release_version(release: &str) -> Option<(u32, u32)> {
+    let mut it = release.split(|c: char| !c.is_ascii_digit());
+    Some((it.next()?.parse().ok()?, it.next()?.parse().ok()?))
+}
+
+/// How many arguments fentry/fexit trampolines handle on x86-64: six,
+/// and twelve since 6.4 (arguments passed on the stack).
+pub fn fentry_max_args(release: &str) -> usize {
+    match release_version(release) {
+        Some(v) if v >= (6, 4) => 12,
+        _ => 6,
+    }
+}
+
 /// Whether the process may load BPF tracing programs.
 pub fn privileged() -> bool {
     // SAFETY: geteuid has no preconditions.

@@ -6,12 +6,13 @@
 use super::plan::{Decision, Mechanism, SkipReason};
 use crate::catalogue::table::{ProbeDef, PROBES};
 use crate::codegen::render::prog_name;
-use libbpf_rs::skel::{OpenSkel, Skel, SkelBuilder};
-use libbpf_rs::{Link, MapCore, MapFlags};
+use anyhow::Context;
+use libbpf_rs::{Link, MapCore, MapFlags, Object, ObjectBuilder};
 use std::collections::HashMap;
-use std::mem::MaybeUninit;
 
-pub mod skel {
+/// The types of bpf-templates/nettrace.h and the .rodata layout, from the
+/// skeleton of the small layout object (see bpf-templates/settings.bpf.h).
+pub mod layout {
     #![allow(
         clippy::all,
         clippy::pedantic,
@@ -20,10 +21,13 @@ pub mod skel {
         non_snake_case,
         non_camel_case_types
     )]
-    include!(concat!(env!("OUT_DIR"), "/nettrace.skel.rs"));
+    include!(concat!(env!("OUT_DIR"), "/layout.skel.rs"));
 }
 
-pub use skel::types::{nt_config, nt_event, nt_filter};
+pub use layout::types::{nt_config, nt_event, nt_filter};
+
+/// The compiled BPF object with every generated program.
+static OBJECT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/nettrace.bpf.o"));
 
 /// One probe to load, as planned.
 #[derive(Debug, Clone)]
@@ -55,8 +59,9 @@ impl AttachReport {
 
 /// A loaded and attached BPF object.
 pub struct Session {
-    pub skel: skel::NettraceSkel<'static>,
+    // Links first: they detach before the object closes.
     links: Vec<Link>,
+    object: Object,
     pub report: AttachReport,
 }
 
@@ -68,36 +73,53 @@ pub struct LoadSettings {
     pub btf_path: Option<std::path::PathBuf>,
 }
 
-fn set_rodata(open: &mut skel::OpenNettraceSkel<'static>, settings: &LoadSettings, ret_on: &[u8]) {
-    let rodata = open
-        .maps
-        .rodata_data
-        .as_deref_mut()
-        .expect("the BPF object has a .rodata section");
-    rodata.FILTER = settings.filter;
-    rodata.CONFIG = settings.config;
+/// Writes the run's settings into the object's .rodata, whose layout is
+/// `layout::types::rodata` (checked by size).
+fn set_rodata(
+    object: &mut libbpf_rs::OpenObject,
+    settings: &LoadSettings,
+    ret_on: &[u8],
+) -> anyhow::Result<()> {
+    let mut map = object
+        .maps_mut()
+        .find(|m| m.name().to_string_lossy().ends_with(".rodata"))
+        .context("the BPF object has no .rodata map")?;
+    let bytes = map
+        .initial_value_mut()
+        .context("the .rodata map has no initial value")?;
+    anyhow::ensure!(
+        bytes.len() == std::mem::size_of::<layout::types::rodata>(),
+        ".rodata is {} bytes, the layout object says {}: rebuild",
+        bytes.len(),
+        std::mem::size_of::<layout::types::rodata>()
+    );
+    let mut rodata = layout::types::rodata {
+        FILTER: settings.filter,
+        CONFIG: settings.config,
+        RET_ON: [0; PROBES.len()],
+    };
     for (slot, v) in rodata.RET_ON.iter_mut().zip(ret_on) {
         *slot = *v;
     }
+    // SAFETY: rodata is plain old data of exactly bytes.len() bytes.
+    let src = unsafe {
+        std::slice::from_raw_parts(
+            (&rodata as *const layout::types::rodata).cast::<u8>(),
+            std::mem::size_of::<layout::types::rodata>(),
+        )
+    };
+    bytes.copy_from_slice(src);
+    Ok(())
 }
 
 /// Loads the object with the planned programs and attaches them.
 pub fn load(plan: &[PlannedProbe], settings: &LoadSettings) -> anyhow::Result<Session> {
-    // The skeleton borrows its object storage for its whole life; one
-    // session per run, so the storage is simply leaked.
-    let storage: &'static mut MaybeUninit<libbpf_rs::OpenObject> =
-        Box::leak(Box::new(MaybeUninit::uninit()));
-    let btf_path = settings
-        .btf_path
-        .as_ref()
-        .map(|p| std::ffi::CString::new(p.as_os_str().as_encoded_bytes()))
-        .transpose()?;
-    let opts = libbpf_sys::bpf_object_open_opts {
-        sz: std::mem::size_of::<libbpf_sys::bpf_object_open_opts>() as libbpf_sys::size_t,
-        btf_custom_path: btf_path.as_ref().map_or(std::ptr::null(), |c| c.as_ptr()),
-        ..Default::default()
-    };
-    let mut open = skel::NettraceSkelBuilder::default().open_opts(opts, storage)?;
+    let mut builder = ObjectBuilder::default();
+    builder.name("nettrace")?;
+    if let Some(p) = &settings.btf_path {
+        builder.btf_custom_path(p)?;
+    }
+    let mut open = builder.open_memory(OBJECT)?;
 
     // program name -> attach target (None: the target is given at attach)
     let mut wanted: HashMap<String, Option<String>> = HashMap::new();
@@ -124,8 +146,8 @@ pub fn load(plan: &[PlannedProbe], settings: &LoadSettings) -> anyhow::Result<Se
             }
         }
     }
-    set_rodata(&mut open, settings, &ret_on);
-    for mut prog in open.open_object_mut().progs_mut() {
+    set_rodata(&mut open, settings, &ret_on)?;
+    for mut prog in open.progs_mut() {
         let name = prog.name().to_string_lossy().into_owned();
         match wanted.get(&name) {
             Some(target) => {
@@ -137,13 +159,15 @@ pub fn load(plan: &[PlannedProbe], settings: &LoadSettings) -> anyhow::Result<Se
             None => prog.set_autoload(false),
         }
     }
-    let skel = open.load()?;
+    let t = std::time::Instant::now();
+    let object = open.load()?;
+    log::debug!("BPF object loaded in {:.2}s", t.elapsed().as_secs_f64());
+    let t = std::time::Instant::now();
 
     let mut links = Vec::new();
     let mut report = AttachReport::default();
     {
-        let progs: HashMap<String, libbpf_rs::ProgramMut<'_>> = skel
-            .object()
+        let progs: HashMap<String, libbpf_rs::ProgramMut<'_>> = object
             .progs_mut()
             .filter(|p| wanted.contains_key(p.name().to_string_lossy().as_ref()))
             .map(|p| (p.name().to_string_lossy().into_owned(), p))
@@ -197,8 +221,13 @@ pub fn load(plan: &[PlannedProbe], settings: &LoadSettings) -> anyhow::Result<Se
             }
         }
     }
+    log::debug!(
+        "{} links attached in {:.2}s",
+        links.len(),
+        t.elapsed().as_secs_f64()
+    );
     Ok(Session {
-        skel,
+        object,
         links,
         report,
     })
@@ -208,8 +237,11 @@ impl Session {
     /// Events the ring buffer had no room for, summed over CPUs.
     pub fn lost_events(&self) -> u64 {
         let key = 0u32.to_ne_bytes();
-        match self.skel.maps.lost.lookup_percpu(&key, MapFlags::ANY) {
-            Ok(Some(values)) => values
+        match self
+            .map("lost")
+            .and_then(|m| m.lookup_percpu(&key, MapFlags::ANY).ok())
+        {
+            Some(Some(values)) => values
                 .iter()
                 .filter_map(|v| {
                     v.get(..8)
@@ -227,7 +259,10 @@ impl Session {
             return Vec::new();
         }
         let key = (id as u32).to_ne_bytes();
-        let frames = match self.skel.maps.stacks.lookup(&key, MapFlags::ANY) {
+        let Some(stacks) = self.map("stacks") else {
+            return Vec::new();
+        };
+        let frames = match stacks.lookup(&key, MapFlags::ANY) {
             Ok(Some(bytes)) => bytes
                 .chunks_exact(8)
                 .map(|c| u64::from_ne_bytes(c.try_into().unwrap_or([0; 8])))
@@ -235,8 +270,13 @@ impl Session {
                 .collect(),
             _ => Vec::new(),
         };
-        let _ = self.skel.maps.stacks.delete(&key);
+        let _ = stacks.delete(&key);
         frames
+    }
+
+    /// One of the object's maps, by name.
+    pub fn map(&self, name: &str) -> Option<libbpf_rs::Map<'_>> {
+        self.object.maps().find(|m| m.name() == name)
     }
 
     pub fn links(&self) -> usize {

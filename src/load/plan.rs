@@ -144,6 +144,8 @@ impl KernelView for LiveKernel<'_> {
 #[derive(Debug, Clone, Copy)]
 pub struct MechanismSupport {
     pub fentry: bool,
+    /// Most arguments an fentry trampoline handles (x86: 6 before 6.4, then 12).
+    pub fentry_max_args: usize,
     pub kprobe: bool,
     pub tp_btf: bool,
     pub raw_tp: bool,
@@ -247,14 +249,22 @@ pub fn decide(
                 Ok(v) => v,
                 Err(e) => return Decision::Skip(e),
             };
-            let fentry_ok = support.fentry && btf.is_some();
+            let too_many_args = btf
+                .as_ref()
+                .is_some_and(|s| s.params.len() > support.fentry_max_args);
+            let fentry_ok = support.fentry && btf.is_some() && !too_many_args;
             let mechanism = match probe_mode {
                 ProbeMode::Fentry if fentry_ok => Mechanism::Fentry,
                 ProbeMode::Fentry => {
-                    return Decision::Skip(SkipReason::Mechanism(if support.fentry {
-                        "function not described in BTF (fentry impossible)".into()
-                    } else {
+                    return Decision::Skip(SkipReason::Mechanism(if !support.fentry {
                         "fentry programs are refused by this kernel".into()
+                    } else if too_many_args {
+                        format!(
+                            "more than {} arguments: this kernel's fentry trampolines cannot take it",
+                            support.fentry_max_args
+                        )
+                    } else {
+                        "function not described in BTF (fentry impossible)".into()
                     }))
                 }
                 ProbeMode::Kprobe if support.kprobe => Mechanism::Kprobe,

@@ -35,12 +35,14 @@ impl KernelView for FakeKernel {
 
 const ALL: MechanismSupport = MechanismSupport {
     fentry: true,
+    fentry_max_args: 6,
     kprobe: true,
     tp_btf: true,
     raw_tp: true,
 };
 const HOST: MechanismSupport = MechanismSupport {
     fentry: false,
+    fentry_max_args: 12,
     kprobe: false,
     tp_btf: true,
     raw_tp: true,
@@ -204,4 +206,52 @@ fn tracepoints_use_tp_btf_or_raw_tp() {
         TpMode::Auto,
     );
     assert!(matches!(d, Decision::Attach { variant: 1, .. }), "{d:?}");
+}
+
+#[test]
+fn functions_with_many_arguments_use_kprobes_where_fentry_cannot() {
+    let mut k = FakeKernel::default();
+    let eight = sig(
+        &[
+            SKB,
+            "__be32",
+            "__be32",
+            "u8",
+            "int",
+            "struct net_device *",
+            "struct in_device *",
+            "u32 *",
+        ],
+        "int",
+    );
+    k.functions.insert("fib_validate_source", Some(eight));
+    let p = probe("fib_validate_source").unwrap();
+    assert!(matches!(
+        decide(p, &k, ALL, ProbeMode::Auto, TpMode::Auto),
+        Decision::Attach {
+            mechanism: Mechanism::Kprobe,
+            ..
+        }
+    ));
+    let d = decide(p, &k, ALL, ProbeMode::Fentry, TpMode::Auto);
+    assert!(
+        matches!(&d, Decision::Skip(SkipReason::Mechanism(m)) if m.contains("more than 6 arguments")),
+        "{d:?}"
+    );
+    let newer = MechanismSupport {
+        fentry_max_args: 12,
+        ..ALL
+    };
+    assert!(matches!(
+        decide(p, &k, newer, ProbeMode::Fentry, TpMode::Auto),
+        Decision::Attach {
+            mechanism: Mechanism::Fentry,
+            ..
+        }
+    ));
+    assert_eq!(nettrace::kernel::caps::fentry_max_args("6.1.0-56-amd64"), 6);
+    assert_eq!(
+        nettrace::kernel::caps::fentry_max_args("6.12.117+deb12-amd64"),
+        12
+    );
 }

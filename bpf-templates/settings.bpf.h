@@ -1,0 +1,24 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * The run-wide settings in .rodata, and type anchors. Included by the main
+ * object (core.bpf.h) and by layout.bpf.c, a tiny object compiled only for
+ * its skeleton: the skeleton's `types::rodata` therefore has exactly the
+ * main object's .rodata layout, and user space writes the settings into
+ * the main object's .rodata through it. (The main object has no skeleton:
+ * one with ~700 programs is slow to compile.)
+ */
+#ifndef NETTRACE_SETTINGS_BPF_H
+#define NETTRACE_SETTINGS_BPF_H
+
+#include "nettrace.h"
+
+const volatile struct nt_filter FILTER = {};
+const volatile struct nt_config CONFIG = {};
+/* Per probe: 1 when its exit program is loaded, so that the entry program
+ * stashes the event for the exit to complete instead of emitting it. */
+const volatile unsigned char RET_ON[NT_NR_PROBES] = {};
+
+/* Make the shared types visible in BTF so the skeleton generates them. */
+struct nt_event _nt_event_type = {};
+
+#endif
