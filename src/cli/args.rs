@@ -81,7 +81,7 @@ pub struct Args {
     #[arg(long, help_heading = "Modes")]
     pub list: bool,
 
-    /// Probe groups or probe names to trace, comma-separated (`-t ?` lists them)
+    /// Probe groups or probe names to trace, comma-separated; `all` for every probe (`-t ?` lists them)
     #[arg(
         short = 't',
         long = "trace",

@@ -1,6 +1,6 @@
 //! Which catalogue probes a run wants: the default set, or the groups and
 //! probe names given with `-t`. Naming a group or probe explicitly includes
-//! it even when it is off by default.
+//! it even when it is off by default; `all` selects every probe.
 
 use crate::catalogue::table::{group, ProbeDef, GROUPS, PROBES};
 
@@ -11,7 +11,9 @@ pub fn select(trace: Option<&str>) -> Result<Vec<&'static ProbeDef>, String> {
     };
     let mut picked = vec![false; PROBES.len()];
     for token in list.split(',').map(str::trim).filter(|t| !t.is_empty()) {
-        if let Some(g) = group(token) {
+        if token == "all" {
+            picked.iter_mut().for_each(|p| *p = true);
+        } else if let Some(g) = group(token) {
             for p in PROBES.iter() {
                 let leaf = p.group == g.name;
                 let child_of = GROUPS

@@ -8,9 +8,6 @@ use crate::runner::{bin, require, start, Cap};
 use std::process::Command;
 use std::time::Instant;
 
-/// Every group, including the ones off by default.
-const ALL: &str = "link,packet,netfilter,ip,tcp,udp,icmp,socket,life,ipvlan,bridge,conntrack";
-
 fn planned(mode: &str) -> (usize, String) {
     let out = Command::new(bin())
         .args(["--check", "--probe-mode", mode])
@@ -36,7 +33,7 @@ fn full_catalogue(test: &str, mode: &str, cap: Cap) {
     let tracer = start(&[
         "--basic",
         "-t",
-        ALL,
+        "all",
         "--probe-mode",
         mode,
         "-p",

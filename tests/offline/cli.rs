@@ -115,3 +115,24 @@ fn filter_values_reach_the_bpf_filter() {
     assert_eq!(parse_proto("icmpv6"), Ok(Proto::L4(58)));
     assert_eq!(build_filter(&FilterArgs::default()).unwrap().flags, 0);
 }
+
+#[test]
+fn trace_selection() {
+    use nettrace::catalogue::table::PROBES;
+    use nettrace::load::select::select;
+    let all = select(Some("all")).unwrap();
+    assert_eq!(all.len(), PROBES.len());
+    let default = select(None).unwrap();
+    assert!(default.len() < all.len());
+    assert!(!default
+        .iter()
+        .any(|p| p.group == "conntrack" && p.name != "tcp_in_window"));
+    let named = select(Some("conntrack,ip_rcv")).unwrap();
+    assert!(named.iter().any(|p| p.name == "nf_conntrack_in"));
+    assert!(named.iter().any(|p| p.name == "ip_rcv"));
+    assert!(!named.iter().any(|p| p.name == "ip_output"));
+    // Naming a parent group keeps its default-off children off.
+    let netfilter = select(Some("netfilter")).unwrap();
+    assert!(netfilter.iter().any(|p| p.name == "nf_hook_slow"));
+    assert!(!netfilter.iter().any(|p| p.name == "nf_conntrack_in"));
+}
