@@ -10,3 +10,4 @@ mod drop;
 mod host;
 mod runner;
 mod scenario;
+mod scenarios;

@@ -138,3 +138,155 @@ pub fn closed_port() -> u16 {
     drop(l);
     port
 }
+
+/// Links two namespaces with a veth pair and addresses both ends.
+fn link(a: &Netns, a_if: &str, a_cidr: &str, b: &Netns, b_if: &str, b_cidr: &str) {
+    a.exec(&[
+        "ip", "link", "add", a_if, "type", "veth", "peer", "name", b_if,
+    ]);
+    a.exec(&["ip", "link", "set", b_if, "netns", &b.name]);
+    a.exec(&["ip", "addr", "add", a_cidr, "dev", a_if]);
+    b.exec(&["ip", "addr", "add", b_cidr, "dev", b_if]);
+    a.exec(&["ip", "link", "set", a_if, "up"]);
+    b.exec(&["ip", "link", "set", b_if, "up"]);
+}
+
+fn next_subnets() -> (u32, u32) {
+    let n = NEXT_SUBNET.fetch_add(2, Ordering::Relaxed) + (std::process::id() % 50) * 4;
+    (n, n + 1)
+}
+
+/// client ── router ── server: the router forwards between two subnets.
+/// `masquerade()` makes it SNAT the client's traffic to its own address.
+pub struct Router {
+    pub client: Netns,
+    pub router: Netns,
+    pub server: Netns,
+    pub client_addr: String,
+    pub server_addr: String,
+    /// The router's address on the server side (the SNAT source).
+    pub router_outside: String,
+    pub outside_if: String,
+}
+
+impl Router {
+    pub fn new(tag: &str) -> Router {
+        remove_stale();
+        let (n1, n2) = next_subnets();
+        let client = Netns::new(&format!("{tag}-c"));
+        let router = Netns::new(&format!("{tag}-r"));
+        let server = Netns::new(&format!("{tag}-s"));
+        let (ci, ri, ro, so) = (
+            format!("198.18.{n1}.2"),
+            format!("198.18.{n1}.1"),
+            format!("198.18.{n2}.1"),
+            format!("198.18.{n2}.2"),
+        );
+        let outside_if = format!("nt{n2}o");
+        link(
+            &client,
+            &format!("nt{n1}c"),
+            &format!("{ci}/24"),
+            &router,
+            &format!("nt{n1}i"),
+            &format!("{ri}/24"),
+        );
+        link(
+            &router,
+            &outside_if,
+            &format!("{ro}/24"),
+            &server,
+            &format!("nt{n2}s"),
+            &format!("{so}/24"),
+        );
+        router.exec(&["sysctl", "-qw", "net.ipv4.ip_forward=1"]);
+        client.exec(&["ip", "route", "add", "default", "via", &ri]);
+        server.exec(&["ip", "route", "add", "default", "via", &ro]);
+        Router {
+            client,
+            router,
+            server,
+            client_addr: ci,
+            server_addr: so,
+            router_outside: ro,
+            outside_if,
+        }
+    }
+
+    /// SNAT the client's traffic leaving towards the server.
+    pub fn masquerade(&self) {
+        self.router.exec(&[
+            "iptables",
+            "-t",
+            "nat",
+            "-A",
+            "POSTROUTING",
+            "-o",
+            &self.outside_if,
+            "-j",
+            "MASQUERADE",
+        ]);
+    }
+}
+
+/// Two hosts on a bridge in a third namespace: `a` ── br0 ── `b`.
+pub struct Bridge {
+    pub a: Netns,
+    /// Held for its lifetime: dropping it removes the namespace.
+    #[allow(dead_code)]
+    pub b: Netns,
+    pub switch: Netns,
+    pub a_addr: String,
+    pub b_addr: String,
+}
+
+impl Bridge {
+    pub fn new(tag: &str) -> Bridge {
+        remove_stale();
+        let (n, _) = next_subnets();
+        let a = Netns::new(&format!("{tag}-a"));
+        let b = Netns::new(&format!("{tag}-b"));
+        let switch = Netns::new(&format!("{tag}-br"));
+        let (a_addr, b_addr) = (format!("198.18.{n}.1"), format!("198.18.{n}.2"));
+        switch.exec(&["ip", "link", "add", "br0", "type", "bridge"]);
+        switch.exec(&["ip", "link", "set", "br0", "up"]);
+        for (host, addr, port) in [(&a, &a_addr, "p1"), (&b, &b_addr, "p2")] {
+            let inner = format!("nt{n}{port}");
+            host.exec(&[
+                "ip", "link", "add", &inner, "type", "veth", "peer", "name", port,
+            ]);
+            host.exec(&["ip", "link", "set", port, "netns", &switch.name]);
+            host.exec(&["ip", "addr", "add", &format!("{addr}/24"), "dev", &inner]);
+            host.exec(&["ip", "link", "set", &inner, "up"]);
+            switch.exec(&["ip", "link", "set", port, "master", "br0"]);
+            switch.exec(&["ip", "link", "set", port, "up"]);
+        }
+        Bridge {
+            a,
+            b,
+            switch,
+            a_addr,
+            b_addr,
+        }
+    }
+}
+
+/// Pings `dst` from `ns`: `count` echo requests, one second apart at most,
+/// bounded by a deadline. Returns whether any reply came back.
+pub fn ping(ns: &Netns, dst: &str, count: u32) -> bool {
+    let count = count.to_string();
+    let deadline = "10".to_string();
+    let mut args = vec!["netns", "exec", &ns.name, "ping", "-n", "-q", "-i", "0.2"];
+    args.extend_from_slice(&["-c", &count, "-w", &deadline, dst]);
+    run("ip", &args).status.success()
+}
+
+/// One TCP connection attempt from `ns` to `dst:port`, bounded to 5 s.
+/// Returns whether it connected.
+pub fn tcp_connect(ns: &Netns, dst: &str, port: u16) -> bool {
+    let script = format!(
+        "import socket,sys\ns=socket.socket()\ns.settimeout(5)\ntry:\n s.connect(('{dst}',{port}))\nexcept OSError:\n sys.exit(1)"
+    );
+    let args = ["netns", "exec", &ns.name, "python3", "-c", &script];
+    run("ip", &args).status.success()
+}

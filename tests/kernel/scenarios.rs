@@ -1,0 +1,116 @@
+//! The scenario library itself works: forwarding, SNAT and bridging carry
+//! traffic, and nettrace sees drops in them. Also the template the other
+//! end-to-end tests follow.
+
+use crate::runner::{require_root, start};
+use crate::scenario::{ping, tcp_connect, Bridge, Router};
+use std::time::Duration;
+
+#[test]
+fn router_forwards_and_forward_drops_are_netfilter_drops() {
+    if !require_root("router_forwards") {
+        return;
+    }
+    let net = Router::new("fwd");
+    assert!(
+        ping(&net.client, &net.server_addr, 1),
+        "router does not forward"
+    );
+    net.router.exec(&[
+        "iptables",
+        "-A",
+        "FORWARD",
+        "-p",
+        "icmp",
+        "-s",
+        &net.client_addr,
+        "-j",
+        "DROP",
+    ]);
+    let tracer = start(&["--drop", "-p", "icmp", "--saddr", &net.client_addr]);
+    assert!(
+        !ping(&net.client, &net.server_addr, 1),
+        "FORWARD drop did not drop"
+    );
+    let line = tracer
+        .wait_line(Duration::from_secs(30), |l| l.contains(&net.server_addr))
+        .expect("drop line for the forwarded ping");
+    assert!(line.contains("ping request"), "{line}");
+    assert!(line.contains("reason: NETFILTER_DROP"), "{line}");
+    tracer.stop();
+}
+
+#[test]
+fn masquerade_rewrites_the_source() {
+    if !require_root("masquerade_rewrites_the_source") {
+        return;
+    }
+    let net = Router::new("nat");
+    net.masquerade();
+    // The server sees the router's address: it drops that source, so the
+    // rewritten packet dies at the server with the router as source.
+    net.server.exec(&[
+        "iptables",
+        "-A",
+        "INPUT",
+        "-p",
+        "tcp",
+        "-s",
+        &net.router_outside,
+        "-j",
+        "DROP",
+    ]);
+    let tracer = start(&[
+        "--drop",
+        "-p",
+        "tcp",
+        "--saddr",
+        &net.router_outside,
+        "--dport",
+        "8080",
+    ]);
+    assert!(!tcp_connect(&net.client, &net.server_addr, 8080));
+    let line = tracer
+        .wait_line(Duration::from_secs(30), |l| {
+            l.contains(&format!("-> {}:8080", net.server_addr))
+        })
+        .expect("drop of the SNATed SYN");
+    assert!(
+        line.starts_with('[') && line.contains(&format!("TCP: {}:", net.router_outside)),
+        "{line}"
+    );
+    assert!(line.contains("reason: NETFILTER_DROP"), "{line}");
+    tracer.stop();
+}
+
+#[test]
+fn bridge_carries_traffic_and_bridge_filter_drops_are_seen() {
+    if !require_root("bridge_carries_traffic") {
+        return;
+    }
+    let net = Bridge::new("br");
+    assert!(
+        ping(&net.a, &net.b_addr, 2),
+        "no connectivity across the bridge"
+    );
+    // An nftables rule in the bridge family drops ICMP crossing the bridge.
+    net.switch.exec(&["nft", "add table bridge nt"]);
+    net.switch.exec(&[
+        "nft",
+        "add chain bridge nt ntfwd { type filter hook forward priority 0; }",
+    ]);
+    net.switch
+        .exec(&["nft", "add rule bridge nt ntfwd ip protocol icmp drop"]);
+    let tracer = start(&["--drop", "-p", "icmp", "--daddr", &net.b_addr]);
+    assert!(
+        !ping(&net.a, &net.b_addr, 1),
+        "the bridge filter did not drop"
+    );
+    let line = tracer
+        .wait_line(Duration::from_secs(30), |l| {
+            l.contains(&format!("{} -> {}", net.a_addr, net.b_addr))
+        })
+        .expect("drop line for the bridged ping");
+    assert!(line.contains("reason: NETFILTER_DROP"), "{line}");
+    tracer.stop();
+}
