@@ -48,11 +48,19 @@ fn run() -> anyhow::Result<()> {
 
     let clang = env::var("NETTRACE_CLANG").unwrap_or_else(|_| "clang".into());
     let nr_probes = format!("-DNT_NR_PROBES={}", cat.probes.len());
-    compile(&clang, &templates, &c_path, &out, "nettrace", &[])?;
+    compile(&clang, &templates, &c_path, &out, "nettrace", &[], false)?;
     let layout = templates.join("layout.bpf.c");
-    skeleton(&clang, &templates, &layout, &out, "layout", &[nr_probes])?;
+    compile(
+        &clang,
+        &templates,
+        &layout,
+        &out,
+        "layout",
+        &[nr_probes],
+        true,
+    )?;
     let caps = templates.join("caps.bpf.c");
-    skeleton(&clang, &templates, &caps, &out, "caps", &[])?;
+    compile(&clang, &templates, &caps, &out, "caps", &[], true)?;
     Ok(())
 }
 
@@ -85,7 +93,8 @@ fn hint(clang: &str, e: impl std::fmt::Display) -> anyhow::Error {
     anyhow::anyhow!("compiling the BPF programs with {clang} failed: {e:#}\n(install clang: apt-get install clang llvm libelf-dev zlib1g-dev pkg-config)")
 }
 
-/// The main object: compiled only, opened at run time without a skeleton.
+/// Compiles one BPF source; with `skeleton`, also generates its Rust
+/// skeleton. The main object has none: it is opened at run time.
 fn compile(
     clang: &str,
     templates: &std::path::Path,
@@ -93,21 +102,13 @@ fn compile(
     out: &std::path::Path,
     name: &str,
     extra: &[String],
+    skeleton: bool,
 ) -> anyhow::Result<()> {
-    builder(clang, templates, source, out, name, extra)
-        .build()
-        .map_err(|e| hint(clang, e))
-}
-
-fn skeleton(
-    clang: &str,
-    templates: &std::path::Path,
-    source: &std::path::Path,
-    out: &std::path::Path,
-    name: &str,
-    extra: &[String],
-) -> anyhow::Result<()> {
-    builder(clang, templates, source, out, name, extra)
-        .build_and_generate(out.join(format!("{name}.skel.rs")))
-        .map_err(|e| hint(clang, e))
+    let mut b = builder(clang, templates, source, out, name, extra);
+    let r = if skeleton {
+        b.build_and_generate(out.join(format!("{name}.skel.rs")))
+    } else {
+        b.build()
+    };
+    r.map_err(|e| hint(clang, e))
 }

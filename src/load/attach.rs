@@ -282,4 +282,30 @@ impl Session {
     pub fn links(&self) -> usize {
         self.links.len()
     }
+
+    /// Detaches every program. Each detach waits for an RCU grace period
+    /// in the kernel; closing the links from many threads lets those waits
+    /// overlap instead of adding up (seconds per hundred probes otherwise).
+    pub fn detach(&mut self) {
+        let links = std::mem::take(&mut self.links);
+        if links.len() < 8 {
+            return drop(links);
+        }
+        let threads = 32.min(links.len());
+        let mut buckets: Vec<Vec<Link>> = (0..threads).map(|_| Vec::new()).collect();
+        for (i, l) in links.into_iter().enumerate() {
+            buckets[i % threads].push(l);
+        }
+        std::thread::scope(|s| {
+            for b in buckets {
+                s.spawn(move || drop(b));
+            }
+        });
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        self.detach();
+    }
 }

@@ -93,16 +93,14 @@ impl TwoHosts {
         let a = Netns::new(&format!("{tag}-a"));
         let b = Netns::new(&format!("{tag}-b"));
         let (a_addr, b_addr) = (format!("198.18.{n}.1"), format!("198.18.{n}.2"));
-        let veth_a = format!("nt{n}a");
-        let veth_b = format!("nt{n}b");
-        a.exec(&[
-            "ip", "link", "add", &veth_a, "type", "veth", "peer", "name", &veth_b,
-        ]);
-        a.exec(&["ip", "link", "set", &veth_b, "netns", &b.name]);
-        a.exec(&["ip", "addr", "add", &format!("{a_addr}/24"), "dev", &veth_a]);
-        b.exec(&["ip", "addr", "add", &format!("{b_addr}/24"), "dev", &veth_b]);
-        a.exec(&["ip", "link", "set", &veth_a, "up"]);
-        b.exec(&["ip", "link", "set", &veth_b, "up"]);
+        link(
+            &a,
+            &format!("nt{n}a"),
+            &format!("{a_addr}/24"),
+            &b,
+            &format!("nt{n}b"),
+            &format!("{b_addr}/24"),
+        );
         TwoHosts {
             a,
             b,
