@@ -4,12 +4,13 @@
 //! Data flows through the modules in this order: `catalogue` (what can be
 //! probed) → `codegen` (build time: BPF C and tables) → `kernel` (what the
 //! running kernel offers) → `load` (choose, plan, attach) → `events`
-//! (decode) → `output` (text). `cli` drives a run.
+//! (decode) → `lifecycle` (contexts per packet) → `output` (text). `cli` drives a run.
 
 pub mod catalogue;
 pub mod cli;
 pub mod codegen;
 pub mod events;
 pub mod kernel;
+pub mod lifecycle;
 pub mod load;
 pub mod output;

@@ -111,11 +111,10 @@ fn run(args: &Args) -> anyhow::Result<()> {
     if args.check {
         return check::check(args);
     }
-    if !args.drop && !args.basic {
-        return Err(Fatal::usage(
-            "the lifecycle mode is not available yet; use --drop (drop monitor) or --basic (every probe hit)",
-        )
-        .into());
+    if !args.drop && !args.basic && filter.flags == 0 {
+        log::warn!(
+            "no filter: every packet's lifecycle is traced, which costs CPU on a busy host (narrow it with -p, --addr, --port...)"
+        );
     }
     trace::run(args, filter, selection)
 }

@@ -157,7 +157,10 @@ struct Printer<'a> {
     fmt: Formatter<'a>,
     session: &'a Session,
     drop_mode: bool,
+    /// Lifecycle mode: events are grouped per packet before printing.
+    tracker: Option<crate::lifecycle::Tracker>,
     drop_stack: bool,
+    limit: Option<u64>,
     out: std::io::BufWriter<std::io::StdoutLock<'static>>,
     printed: u64,
     broken_pipe: bool,
@@ -172,6 +175,11 @@ impl Printer<'_> {
                 return;
             }
         };
+        if let Some(tracker) = self.tracker.as_mut() {
+            let forced = tracker.push(ev, Instant::now());
+            self.print_contexts(forced);
+            return;
+        }
         let mut text = if self.drop_mode {
             if !ev.is_drop() {
                 return;
@@ -193,9 +201,41 @@ impl Printer<'_> {
         }
         self.printed += 1;
     }
+
+    fn write(&mut self, text: &str) {
+        if let Err(e) = self.out.write_all(text.as_bytes()) {
+            if e.kind() == std::io::ErrorKind::BrokenPipe {
+                self.broken_pipe = true;
+            }
+        }
+    }
+
+    fn print_contexts(&mut self, contexts: Vec<crate::lifecycle::Context>) {
+        for c in contexts {
+            if self.limit.is_some_and(|n| self.printed >= n) {
+                return;
+            }
+            let text = self.fmt.context_block(&c);
+            self.write(&text);
+            self.printed += 1;
+        }
+    }
+
+    /// Lifecycle mode: prints contexts that are finished or timed out.
+    fn flush_ready(&mut self, at_exit: bool) {
+        let Some(tracker) = self.tracker.as_mut() else {
+            return;
+        };
+        let ready = if at_exit {
+            tracker.drain()
+        } else {
+            tracker.take_ready(Instant::now())
+        };
+        self.print_contexts(ready);
+    }
 }
 
-/// Runs `--drop` or `--basic`.
+/// Runs the lifecycle mode (default), `--drop` or `--basic`.
 pub fn run(
     args: &Args,
     filter: nt_filter,
@@ -211,10 +251,11 @@ pub fn run(
         selection
     };
     let reasons = kernel.btf.drop_reasons();
+    let lifecycle = !args.drop && !args.basic;
     let settings = LoadSettings {
         filter,
         config: nt_config {
-            track: 0,
+            track: u8::from(lifecycle),
             detail: u8::from(args.detail),
             drop_stack: u8::from(args.drop_stack),
             wake_bytes: 64 * 1024,
@@ -264,6 +305,8 @@ pub fn run(
         },
         session: &session,
         drop_mode: args.drop,
+        tracker: lifecycle.then(crate::lifecycle::Tracker::new),
+        limit: args.count,
         drop_stack: args.drop_stack,
         out: std::io::BufWriter::new(std::io::stdout().lock()),
         printed: 0,
@@ -294,6 +337,7 @@ pub fn run(
         let _ = ring.consume();
         {
             let mut p = printer.borrow_mut();
+            p.flush_ready(false);
             let _ = p.out.flush();
             if p.broken_pipe || limit.is_some_and(|n| p.printed >= n) {
                 break;
@@ -311,6 +355,11 @@ pub fn run(
             last_report = Instant::now();
         }
     }
+    {
+        let mut p = printer.borrow_mut();
+        p.flush_ready(true);
+        let _ = p.out.flush();
+    }
     let printed = printer.borrow().printed;
     let lost = session.lost_events();
     drop(ring);
@@ -321,7 +370,13 @@ pub fn run(
     eprintln!("end trace...");
     eprintln!(
         "summary: {printed} {} printed, {lost} lost, {} probes attached ({}; {links} links), detached in {:.0} ms",
-        if args.drop { "drops" } else { "events" },
+        if args.drop {
+            "drops"
+        } else if lifecycle {
+            "packets"
+        } else {
+            "events"
+        },
         report.attached.len(),
         by_mech.join(", "),
         detach_start.elapsed().as_secs_f64() * 1000.0

@@ -151,6 +151,22 @@ impl Formatter<'_> {
         s
     }
 
+    /// A finished context: the header naming its skbs, then its events in
+    /// time order, then a blank line.
+    pub fn context_block(&self, ctx: &crate::lifecycle::Context) -> String {
+        let skbs: Vec<String> = ctx.skbs.iter().map(|s| format!("{s:x}")).collect();
+        let mut s = format!("***************** {} ***************\n", skbs.join(","));
+        for ev in ctx.sorted_events() {
+            s.push_str(&self.event_line(ev));
+            s.push('\n');
+        }
+        if !ctx.complete {
+            s.push_str("(incomplete: the packet was not seen freed or dropped)\n");
+        }
+        s.push('\n');
+        s
+    }
+
     /// `[ts] [probe_name          ] summary` (with `--detail`, the skb,
     /// cpu, interface, pid, command and netns in brackets first).
     pub fn event_line(&self, ev: &Event) -> String {

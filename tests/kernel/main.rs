@@ -8,6 +8,7 @@
 mod catalogue;
 mod drop;
 mod host;
+mod lifecycle;
 mod runner;
 mod scenario;
 mod scenarios;

@@ -6,4 +6,5 @@ mod btf;
 mod catalogue;
 mod cli;
 mod format;
+mod lifecycle;
 mod plan;

@@ -1,0 +1,188 @@
+//! Packet lifecycles: grouping events into one context per packet, across
+//! clones and copies, until every skb of the context is freed or dropped.
+//!
+//! The BPF side remembers which skbs matched the filters (so a packet stays
+//! tracked after NAT rewrites it) and marks their later events `TRACKED`.
+//! Here, events are appended to their skb's context; a clone event adds the
+//! new skb to it; a free or drop retires an skb. A context whose skbs are
+//! all retired is finished after a short grace period (exit events of
+//! functions that freed the skb arrive after the free), and a context that
+//! stays silent too long is flushed as incomplete. The number of open
+//! contexts is capped, so memory stays bounded on long runs.
+
+use crate::events::{flags, Event};
+use std::collections::{HashMap, VecDeque};
+use std::time::{Duration, Instant};
+
+/// How long a finished context waits for late events.
+pub const GRACE: Duration = Duration::from_millis(200);
+/// How long a context may stay silent before it is flushed as incomplete.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(5);
+/// Open contexts kept at most; beyond, the oldest is flushed as incomplete.
+pub const MAX_OPEN: usize = 65_536;
+
+/// A packet's life as seen so far.
+#[derive(Debug, Clone)]
+pub struct Context {
+    pub id: u64,
+    /// Every skb of the context, in order of appearance.
+    pub skbs: Vec<u64>,
+    pub events: Vec<Event>,
+    /// False when flushed before every skb was freed.
+    pub complete: bool,
+    live: Vec<u64>,
+    last_activity: Instant,
+    finished_at: Option<Instant>,
+}
+
+impl Context {
+    /// Events in time order (events of several CPUs arrive interleaved).
+    pub fn sorted_events(&self) -> Vec<&Event> {
+        let mut v: Vec<&Event> = self.events.iter().collect();
+        v.sort_by_key(|e| e.ts);
+        v
+    }
+}
+
+/// Groups events into contexts.
+#[derive(Default)]
+pub struct Tracker {
+    open: HashMap<u64, Context>,
+    by_skb: HashMap<u64, u64>,
+    order: VecDeque<u64>,
+    next_id: u64,
+    /// Contexts flushed incomplete because of the cap or the idle timeout.
+    pub expired: u64,
+}
+
+impl Tracker {
+    pub fn new() -> Tracker {
+        Tracker::default()
+    }
+
+    pub fn open_contexts(&self) -> usize {
+        self.open.len()
+    }
+
+    /// Adds one event; returns contexts the cap forced out.
+    pub fn push(&mut self, ev: Event, now: Instant) -> Vec<Context> {
+        let mut out = Vec::new();
+        let existing = self.by_skb.get(&ev.skb).copied().filter(|id| {
+            // An skb address retired in its context and seen again without
+            // the tracked mark is a new packet reusing the memory.
+            let ctx = &self.open[id];
+            ctx.live.contains(&ev.skb) || ev.flags & flags::TRACKED != 0
+        });
+        let id = match existing {
+            Some(id) => id,
+            None => {
+                if self.open.len() >= MAX_OPEN {
+                    if let Some(c) = self.evict_oldest() {
+                        out.push(c);
+                    }
+                }
+                let id = self.next_id;
+                self.next_id += 1;
+                self.open.insert(
+                    id,
+                    Context {
+                        id,
+                        skbs: vec![ev.skb],
+                        events: Vec::new(),
+                        complete: true,
+                        live: vec![ev.skb],
+                        last_activity: now,
+                        finished_at: None,
+                    },
+                );
+                self.order.push_back(id);
+                self.by_skb.insert(ev.skb, id);
+                id
+            }
+        };
+        let ctx = self.open.get_mut(&id).expect("context exists");
+        ctx.last_activity = now;
+        if let Some(child) = ev.clone {
+            if !ctx.skbs.contains(&child) {
+                ctx.skbs.push(child);
+            }
+            if !ctx.live.contains(&child) {
+                ctx.live.push(child);
+            }
+            self.by_skb.insert(child, id);
+            ctx.finished_at = None;
+        }
+        if ev.flags & flags::FREE != 0 {
+            ctx.live.retain(|s| *s != ev.skb);
+            if ctx.live.is_empty() {
+                ctx.finished_at = Some(now);
+            }
+        }
+        ctx.events.push(ev);
+        out
+    }
+
+    fn remove(&mut self, id: u64) -> Option<Context> {
+        let ctx = self.open.remove(&id)?;
+        for s in &ctx.skbs {
+            if self.by_skb.get(s) == Some(&id) {
+                self.by_skb.remove(s);
+            }
+        }
+        Some(ctx)
+    }
+
+    fn evict_oldest(&mut self) -> Option<Context> {
+        while let Some(id) = self.order.pop_front() {
+            if let Some(mut c) = self.remove(id) {
+                c.complete = c.live.is_empty();
+                if !c.complete {
+                    self.expired += 1;
+                }
+                return Some(c);
+            }
+        }
+        None
+    }
+
+    /// Contexts finished (past the grace period) or idle too long, oldest
+    /// first.
+    pub fn take_ready(&mut self, now: Instant) -> Vec<Context> {
+        let ready: Vec<u64> = self
+            .order
+            .iter()
+            .copied()
+            .filter(|id| {
+                self.open.get(id).is_some_and(|c| match c.finished_at {
+                    Some(t) => now.duration_since(t) >= GRACE,
+                    None => now.duration_since(c.last_activity) >= IDLE_TIMEOUT,
+                })
+            })
+            .collect();
+        let mut out = Vec::new();
+        for id in ready {
+            if let Some(mut c) = self.remove(id) {
+                c.complete = c.finished_at.is_some();
+                if !c.complete {
+                    self.expired += 1;
+                }
+                out.push(c);
+            }
+        }
+        self.order.retain(|id| self.open.contains_key(id));
+        out
+    }
+
+    /// Everything still open (at exit), oldest first.
+    pub fn drain(&mut self) -> Vec<Context> {
+        let ids: Vec<u64> = self.order.drain(..).collect();
+        let mut out = Vec::new();
+        for id in ids {
+            if let Some(mut c) = self.remove(id) {
+                c.complete = c.finished_at.is_some();
+                out.push(c);
+            }
+        }
+        out
+    }
+}
