@@ -230,9 +230,9 @@ impl Router {
 /// Two hosts on a bridge in a third namespace: `a` ── br0 ── `b`.
 pub struct Bridge {
     pub a: Netns,
-    /// Held for its lifetime: dropping it removes the namespace.
-    #[allow(dead_code)]
     pub b: Netns,
+    /// The namespace holding br0 and its ports p1, p2.
+    #[allow(dead_code)]
     pub switch: Netns,
     pub a_addr: String,
     pub b_addr: String,

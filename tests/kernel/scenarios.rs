@@ -84,7 +84,7 @@ fn masquerade_rewrites_the_source() {
 }
 
 #[test]
-fn bridge_carries_traffic_and_bridge_filter_drops_are_seen() {
+fn bridge_carries_traffic_and_drops_behind_it_are_seen() {
     if !require_root("bridge_carries_traffic") {
         return;
     }
@@ -93,19 +93,13 @@ fn bridge_carries_traffic_and_bridge_filter_drops_are_seen() {
         ping(&net.a, &net.b_addr, 2),
         "no connectivity across the bridge"
     );
-    // An nftables rule in the bridge family drops ICMP crossing the bridge.
-    net.switch.exec(&["nft", "add table bridge nt"]);
-    net.switch.exec(&[
-        "nft",
-        "add chain bridge nt ntfwd { type filter hook forward priority 0; }",
-    ]);
-    net.switch
-        .exec(&["nft", "add rule bridge nt ntfwd ip protocol icmp drop"]);
+    // The far host drops ICMP that crossed the bridge. (A bridge-family
+    // nftables forward chain is not run on Debian's 6.1 in a namespace:
+    // its counters stay at zero, so it cannot anchor a portable test.)
+    net.b
+        .exec(&["iptables", "-A", "INPUT", "-p", "icmp", "-j", "DROP"]);
     let tracer = start(&["--drop", "-p", "icmp", "--daddr", &net.b_addr]);
-    assert!(
-        !ping(&net.a, &net.b_addr, 1),
-        "the bridge filter did not drop"
-    );
+    assert!(!ping(&net.a, &net.b_addr, 1), "the drop rule did not drop");
     let line = tracer
         .wait_line(Duration::from_secs(30), |l| {
             l.contains(&format!("{} -> {}", net.a_addr, net.b_addr))
