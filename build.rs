@@ -64,31 +64,6 @@ fn run() -> anyhow::Result<()> {
     Ok(())
 }
 
-fn builder(
-    clang: &str,
-    templates: &std::path::Path,
-    source: &std::path::Path,
-    out: &std::path::Path,
-    name: &str,
-    extra: &[String],
-) -> libbpf_cargo::SkeletonBuilder {
-    let mut args = vec![
-        "-g".to_string(),
-        "-O2".into(),
-        "-Wall".into(),
-        "-Wno-unused-function".into(),
-        format!("-I{}", templates.display()),
-    ];
-    args.extend(extra.iter().cloned());
-    let mut b = libbpf_cargo::SkeletonBuilder::new();
-    b.source(source)
-        .obj(out.join(format!("{name}.bpf.o")))
-        .clang(clang)
-        .reference_obj(true)
-        .clang_args(args);
-    b
-}
-
 fn hint(clang: &str, e: impl std::fmt::Display) -> anyhow::Error {
     anyhow::anyhow!("compiling the BPF programs with {clang} failed: {e:#}\n(install clang: apt-get install clang llvm libelf-dev zlib1g-dev pkg-config)")
 }
@@ -104,7 +79,20 @@ fn compile(
     extra: &[String],
     skeleton: bool,
 ) -> anyhow::Result<()> {
-    let mut b = builder(clang, templates, source, out, name, extra);
+    let mut args = vec![
+        "-g".to_string(),
+        "-O2".into(),
+        "-Wall".into(),
+        "-Wno-unused-function".into(),
+        format!("-I{}", templates.display()),
+    ];
+    args.extend(extra.iter().cloned());
+    let mut b = libbpf_cargo::SkeletonBuilder::new();
+    b.source(source)
+        .obj(out.join(format!("{name}.bpf.o")))
+        .clang(clang)
+        .reference_obj(true)
+        .clang_args(args);
     let r = if skeleton {
         b.build_and_generate(out.join(format!("{name}.skel.rs")))
     } else {

@@ -384,12 +384,9 @@ static __always_inline struct nt_event *build_event(u32 probe, struct sk_buff *s
 		e->netns = skb_netns(skb, sk);
 	if (!was_tracked && !filter_match(e))
 		return NULL;
-	if (CONFIG.track && skb && !was_tracked) {
-		u64 now = bpf_ktime_get_ns();
-
-		bpf_map_update_elem(&tracked, &key, &now, BPF_ANY);
-	}
 	e->ts = bpf_ktime_get_ns();
+	if (CONFIG.track && skb && !was_tracked)
+		bpf_map_update_elem(&tracked, &key, &e->ts, BPF_ANY);
 	e->skb = (u64)skb;
 	e->probe = probe;
 	e->cpu = bpf_get_smp_processor_id();

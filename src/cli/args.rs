@@ -108,7 +108,7 @@ pub struct Args {
     /// Print wall-clock date and time instead of seconds since boot
     #[arg(long, help_heading = "Output")]
     pub date: bool,
-    /// Stop after N events (drops in --drop mode)
+    /// Stop after N packets (lifecycle), drops (--drop) or events (--basic)
     #[arg(short = 'c', long, value_name = "N", help_heading = "Output")]
     pub count: Option<u64>,
 

@@ -194,11 +194,7 @@ impl Printer<'_> {
                 text.push_str(&self.fmt.stack_block(&self.session.take_stack(id)));
             }
         }
-        if let Err(e) = self.out.write_all(text.as_bytes()) {
-            if e.kind() == std::io::ErrorKind::BrokenPipe {
-                self.broken_pipe = true;
-            }
-        }
+        self.write(&text);
         self.printed += 1;
     }
 

@@ -21,6 +21,15 @@ pub const FLAVOUR_PREFIXES: [(&str, &str); 6] = [
     ("raw_tp", "rt"),
 ];
 
+/// The program-name prefix of an attach flavour (`fentry` → `fe`).
+pub fn flavour_prefix(flavour: &str) -> &'static str {
+    FLAVOUR_PREFIXES
+        .iter()
+        .find(|(f, _)| *f == flavour)
+        .map(|(_, p)| *p)
+        .unwrap_or_else(|| panic!("unknown flavour {flavour}"))
+}
+
 fn ret_cast(kind: RetKind) -> &'static str {
     match kind {
         RetKind::None | RetKind::Pointer => "(long long)",

@@ -4,7 +4,7 @@
 //! numbers, because distributions backport and configure differently.
 
 use super::btf::KernelBtf;
-use libbpf_rs::skel::{OpenSkel, Skel, SkelBuilder};
+use libbpf_rs::skel::{OpenSkel, SkelBuilder};
 use std::mem::MaybeUninit;
 use std::path::Path;
 
@@ -171,7 +171,6 @@ fn try_load(target: Option<&str>, which: Which) -> Result<(), String> {
             .caps_raw_tp
             .attach_raw_tracepoint(target.unwrap_or("consume_skb")),
     };
-    let _ = skel.object();
     link.map(drop)
         .map_err(|e| format!("attach refused: {}", short(&e)))
 }

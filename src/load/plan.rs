@@ -4,6 +4,7 @@
 //! is tested without root against fixture kernels.
 
 use crate::catalogue::table::{ProbeDef, ProbeKind, RetKind, SignatureDef, SkVia, SkbVia};
+use crate::codegen::render::flavour_prefix;
 use crate::kernel::btf::{KernelBtf, Signature};
 use crate::kernel::kallsyms::Kallsyms;
 use std::fmt;
@@ -48,21 +49,16 @@ impl Mechanism {
         }
     }
 
-    /// Program-name prefix of the entry program.
+    /// Program-name prefix of the entry program (the codegen's table).
     pub fn entry_prefix(self) -> &'static str {
-        match self {
-            Mechanism::Fentry => "fe",
-            Mechanism::Kprobe => "kp",
-            Mechanism::TpBtf => "tb",
-            Mechanism::RawTp => "rt",
-        }
+        flavour_prefix(self.as_str())
     }
 
     /// Program-name prefix of the exit program, for function probes.
     pub fn exit_prefix(self) -> Option<&'static str> {
         match self {
-            Mechanism::Fentry => Some("fx"),
-            Mechanism::Kprobe => Some("kr"),
+            Mechanism::Fentry => Some(flavour_prefix("fexit")),
+            Mechanism::Kprobe => Some(flavour_prefix("kretprobe")),
             _ => None,
         }
     }

@@ -22,14 +22,6 @@ fn ping_between_namespaces_gives_one_block_per_packet() {
     let out = tracer.stop().stdout;
     // The block holding the request: a header naming the skb, then events
     // in time order from transmit to receive, ending with the free.
-    let start_at = out
-        .iter()
-        .position(|l| l.starts_with("*****************") && l.ends_with("***************"))
-        .expect("a context header");
-    let block: Vec<&String> = out[start_at + 1..]
-        .iter()
-        .take_while(|l| !l.is_empty())
-        .collect();
     // Without clone probes (tracepoint-only kernels) the sender's copy of
     // the request can stand in a block of its own: take the fullest block.
     let block_with_request = out
@@ -37,6 +29,11 @@ fn ping_between_namespaces_gives_one_block_per_packet() {
         .filter(|b| b.iter().any(|l| l.contains(&request)))
         .max_by_key(|b| b.len())
         .expect("request block");
+    assert!(
+        block_with_request[0].starts_with("***************** ")
+            && block_with_request[0].ends_with(" ***************"),
+        "no context header: {block_with_request:?}"
+    );
     let probes: Vec<&str> = block_with_request
         .iter()
         .skip(1)
@@ -59,7 +56,6 @@ fn ping_between_namespaces_gives_one_block_per_packet() {
         pos("net_dev_queue") < pos("__netif_receive_skb_core"),
         "{probes:?}"
     );
-    assert!(!block.is_empty());
     // --basic: the same events, no blocks.
     let basic_out = basic.stop().stdout;
     assert!(basic_out
