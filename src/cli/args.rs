@@ -64,6 +64,23 @@ pub struct Args {
         help_heading = "Filters"
     )]
     pub pid: Option<String>,
+    /// Filter: network namespace inode (`lsns -t net`, `ls -i /proc/PID/ns/net`)
+    #[arg(
+        long,
+        value_name = "INODE",
+        help_heading = "Filters",
+        conflicts_with = "netns_current"
+    )]
+    pub netns: Option<String>,
+    /// Filter: only the network namespace nettrace runs in (`ip netns exec NS nettrace --netns-current`)
+    #[arg(long, help_heading = "Filters")]
+    pub netns_current: bool,
+    /// Filter: packet length in bytes at the probe (skb->len), N or MIN-MAX
+    #[arg(long, value_name = "LEN", help_heading = "Filters")]
+    pub pkt_len: Option<String>,
+    /// Filter: TCP packets with all these flags set: letters FSRPAUEC (SA) or names (syn,ack)
+    #[arg(long, value_name = "FLAGS", help_heading = "Filters")]
+    pub tcp_flags: Option<String>,
 
     /// Drop monitor: one line per dropped packet with reason and location
     #[arg(long, help_heading = "Modes")]

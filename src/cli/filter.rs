@@ -16,6 +16,9 @@ mod bits {
     pub const L3: u32 = 1 << 6;
     pub const L4: u32 = 1 << 7;
     pub const PID: u32 = 1 << 8;
+    pub const NETNS: u32 = 1 << 9;
+    pub const LEN: u32 = 1 << 10;
+    pub const TCP_FLAGS: u32 = 1 << 11;
 }
 
 /// A protocol accepted by `-p`.
@@ -68,6 +71,47 @@ pub fn parse_pid(s: &str) -> Result<u32, String> {
         .map_err(|_| format!("invalid pid `{s}` for --pid: expected a process id"))
 }
 
+/// `--netns`: a network namespace inode, as `ls -i /proc/PID/ns/net` or
+/// `ip netns identify`/`lsns -t net` show it (`net:[4026531840]` is accepted too).
+pub fn parse_netns(s: &str) -> Result<u32, String> {
+    let digits = s.trim().trim_start_matches("net:[").trim_end_matches(']');
+    digits.parse::<u32>().ok().filter(|&n| n != 0).ok_or_else(|| {
+        format!("invalid namespace `{s}` for --netns: expected the inode number of a network namespace (see `lsns -t net`)")
+    })
+}
+
+/// `--pkt-len`: `N` or `MIN-MAX`, bytes of the skb (`skb->len`) at the probe.
+pub fn parse_pkt_len(s: &str) -> Result<(u32, u32), String> {
+    let bad = || {
+        format!("invalid length `{s}` for --pkt-len: expected N or MIN-MAX in bytes, e.g. 100 or 64-1500")
+    };
+    let num = |t: &str| t.trim().parse::<u32>().map_err(|_| bad());
+    let (lo, hi) = match s.split_once('-') {
+        Some((a, b)) => (num(a)?, num(b)?),
+        None => {
+            let n = num(s)?;
+            (n, n)
+        }
+    };
+    if lo > hi {
+        return Err(format!(
+            "invalid length `{s}` for --pkt-len: the minimum is above the maximum"
+        ));
+    }
+    Ok((lo, hi))
+}
+
+/// `--tcp-flags`: the flags that must all be set, as letters (`SA`, the
+/// original's style) or names (`syn,ack`).
+pub fn parse_tcp_flags(s: &str) -> Result<u8, String> {
+    const HELP: &str = "use letters FSRPAUEC (e.g. SA) or names fin,syn,rst,psh,ack,urg,ece,cwr";
+    if s.trim().is_empty() {
+        return Err(format!("empty --tcp-flags: {HELP}"));
+    }
+    crate::output::packet::parse_tcp_flags(s)
+        .map_err(|bad| format!("invalid TCP flag `{bad}` in --tcp-flags `{s}`: {HELP}"))
+}
+
 fn set_addr(dst: &mut [u8; 16], family: &mut u8, a: IpAddr) {
     match a {
         IpAddr::V4(v4) => {
@@ -92,6 +136,11 @@ pub struct FilterArgs<'a> {
     pub port: Option<&'a str>,
     pub proto: Option<&'a str>,
     pub pid: Option<&'a str>,
+    pub netns: Option<&'a str>,
+    /// The inode of nettrace's own network namespace, for `--netns-current`.
+    pub netns_current: Option<u32>,
+    pub pkt_len: Option<&'a str>,
+    pub tcp_flags: Option<&'a str>,
 }
 
 /// Builds the BPF filter; the first bad value is reported.
@@ -137,5 +186,29 @@ pub fn build_filter(a: &FilterArgs<'_>) -> Result<nt_filter, String> {
         f.pid = parse_pid(s)?;
         f.flags |= bits::PID;
     }
+    if let Some(s) = a.netns {
+        f.netns = parse_netns(s)?;
+        f.flags |= bits::NETNS;
+    }
+    if let Some(inode) = a.netns_current {
+        f.netns = inode;
+        f.flags |= bits::NETNS;
+    }
+    if let Some(s) = a.pkt_len {
+        (f.len_min, f.len_max) = parse_pkt_len(s)?;
+        f.flags |= bits::LEN;
+    }
+    if let Some(s) = a.tcp_flags {
+        f.tcp_flags = parse_tcp_flags(s)?;
+        f.flags |= bits::TCP_FLAGS;
+    }
     Ok(f)
+}
+
+/// The inode of the network namespace this process runs in.
+pub fn current_netns() -> Result<u32, String> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata("/proc/self/ns/net")
+        .map(|m| m.ino() as u32)
+        .map_err(|e| format!("--netns-current: cannot read /proc/self/ns/net ({e}); give the inode with --netns instead"))
 }

@@ -85,6 +85,14 @@ fn run(args: &Args) -> anyhow::Result<()> {
         port: args.port.as_deref(),
         proto: args.proto.as_deref(),
         pid: args.pid.as_deref(),
+        netns: args.netns.as_deref(),
+        netns_current: if args.netns_current {
+            Some(filter::current_netns().map_err(Fatal::usage)?)
+        } else {
+            None
+        },
+        pkt_len: args.pkt_len.as_deref(),
+        tcp_flags: args.tcp_flags.as_deref(),
     })
     .map_err(Fatal::usage)?;
     let list = args.list || args.trace.as_deref() == Some("?");

@@ -90,8 +90,21 @@ pub struct Finished {
 
 /// Starts nettrace and waits until it is tracing.
 pub fn start(args: &[&str]) -> Running {
-    let mut child = Command::new(bin())
-        .args(args)
+    start_command(Command::new(bin()).args(args), args)
+}
+
+/// Starts nettrace inside the named network namespace (`ip netns exec`).
+pub fn start_in_netns(netns: &str, args: &[&str]) -> Running {
+    start_command(
+        Command::new("ip")
+            .args(["netns", "exec", netns, bin()])
+            .args(args),
+        args,
+    )
+}
+
+fn start_command(cmd: &mut Command, args: &[&str]) -> Running {
+    let mut child = cmd
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()

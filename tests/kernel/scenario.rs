@@ -64,6 +64,16 @@ impl Netns {
         ns
     }
 
+    /// The namespace's inode, as `--netns` takes it.
+    pub fn inode(&self) -> String {
+        must(
+            "stat",
+            &["-L", "-c", "%i", &format!("/run/netns/{}", self.name)],
+        )
+        .trim()
+        .to_string()
+    }
+
     /// Runs a command inside the namespace; panics on failure.
     pub fn exec(&self, args: &[&str]) -> String {
         let mut full = vec!["netns", "exec", &self.name];

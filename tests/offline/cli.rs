@@ -1,7 +1,9 @@
 //! Flags: bad values are refused with one line naming the flag and the
 //! fix, exit code 2, before anything touches the kernel.
 
-use nettrace::cli::filter::{build_filter, parse_proto, FilterArgs, Proto};
+use nettrace::cli::filter::{
+    build_filter, parse_netns, parse_pkt_len, parse_proto, parse_tcp_flags, FilterArgs, Proto,
+};
 use std::process::Command;
 
 fn nettrace(args: &[&str]) -> (i32, String, String) {
@@ -50,6 +52,27 @@ fn bad_values_exit_2_with_one_line() {
         (
             &["--probe-mode", "magic", "--basic"],
             "invalid value 'magic'",
+        ),
+        (
+            &["--drop", "--netns", "abc"],
+            "invalid namespace `abc` for --netns",
+        ),
+        (
+            &["--drop", "--netns", "1", "--netns-current"],
+            "cannot be used with",
+        ),
+        (
+            &["--drop", "--pkt-len", "10-x"],
+            "invalid length `10-x` for --pkt-len",
+        ),
+        (
+            &["--drop", "--pkt-len", "200-100"],
+            "minimum is above the maximum",
+        ),
+        (&["--drop", "--tcp-flags", "SX"], "invalid TCP flag `X`"),
+        (
+            &["--drop", "--tcp-flags", "syn,foo"],
+            "invalid TCP flag `foo`",
         ),
     ];
     for (args, want) in cases {
@@ -135,4 +158,30 @@ fn trace_selection() {
     let netfilter = select(Some("netfilter")).unwrap();
     assert!(netfilter.iter().any(|p| p.name == "nf_hook_slow"));
     assert!(!netfilter.iter().any(|p| p.name == "nf_conntrack_in"));
+}
+
+#[test]
+fn netns_length_and_tcp_flag_filters() {
+    assert_eq!(parse_netns("4026531840"), Ok(4026531840));
+    assert_eq!(parse_netns("net:[4026532281]"), Ok(4026532281));
+    assert!(parse_netns("0").is_err());
+    assert_eq!(parse_pkt_len("84"), Ok((84, 84)));
+    assert_eq!(parse_pkt_len("64-1500"), Ok((64, 1500)));
+    assert_eq!(parse_tcp_flags("S"), Ok(0x02));
+    assert_eq!(parse_tcp_flags("SA"), Ok(0x12));
+    assert_eq!(parse_tcp_flags("syn,ack"), Ok(0x12));
+    assert_eq!(parse_tcp_flags("rst"), Ok(0x04));
+    assert_eq!(parse_tcp_flags("FPU"), Ok(0x29));
+    let f = build_filter(&FilterArgs {
+        netns_current: Some(7),
+        pkt_len: Some("100-200"),
+        tcp_flags: Some("R"),
+        ..Default::default()
+    })
+    .unwrap();
+    assert_eq!(
+        (f.netns, f.len_min, f.len_max, f.tcp_flags),
+        (7, 100, 200, 4)
+    );
+    assert_eq!(f.flags, (1 << 9) | (1 << 10) | (1 << 11));
 }

@@ -57,8 +57,9 @@ fn tcp_flag_letters_round_trip() {
     assert_eq!(tcp_flags(0x12), "SA");
     assert_eq!(tcp_flags(0x14), "AR");
     assert_eq!(tcp_flags(0x18), "AP");
-    assert_eq!(parse_tcp_flags("ar"), Some(0x14));
-    assert_eq!(parse_tcp_flags("X"), None);
+    assert_eq!(parse_tcp_flags("ar"), Ok(0x14));
+    assert_eq!(parse_tcp_flags("rst,ACK"), Ok(0x14));
+    assert_eq!(parse_tcp_flags("X"), Err("X".into()));
 }
 
 fn drop_event() -> Event {
