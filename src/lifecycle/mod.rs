@@ -21,6 +21,10 @@ pub const IDLE_TIMEOUT: Duration = Duration::from_secs(5);
 /// Open contexts kept at most; beyond, the oldest is flushed as incomplete.
 pub const MAX_OPEN: usize = 65_536;
 
+/// Events kept per context; a packet looping through a misconfigured
+/// path would otherwise grow one context without bound.
+pub const MAX_EVENTS: usize = 4096;
+
 /// A packet's life as seen so far.
 #[derive(Debug, Clone)]
 pub struct Context {
@@ -30,6 +34,8 @@ pub struct Context {
     pub events: Vec<Event>,
     /// False when flushed before every skb was freed.
     pub complete: bool,
+    /// Events past MAX_EVENTS, counted but not kept.
+    pub truncated: u64,
     live: Vec<u64>,
     last_activity: Instant,
     finished_at: Option<Instant>,
@@ -90,6 +96,7 @@ impl Tracker {
                         skbs: vec![ev.skb],
                         events: Vec::new(),
                         complete: true,
+                        truncated: 0,
                         live: vec![ev.skb],
                         last_activity: now,
                         finished_at: None,
@@ -118,7 +125,11 @@ impl Tracker {
                 ctx.finished_at = Some(now);
             }
         }
-        ctx.events.push(ev);
+        if ctx.events.len() < MAX_EVENTS {
+            ctx.events.push(ev);
+        } else {
+            ctx.truncated += 1;
+        }
         out
     }
 

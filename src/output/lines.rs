@@ -160,6 +160,14 @@ impl Formatter<'_> {
             s.push_str(&self.event_line(ev));
             s.push('\n');
         }
+        if ctx.truncated > 0 {
+            let _ = writeln!(
+                s,
+                "({} more events of this packet not kept: a context holds at most {})",
+                ctx.truncated,
+                crate::lifecycle::MAX_EVENTS
+            );
+        }
         if !ctx.complete {
             s.push_str("(incomplete: the packet was not seen freed or dropped)\n");
         }

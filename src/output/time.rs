@@ -8,6 +8,8 @@ use chrono::{DateTime, Local};
 pub struct Clock {
     /// realtime - monotonic, in ns, measured at start.
     offset_ns: Option<i128>,
+    /// Print wall-clock times in UTC rather than the local zone.
+    utc: bool,
 }
 
 fn clock_ns(id: libc::clockid_t) -> i128 {
@@ -25,12 +27,25 @@ impl Clock {
         Clock {
             offset_ns: date
                 .then(|| clock_ns(libc::CLOCK_REALTIME) - clock_ns(libc::CLOCK_MONOTONIC)),
+            utc: false,
+        }
+    }
+
+    /// Wall-clock times in UTC from a known realtime - monotonic offset,
+    /// as recorded with events replayed elsewhere (and for fixed output).
+    pub fn wall_utc(offset_ns: i128) -> Clock {
+        Clock {
+            offset_ns: Some(offset_ns),
+            utc: true,
         }
     }
 
     /// Seconds since boot only, whatever `--date` says.
     pub fn monotonic() -> Clock {
-        Clock { offset_ns: None }
+        Clock {
+            offset_ns: None,
+            utc: false,
+        }
     }
 
     pub fn format(&self, ts_ns: u64) -> String {
@@ -44,11 +59,10 @@ impl Clock {
                 let wall = ts_ns as i128 + off;
                 let secs = (wall / 1_000_000_000) as i64;
                 let nanos = (wall % 1_000_000_000) as u32;
+                const SHAPE: &str = "%Y-%m-%d %H:%M:%S%.6f";
                 match DateTime::from_timestamp(secs, nanos) {
-                    Some(t) => t
-                        .with_timezone(&Local)
-                        .format("%Y-%m-%d %H:%M:%S%.6f")
-                        .to_string(),
+                    Some(t) if self.utc => t.format(SHAPE).to_string(),
+                    Some(t) => t.with_timezone(&Local).format(SHAPE).to_string(),
                     None => format!("{secs}"),
                 }
             }

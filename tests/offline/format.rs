@@ -160,3 +160,85 @@ fn kallsyms_resolution() {
     assert!(!hidden.addresses_visible());
     assert_eq!(hidden.describe(0xffffffff81a00081), "0xffffffff81a00081");
 }
+
+/// A ping request's whole life on a veth pair, with the clone a packet
+/// socket takes: the lifecycle block in each output shape.
+#[test]
+fn context_blocks() {
+    use nettrace::lifecycle::{Tracker, GRACE};
+    use std::time::Instant;
+    let mut p = pkt(0x0800, 1, "198.18.1.1", "198.18.1.2");
+    (p.icmp_type, p.icmp_seq, p.icmp_id, p.len) = (8, 1, 4242, 84);
+    let at = |ts: u64, skb: u64, name: &str, fl: u32| Event {
+        ts,
+        skb,
+        probe: probe(name).unwrap().id,
+        flags: fl,
+        ret: None,
+        location: None,
+        clone: None,
+        reason: None,
+        stack_id: None,
+        pid: 1234,
+        cpu: 1,
+        ifindex: 3,
+        netns: 4026532281,
+        comm: "ping".into(),
+        ifname: "nt1b".into(),
+        pkt: p.clone(),
+    };
+    let (skb, copy) = (0xffff888004a1c000, 0xffff888004a1d100);
+    let tracked = flags::TRACKED;
+    let mut clone = at(
+        5_000_300_000,
+        skb,
+        "skb_clone",
+        tracked | flags::CLONE | flags::RET,
+    );
+    clone.clone = Some(copy);
+    let mut nf = at(5_000_200_000, skb, "nf_hook_slow", tracked | flags::RET);
+    nf.ret = Some(1);
+    let mut source = p.clone();
+    source.source = PacketSource::Socket;
+    let mut first = at(5_000_100_000, skb, "ip_output", 0);
+    first.pkt = source;
+    let events = vec![
+        first,
+        nf,
+        clone,
+        // Out of order on purpose: CPUs deliver interleaved.
+        at(5_000_500_000, copy, "consume_skb", tracked | flags::FREE),
+        at(5_000_400_000, skb, "ip_rcv", tracked),
+        at(5_000_600_000, skb, "icmp_rcv", tracked),
+        at(5_000_700_000, skb, "consume_skb", tracked | flags::FREE),
+    ];
+    let t0 = Instant::now();
+    let mut tracker = Tracker::new();
+    for e in events {
+        tracker.push(e, t0);
+    }
+    let ctx = tracker
+        .take_ready(t0 + GRACE)
+        .pop()
+        .expect("finished context");
+    let mut open = Tracker::new();
+    open.push(at(9_000_000_000, 0xffff888004a1e200, "ip_rcv", 0), t0);
+    let incomplete = open.drain().pop().unwrap();
+    let ksyms = Kallsyms::parse("");
+    let reasons = DropReasons::default();
+    let fmt = |clock, detail| Formatter {
+        clock,
+        reasons: &reasons,
+        kallsyms: &ksyms,
+        detail,
+    };
+    // 2026-11-25 00:00:00 UTC, minus the 5 s of uptime in the events.
+    let wall = Clock::wall_utc(1_795_564_800_000_000_000 - 5_000_000_000);
+    let blocks = [
+        fmt(Clock::monotonic(), false).context_block(&ctx),
+        fmt(Clock::monotonic(), true).context_block(&ctx),
+        fmt(wall, false).context_block(&ctx),
+        fmt(Clock::monotonic(), false).context_block(&incomplete),
+    ];
+    insta::assert_snapshot!("context_blocks", blocks.concat());
+}

@@ -71,3 +71,18 @@ fn a_reused_address_is_a_new_packet_and_silence_expires() {
     assert!(!late[0].complete);
     assert_eq!(t.expired, 1);
 }
+
+#[test]
+fn a_looping_packet_keeps_a_bounded_context() {
+    use nettrace::lifecycle::MAX_EVENTS;
+    let t0 = Instant::now();
+    let mut t = Tracker::new();
+    for i in 0..(MAX_EVENTS as u64 + 10) {
+        t.push(ev(i, 0xa, flags::TRACKED), t0);
+    }
+    t.push(ev(u64::MAX, 0xa, flags::TRACKED | flags::FREE), t0);
+    let ctx = t.take_ready(t0 + GRACE).pop().unwrap();
+    assert_eq!(ctx.events.len(), MAX_EVENTS);
+    assert_eq!(ctx.truncated, 11);
+    assert!(ctx.complete);
+}
