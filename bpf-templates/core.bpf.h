@@ -70,7 +70,12 @@ struct {
 	__type(value, struct nt_event);
 } scratch SEC(".maps");
 
-/* skbs that matched the filters: later events of theirs skip the filters. */
+/* skbs that matched the filters: later events of theirs skip the filters.
+ * The value is the skb's data buffer (skb->head): an sk_buff whose free no
+ * probe saw (e.g. the napi cache path, or any free on a tracepoint-only
+ * kernel) comes back for a new packet with a new buffer, and must not be
+ * taken for the old one. Clones share the buffer; functions that replace
+ * it are `rehead` probes, whose exit records the new one. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 65536);
@@ -178,6 +183,7 @@ static __always_inline int parse_l3(struct nt_pkt *p, void *l3)
 			return -1;
 		p->family = 4;
 		p->l4_proto = ih.protocol;
+		p->ip_id = bpf_ntohs(ih.id);
 		__builtin_memcpy(p->saddr, &ih.saddr, 4);
 		__builtin_memcpy(p->daddr, &ih.daddr, 4);
 		/* Only the first fragment carries the L4 header. */
@@ -365,13 +371,24 @@ static __always_inline struct nt_event *build_event(u32 probe, struct sk_buff *s
 {
 	u32 zero = 0;
 	struct nt_event *e;
-	bool was_tracked = false;
-	u64 key = (u64)skb;
+	bool was_tracked = false, reused = false;
+	u64 key = (u64)skb, head = 0;
 
 	/* No `!skb && !sk` test here: clang merges it into an OR of two
 	 * pointers, which the 6.1 verifier refuses for typed (tp_btf) args. */
-	if (CONFIG.track && skb && bpf_map_lookup_elem(&tracked, &key))
-		was_tracked = true;
+	if (CONFIG.track && skb) {
+		u64 *known = bpf_map_lookup_elem(&tracked, &key);
+
+		if (known) {
+			head = (u64)BPF_CORE_READ(skb, head);
+			if (*known == head) {
+				was_tracked = true;
+			} else {
+				reused = true;
+				bpf_map_delete_elem(&tracked, &key);
+			}
+		}
+	}
 	e = bpf_map_lookup_elem(&scratch, &zero);
 	if (!e)
 		return NULL;
@@ -380,19 +397,26 @@ static __always_inline struct nt_event *build_event(u32 probe, struct sk_buff *s
 	parse_packet(&e->pkt, skb, sk);
 	if (!skb && e->pkt.source != NT_SRC_SOCK)
 		return NULL;
-	if (FILTER.flags & NT_F_NETNS || CONFIG.detail)
+	/* The lifecycle reads the namespace to tell a new packet from an old
+	 * one reusing the skb (lifecycle/identity.rs). */
+	if (FILTER.flags & NT_F_NETNS || CONFIG.detail || CONFIG.track)
 		e->netns = skb_netns(skb, sk);
 	if (!was_tracked && !filter_match(e))
 		return NULL;
 	e->ts = bpf_ktime_get_ns();
-	if (CONFIG.track && skb && !was_tracked)
-		bpf_map_update_elem(&tracked, &key, &e->ts, BPF_ANY);
+	if (CONFIG.track && skb && !was_tracked) {
+		if (!head)
+			head = (u64)BPF_CORE_READ(skb, head);
+		bpf_map_update_elem(&tracked, &key, &head, BPF_ANY);
+	}
 	e->skb = (u64)skb;
 	e->probe = probe;
 	e->cpu = bpf_get_smp_processor_id();
 	e->stack_id = -1;
 	if (was_tracked)
 		e->flags |= NT_EV_TRACKED;
+	if (reused)
+		e->flags |= NT_EV_REUSED;
 	if (CONFIG.detail) {
 		struct net_device *dev = skb ? BPF_CORE_READ(skb, dev) : NULL;
 
@@ -441,8 +465,15 @@ static __always_inline int on_entry(u32 probe, struct sk_buff *skb, struct sock 
 	return 0;
 }
 
+/* What an exit program does besides reporting the return value. */
+enum nt_exit_kind {
+	NT_EXIT_PLAIN,
+	NT_EXIT_CLONE,   /* the return value is a new skb of the packet */
+	NT_EXIT_REHEAD,  /* the skb may have a new data buffer now */
+};
+
 /* Exit of a function probe: complete the stashed entry event. */
-static __always_inline int on_exit(u32 probe, long long ret, bool clone)
+static __always_inline int on_exit(u32 probe, long long ret, enum nt_exit_kind kind)
 {
 	struct stash_key k = stash_key_of(probe);
 	struct nt_event *e = bpf_map_lookup_elem(&stash, &k);
@@ -451,16 +482,22 @@ static __always_inline int on_exit(u32 probe, long long ret, bool clone)
 		return 0;
 	e->ret = ret;
 	e->flags |= NT_EV_RET;
-	if (clone && ret) {
+	if (kind == NT_EXIT_CLONE && ret) {
 		u64 child = (u64)ret;
 
 		e->aux = child;
 		e->flags |= NT_EV_CLONE;
 		if (CONFIG.track) {
-			u64 now = bpf_ktime_get_ns();
+			u64 head = (u64)BPF_CORE_READ((struct sk_buff *)child, head);
 
-			bpf_map_update_elem(&tracked, &child, &now, BPF_ANY);
+			bpf_map_update_elem(&tracked, &child, &head, BPF_ANY);
 		}
+	}
+	if (kind == NT_EXIT_REHEAD && CONFIG.track && e->skb) {
+		u64 key = e->skb;
+		u64 head = (u64)BPF_CORE_READ((struct sk_buff *)key, head);
+
+		bpf_map_update_elem(&tracked, &key, &head, BPF_EXIST);
 	}
 	emit(e);
 	bpf_map_delete_elem(&stash, &k);

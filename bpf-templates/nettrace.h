@@ -26,6 +26,7 @@ enum nt_event_flags {
 	NT_EV_FREE = 1 << 3,     /* the skb's life ends with this event */
 	NT_EV_TRACKED = 1 << 4,  /* passed the filters earlier; filters skipped */
 	NT_EV_STACK = 1 << 5,    /* stack_id is valid */
+	NT_EV_REUSED = 1 << 6,   /* the skb was tracked for an earlier packet whose free no probe saw */
 };
 
 struct nt_pkt {
@@ -46,7 +47,7 @@ struct nt_pkt {
 	unsigned char icmp_type;
 	unsigned char icmp_code;
 	unsigned char source;             /* enum nt_pkt_source */
-	unsigned char _pad[2];
+	unsigned short ip_id;             /* IPv4 identification, host order */
 };
 
 struct nt_event {

@@ -15,8 +15,11 @@
 const volatile struct nt_filter FILTER = {};
 const volatile struct nt_config CONFIG = {};
 /* Per probe: 1 when its exit program is loaded, so that the entry program
- * stashes the event for the exit to complete instead of emitting it. */
-const volatile unsigned char RET_ON[NT_NR_PROBES] = {};
+ * stashes the event for the exit to complete instead of emitting it.
+ * Rounded up to 4 bytes: the section then has the size of the skeleton's
+ * Rust struct, whose alignment pads it so. */
+#define NT_RET_ON_LEN ((NT_NR_PROBES + 3) & ~3)
+const volatile unsigned char RET_ON[NT_RET_ON_LEN] = {};
 
 /* Make the shared types visible in BTF so the skeleton generates them. */
 struct nt_event _nt_event_type = {};

@@ -174,6 +174,9 @@ pub enum Extra {
     Clone,
     /// The skb's life ends here.
     Free,
+    /// The function may give the skb a new data buffer (`skb->head`); the
+    /// exit program records it, so the packet keeps its identity.
+    Rehead,
 }
 
 impl Extra {
@@ -182,6 +185,7 @@ impl Extra {
             Extra::Drop => "drop",
             Extra::Clone => "clone",
             Extra::Free => "free",
+            Extra::Rehead => "rehead",
         }
     }
 }
@@ -327,6 +331,12 @@ impl Catalogue {
             }
             if p.extra == Some(Extra::Clone) && p.ret != Some(RetKind::Pointer) {
                 errors.push(err(&p.name, "extra: clone needs ret: pointer"));
+            }
+            if p.extra == Some(Extra::Rehead) && (p.tracepoint.is_some() || p.ret.is_none()) {
+                errors.push(err(
+                    &p.name,
+                    "extra: rehead needs a function probe with a `ret`",
+                ));
             }
             for s in &p.symbols {
                 if !is_c_ident(s) {

@@ -19,6 +19,7 @@ pub enum Extra {
     Drop,
     Clone,
     Free,
+    Rehead,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,6 +75,12 @@ impl ProbeDef {
     /// Whether any signature returns a value worth an exit program.
     pub fn has_ret(&self) -> bool {
         self.signatures.iter().any(|s| s.ret != RetKind::None)
+    }
+
+    /// Whether following a packet's life needs this probe's exit program
+    /// (the returned clone, or the skb's new data buffer).
+    pub fn exit_feeds_lifecycle(&self) -> bool {
+        matches!(self.extra, Some(Extra::Clone | Extra::Rehead))
     }
 
     /// The parent group (or the group itself for a top-level leaf).

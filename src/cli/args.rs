@@ -129,7 +129,7 @@ pub struct Args {
     #[arg(short = 'c', long, value_name = "N", help_heading = "Output")]
     pub count: Option<u64>,
 
-    /// Log progress to stderr (and lost-event counts every few seconds)
+    /// Log progress to stderr: attach details, then events, open contexts and losses every 2 s
     #[arg(short = 'v', help_heading = "Logging")]
     pub verbose: bool,
     /// Log debugging detail to stderr (includes libbpf's messages)

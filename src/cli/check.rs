@@ -82,7 +82,15 @@ pub fn check_report(args: &Args) -> Result<(String, bool), Fatal> {
         }
     );
     let all: Vec<_> = PROBES.iter().collect();
-    let planned = kernel.plan(&all, args.probe_mode, args.tp_mode, true);
+    let planned = kernel.plan(
+        &all,
+        args.probe_mode,
+        args.tp_mode,
+        super::trace::Exits {
+            all: true,
+            lifecycle: true,
+        },
+    );
     let _ = writeln!(
         s,
         "probe mode:    {:?} (functions), {:?} (tracepoints)",
@@ -157,9 +165,17 @@ pub fn list(args: &Args) -> anyhow::Result<()> {
         None
     };
     let all: Vec<_> = PROBES.iter().collect();
-    let planned = kernel
-        .as_ref()
-        .map(|k| k.plan(&all, args.probe_mode, args.tp_mode, false));
+    let planned = kernel.as_ref().map(|k| {
+        k.plan(
+            &all,
+            args.probe_mode,
+            args.tp_mode,
+            super::trace::Exits {
+                all: false,
+                lifecycle: false,
+            },
+        )
+    });
     let mut s = String::new();
     for g in GROUPS.iter().filter(|g| g.parent.is_none()) {
         let _ = writeln!(s, "{}: {}", g.name, g.description);

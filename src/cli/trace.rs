@@ -73,7 +73,7 @@ impl KernelContext {
         probes: &[&'static ProbeDef],
         probe_mode: ProbeMode,
         tp_mode: plan::TpMode,
-        with_exit: bool,
+        exits: Exits,
     ) -> Vec<PlannedProbe> {
         let view = LiveKernel {
             btf: &self.btf,
@@ -85,10 +85,20 @@ impl KernelContext {
             .map(|p| PlannedProbe {
                 probe: p,
                 decision: plan::decide(p, &view, support, probe_mode, tp_mode),
-                with_exit: with_exit && p.has_ret(),
+                with_exit: p.has_ret()
+                    && (exits.all || exits.lifecycle && p.exit_feeds_lifecycle()),
             })
             .collect()
     }
+}
+
+/// Which exit (fexit/kretprobe) programs a run loads.
+#[derive(Debug, Clone, Copy)]
+pub struct Exits {
+    /// Every probe's: return values are shown (`--ret`).
+    pub all: bool,
+    /// Those the lifecycle needs (clones, new data buffers).
+    pub lifecycle: bool,
 }
 
 /// Summarizes skipped probes by reason, for one stderr line each.
@@ -123,8 +133,11 @@ fn load_with_fallback(
     selection: &[&'static ProbeDef],
     settings: &LoadSettings,
 ) -> Result<Session, Fatal> {
-    let with_exit = args.ret;
-    let planned = kernel.plan(selection, args.probe_mode, args.tp_mode, with_exit);
+    let exits = Exits {
+        all: args.ret,
+        lifecycle: !args.drop && !args.basic,
+    };
+    let planned = kernel.plan(selection, args.probe_mode, args.tp_mode, exits);
     match attach::load(&planned, settings) {
         Ok(s) => Ok(s),
         Err(e) => {
@@ -139,7 +152,7 @@ fn load_with_fallback(
             });
             if args.probe_mode == ProbeMode::Auto && uses_fentry && kernel.caps.kprobe.is_ok() {
                 log::warn!("loading with fentry failed ({e}); retrying with kprobes");
-                let planned = kernel.plan(selection, ProbeMode::Kprobe, args.tp_mode, with_exit);
+                let planned = kernel.plan(selection, ProbeMode::Kprobe, args.tp_mode, exits);
                 return attach::load(&planned, settings).map_err(|e| {
                     Fatal::new(ExitCode::LoadRefused, format!("the kernel refused the BPF programs: {e:#} (run with --debug for the verifier log)"))
                 });
@@ -152,6 +165,9 @@ fn load_with_fallback(
     }
 }
 
+/// How often `-v` reports progress.
+const PROGRESS_EVERY: Duration = Duration::from_secs(2);
+
 /// Per-run output state.
 struct Printer<'a> {
     fmt: Formatter<'a>,
@@ -163,6 +179,8 @@ struct Printer<'a> {
     limit: Option<u64>,
     out: std::io::BufWriter<std::io::StdoutLock<'static>>,
     printed: u64,
+    /// Events received from the kernel, printed or not.
+    events: u64,
     broken_pipe: bool,
 }
 
@@ -175,6 +193,7 @@ impl Printer<'_> {
                 return;
             }
         };
+        self.events += 1;
         if let Some(tracker) = self.tracker.as_mut() {
             let forced = tracker.push(ev, Instant::now());
             self.print_contexts(forced);
@@ -298,6 +317,7 @@ pub fn run(
             reasons: &reasons,
             kallsyms: &kernel.kallsyms,
             detail: args.detail,
+            show_ret: args.ret,
         },
         session: &session,
         drop_mode: args.drop,
@@ -306,6 +326,7 @@ pub fn run(
         drop_stack: args.drop_stack,
         out: std::io::BufWriter::new(std::io::stdout().lock()),
         printed: 0,
+        events: 0,
         broken_pipe: false,
     });
     let limit = args.count;
@@ -342,8 +363,15 @@ pub fn run(
         if stop.load(Ordering::Relaxed) {
             break;
         }
-        if args.verbose && last_report.elapsed() >= Duration::from_secs(5) {
+        if args.verbose && last_report.elapsed() >= PROGRESS_EVERY {
             let lost = session.lost_events();
+            let p = printer.borrow();
+            let open = p.tracker.as_ref().map_or(0, |t| t.open_contexts());
+            log::info!(
+                "progress: {} events received, {} printed, {open} open contexts, {lost} lost",
+                p.events,
+                p.printed
+            );
             if lost > lost_reported {
                 log::warn!("{} events lost so far (ring buffer full)", lost);
                 lost_reported = lost;
@@ -356,7 +384,11 @@ pub fn run(
         p.flush_ready(true);
         let _ = p.out.flush();
     }
-    let printed = printer.borrow().printed;
+    let (printed, received, incomplete) = {
+        let p = printer.borrow();
+        let incomplete = p.tracker.as_ref().map_or(0, |t| t.expired);
+        (p.printed, p.events, incomplete)
+    };
     let lost = session.lost_events();
     drop(ring);
     let detach_start = Instant::now();
@@ -365,13 +397,18 @@ pub fn run(
     drop(session);
     eprintln!("end trace...");
     eprintln!(
-        "summary: {printed} {} printed, {lost} lost, {} probes attached ({}; {links} links), detached in {:.0} ms",
+        "summary: {printed} {} printed from {received} events{}, {lost} lost, {} probes attached ({}; {links} links), detached in {:.0} ms",
         if args.drop {
             "drops"
         } else if lifecycle {
             "packets"
         } else {
             "events"
+        },
+        if lifecycle {
+            format!(" ({incomplete} expired incomplete)")
+        } else {
+            String::new()
         },
         report.attached.len(),
         by_mech.join(", "),

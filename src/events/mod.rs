@@ -22,6 +22,7 @@ pub mod flags {
     pub const FREE: u32 = 1 << 3;
     pub const TRACKED: u32 = 1 << 4;
     pub const STACK: u32 = 1 << 5;
+    pub const REUSED: u32 = 1 << 6;
 }
 
 /// Where the packet summary came from.
@@ -54,6 +55,8 @@ pub struct Packet {
     pub icmp_id: u16,
     pub icmp_seq: u16,
     pub arp_op: u16,
+    /// IPv4 identification (0 for IPv6 and for DF datagrams of unconnected sockets).
+    pub ip_id: u16,
     pub len: u32,
 }
 
@@ -160,6 +163,7 @@ impl Event {
                 icmp_id: p.icmp_id,
                 icmp_seq: p.icmp_seq,
                 arp_op: p.arp_op,
+                ip_id: p.ip_id,
                 len: p.len,
             },
         }
@@ -189,6 +193,7 @@ impl Packet {
             icmp_id: 0,
             icmp_seq: 0,
             arp_op: 0,
+            ip_id: 0,
             len: 0,
         }
     }

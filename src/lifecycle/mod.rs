@@ -10,6 +10,8 @@
 //! stays silent too long is flushed as incomplete. The number of open
 //! contexts is capped, so memory stays bounded on long runs.
 
+pub mod identity;
+
 use crate::events::{flags, Event};
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
@@ -36,6 +38,9 @@ pub struct Context {
     pub complete: bool,
     /// Events past MAX_EVENTS, counted but not kept.
     pub truncated: u64,
+    /// skbs of this context that came back for another packet before any
+    /// probe saw them freed (their free path has no probe on this kernel).
+    pub free_unseen: Vec<u64>,
     live: Vec<u64>,
     last_activity: Instant,
     finished_at: Option<Instant>,
@@ -73,12 +78,24 @@ impl Tracker {
     /// Adds one event; returns contexts the cap forced out.
     pub fn push(&mut self, ev: Event, now: Instant) -> Vec<Context> {
         let mut out = Vec::new();
-        let existing = self.by_skb.get(&ev.skb).copied().filter(|id| {
-            // An skb address retired in its context and seen again without
-            // the tracked mark is a new packet reusing the memory.
-            let ctx = &self.open[id];
-            ctx.live.contains(&ev.skb) || ev.flags & flags::TRACKED != 0
-        });
+        // Only the kernel knows whether an skb is still the packet it
+        // tracked: an event without the tracked mark starts a new packet,
+        // even at an address a context still holds (its free was not seen).
+        let existing = self
+            .by_skb
+            .get(&ev.skb)
+            .copied()
+            .filter(|_| ev.flags & flags::TRACKED != 0)
+            .filter(|id| {
+                let ctx = &self.open[id];
+                let prev = ctx.events.iter().rev().find(|e| e.skb == ev.skb);
+                !prev.is_some_and(|p| identity::is_new_packet(p, &ev))
+            });
+        if existing.is_none() {
+            if let Some(old) = self.by_skb.get(&ev.skb).copied() {
+                self.retire_unseen(old, ev.skb, now);
+            }
+        }
         let id = match existing {
             Some(id) => id,
             None => {
@@ -97,6 +114,7 @@ impl Tracker {
                         events: Vec::new(),
                         complete: true,
                         truncated: 0,
+                        free_unseen: Vec::new(),
                         live: vec![ev.skb],
                         last_activity: now,
                         finished_at: None,
@@ -131,6 +149,21 @@ impl Tracker {
             ctx.truncated += 1;
         }
         out
+    }
+
+    /// An skb of context `id` was reused before its free was seen.
+    fn retire_unseen(&mut self, id: u64, skb: u64, now: Instant) {
+        let Some(ctx) = self.open.get_mut(&id) else {
+            return;
+        };
+        if ctx.live.contains(&skb) {
+            ctx.live.retain(|s| *s != skb);
+            ctx.free_unseen.push(skb);
+            if ctx.live.is_empty() {
+                ctx.finished_at = Some(now);
+            }
+        }
+        self.by_skb.remove(&skb);
     }
 
     fn remove(&mut self, id: u64) -> Option<Context> {

@@ -96,7 +96,7 @@ fn set_rodata(
     let mut rodata = layout::types::rodata {
         FILTER: settings.filter,
         CONFIG: settings.config,
-        RET_ON: [0; PROBES.len()],
+        RET_ON: [0; PROBES.len().div_ceil(4) * 4],
     };
     for (slot, v) in rodata.RET_ON.iter_mut().zip(ret_on) {
         *slot = *v;

@@ -15,6 +15,9 @@ pub struct Formatter<'a> {
     pub reasons: &'a DropReasons,
     pub kallsyms: &'a Kallsyms,
     pub detail: bool,
+    /// Print return values (`--ret`); exits loaded for the lifecycle alone
+    /// also carry one.
+    pub show_ret: bool,
 }
 
 /// Names a return value when its meaning is known.
@@ -168,6 +171,14 @@ impl Formatter<'_> {
                 crate::lifecycle::MAX_EVENTS
             );
         }
+        if !ctx.free_unseen.is_empty() {
+            let skbs: Vec<String> = ctx.free_unseen.iter().map(|s| format!("{s:x}")).collect();
+            let _ = writeln!(
+                s,
+                "(end not seen: {} came back for another packet; no probe here sees the path that freed it)",
+                skbs.join(",")
+            );
+        }
         if !ctx.complete {
             s.push_str("(incomplete: the packet was not seen freed or dropped)\n");
         }
@@ -200,7 +211,7 @@ impl Formatter<'_> {
                 let _ = write!(s, " *reason: {}*", self.reasons.name(r));
             }
         }
-        if let Some(ret) = ev.ret {
+        if let Some(ret) = ev.ret.filter(|_| self.show_ret) {
             let kind = PROBES
                 .get(ev.probe as usize)
                 .map(|p| p.ret)

@@ -97,6 +97,7 @@ fn drop_event_and_detail_lines() {
         reasons,
         kallsyms: &ksyms,
         detail,
+        show_ret: true,
     };
     let ev = drop_event();
     let mut ret_ev = ev.clone();
@@ -231,6 +232,7 @@ fn context_blocks() {
         reasons: &reasons,
         kallsyms: &ksyms,
         detail,
+        show_ret: true,
     };
     // 2026-11-25 00:00:00 UTC, minus the 5 s of uptime in the events.
     let wall = Clock::wall_utc(1_795_564_800_000_000_000 - 5_000_000_000);

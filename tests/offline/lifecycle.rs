@@ -86,3 +86,54 @@ fn a_looping_packet_keeps_a_bounded_context() {
     assert_eq!(ctx.truncated, 11);
     assert!(ctx.complete);
 }
+
+#[test]
+fn an_untracked_event_at_a_live_address_is_a_new_packet() {
+    // The kernel reused skb 0xa for a new packet before any probe saw the
+    // old one freed: the new event comes without the tracked mark.
+    let t0 = Instant::now();
+    let mut t = Tracker::new();
+    t.push(ev(10, 0xa, 0), t0);
+    t.push(ev(20, 0xa, flags::TRACKED), t0);
+    t.push(ev(30, 0xa, flags::REUSED), t0);
+    t.push(ev(40, 0xa, flags::TRACKED | flags::FREE), t0);
+    let done = t.take_ready(t0 + GRACE);
+    assert_eq!(done.len(), 2, "{done:?}");
+    let (old, new) = (&done[0], &done[1]);
+    assert_eq!(old.events.len(), 2);
+    assert_eq!(old.free_unseen, vec![0xa]);
+    assert!(old.complete);
+    assert_eq!(new.events.len(), 2);
+    assert!(new.free_unseen.is_empty());
+}
+
+#[test]
+fn a_recycled_skb_is_told_apart_by_packet_identity() {
+    use nettrace::catalogue::table::probe;
+    use nettrace::events::PacketSource;
+    let udp = |ip_id: u16, name: &str, netns: u32| {
+        let mut e = ev(0, 0xa, flags::TRACKED);
+        e.probe = probe(name).unwrap().id;
+        e.netns = netns;
+        e.pkt.source = PacketSource::Header;
+        (e.pkt.l3_proto, e.pkt.l4_proto, e.pkt.sport, e.pkt.dport) = (0x0800, 17, 1000, 53);
+        e.pkt.saddr = Some("198.18.0.1".parse().unwrap());
+        e.pkt.daddr = Some("198.18.0.2".parse().unwrap());
+        e.pkt.ip_id = ip_id;
+        e
+    };
+    use nettrace::lifecycle::identity::is_new_packet;
+    let rx_b = udp(7, "__netif_receive_skb_core", 2);
+    // Same flow, another IP id: another packet.
+    assert!(is_new_packet(&rx_b, &udp(8, "__netif_receive_skb_core", 2)));
+    // Same packet moving on.
+    assert!(!is_new_packet(&rx_b, &udp(7, "consume_skb", 0)));
+    // NAT rewrote the address: the same packet.
+    let mut natted = udp(7, "net_dev_queue", 2);
+    natted.pkt.saddr = Some("198.18.9.9".parse().unwrap());
+    assert!(!is_new_packet(&rx_b, &natted));
+    // Received in namespace 2, queued for transmission in namespace 1:
+    // a new packet (a forwarded one is queued where it was received).
+    assert!(is_new_packet(&rx_b, &udp(7, "net_dev_queue", 1)));
+    assert!(!is_new_packet(&rx_b, &udp(7, "net_dev_queue", 2)));
+}
