@@ -98,7 +98,7 @@ pub struct Args {
     #[arg(long, help_heading = "Modes")]
     pub list: bool,
 
-    /// Probe groups or probe names to trace, comma-separated; `all` for every probe (`-t ?` lists them)
+    /// Probe groups or probe names to trace, comma-separated; `all` for every probe (`-t ?` lists them). The lifecycle mode always adds the free, drop and clone probes
     #[arg(
         short = 't',
         long = "trace",

@@ -250,6 +250,27 @@ impl Printer<'_> {
     }
 }
 
+/// A packet's life ends at a free or drop and spans its clones: the
+/// lifecycle mode adds the probes that see those (`extra` in the
+/// catalogue) to whatever `-t` chose, or contexts could never end.
+fn with_life_probes(mut selection: Vec<&'static ProbeDef>) -> Vec<&'static ProbeDef> {
+    let added: Vec<&'static ProbeDef> = crate::catalogue::table::PROBES
+        .iter()
+        .filter(|p| p.extra.is_some() && p.default_on)
+        .filter(|p| !selection.iter().any(|s| s.id == p.id))
+        .collect();
+    if !added.is_empty() {
+        let names: Vec<&str> = added.iter().map(|p| p.name).collect();
+        log::info!(
+            "lifecycle mode adds the probes that end or split a packet's life: {}",
+            names.join(", ")
+        );
+    }
+    selection.extend(added);
+    selection.sort_by_key(|p| p.id);
+    selection
+}
+
 /// Runs the lifecycle mode (default), `--drop` or `--basic`.
 pub fn run(
     args: &Args,
@@ -257,16 +278,18 @@ pub fn run(
     selection: Vec<&'static ProbeDef>,
 ) -> anyhow::Result<()> {
     let kernel = open_kernel(args)?;
+    let lifecycle = !args.drop && !args.basic;
     let selection: Vec<&'static ProbeDef> = if args.drop {
         crate::catalogue::table::PROBES
             .iter()
             .filter(|p| p.extra == Some(crate::catalogue::table::Extra::Drop))
             .collect()
+    } else if lifecycle {
+        with_life_probes(selection)
     } else {
         selection
     };
     let reasons = kernel.btf.drop_reasons();
-    let lifecycle = !args.drop && !args.basic;
     let settings = LoadSettings {
         filter,
         config: nt_config {

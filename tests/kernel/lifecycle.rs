@@ -1,7 +1,7 @@
 //! The default mode on the running kernel: one block per packet.
 
-use crate::runner::{require_root, start, start_in_netns};
-use crate::scenario::{ping, tcp_connect, Netns, TwoHosts};
+use crate::runner::{require, require_root, start, start_in_netns, Cap};
+use crate::scenario::{ping, tcp_connect, Netns, PacketTap, Router, TwoHosts};
 use std::time::Duration;
 
 #[test]
@@ -10,9 +10,9 @@ fn ping_between_namespaces_gives_one_block_per_packet() {
         return;
     }
     let net = TwoHosts::new("life");
-    let tracer = start(&["-p", "icmp", "--addr", &net.a_addr]);
-    let basic = start(&["--basic", "-p", "icmp", "--addr", &net.a_addr]);
-    let other = start(&["-p", "icmp", "--addr", "198.19.255.253"]);
+    let tracer = start(&["-t", "link", "-p", "icmp", "--addr", &net.a_addr]);
+    let basic = start(&["-t", "link", "--basic", "-p", "icmp", "--addr", &net.a_addr]);
+    let other = start(&["-t", "link", "-p", "icmp", "--addr", "198.19.255.253"]);
     assert!(ping(&net.a, &net.b_addr, 1));
     let request = format!("ICMP: {} -> {} ping request", net.a_addr, net.b_addr);
     tracer
@@ -89,7 +89,8 @@ fn netns_length_and_tcp_flag_filters() {
     }
     let net = TwoHosts::new("filt");
     let elsewhere = Netns::new("filt-c");
-    let base = ["--basic", "--addr", &net.a_addr];
+    // `-t link`: the tracepoints every kernel has, and a fast start in the VMs.
+    let base = ["-t", "link", "--basic", "--addr", &net.a_addr];
     let with = |extra: &[&str]| {
         let mut v: Vec<&str> = base.to_vec();
         v.extend_from_slice(extra);
@@ -149,5 +150,149 @@ fn netns_length_and_tcp_flag_filters() {
     for l in &syn_lines {
         let flags = l.split("flags:").nth(1).unwrap_or("");
         assert!(flags.contains('S'), "--tcp-flags S printed {l}");
+    }
+}
+
+/// The probe names of a block's event lines, in order.
+fn probes_of(block: &[String]) -> Vec<&str> {
+    block
+        .iter()
+        .filter(|l| l.starts_with('['))
+        .filter_map(|l| l.split('[').nth(2)?.split(']').next())
+        .map(str::trim)
+        .collect()
+}
+
+/// Blocks of lifecycle output: header line, then event lines.
+fn blocks(out: &[String]) -> Vec<Vec<String>> {
+    out.split(|l| l.is_empty())
+        .filter(|b| b.first().is_some_and(|h| h.starts_with("*****")))
+        .map(|b| b.to_vec())
+        .collect()
+}
+
+fn block_with<'a>(blocks: &'a [Vec<String>], needle: &str) -> &'a Vec<String> {
+    blocks
+        .iter()
+        .filter(|b| b.iter().any(|l| l.contains(needle)))
+        .max_by_key(|b| b.len())
+        .unwrap_or_else(|| panic!("no block with {needle:?} in {blocks:#?}"))
+}
+
+/// A function-probe kernel: a ping shows its path through the IP and
+/// ICMP functions in order, a packet socket's clone joins the block, and
+/// `--ret` (only it) shows return values.
+#[test]
+fn function_path_clones_and_return_values() {
+    if !require("function_path_clones_and_return_values", Cap::Kprobe) {
+        return;
+    }
+    let net = TwoHosts::new("fnpath");
+    let _tap = PacketTap::open(&net.b, &net.b_if);
+    let plain = start(&["-t", "ip,icmp", "-p", "icmp", "--addr", &net.a_addr]);
+    let with_ret = start(&[
+        "-t",
+        "ip,icmp",
+        "--ret",
+        "-p",
+        "icmp",
+        "--addr",
+        &net.a_addr,
+    ]);
+    assert!(ping(&net.a, &net.b_addr, 1));
+    std::thread::sleep(Duration::from_secs(2));
+    let (plain, with_ret) = (plain.stop().stdout, with_ret.stop().stdout);
+    let request = format!("ICMP: {} -> {} ping request", net.a_addr, net.b_addr);
+    let all = blocks(&plain);
+    let block = block_with(&all, &request);
+    let probes = probes_of(block);
+    let want = ["ip_rcv", "ip_local_deliver", "icmp_rcv", "consume_skb"];
+    let mut at = 0;
+    for w in want {
+        let pos = probes[at..]
+            .iter()
+            .position(|p| *p == w)
+            .unwrap_or_else(|| panic!("{w} missing or out of order in {block:#?}"));
+        at += pos;
+    }
+    // The packet socket on b's interface got a clone: two skbs in the
+    // header, and the clone event in the block.
+    let skbs: Vec<&str> = block[0]
+        .trim_matches(|c| c == '*' || c == ' ')
+        .split(',')
+        .collect();
+    assert!(skbs.len() >= 2, "no clone in the header: {block:#?}");
+    assert!(
+        probes.iter().any(|p| p.starts_with("skb_clone")),
+        "{block:#?}"
+    );
+    assert!(
+        !plain.iter().any(|l| l.contains("*return:")),
+        "return values without --ret"
+    );
+    let ret_blocks = blocks(&with_ret);
+    let ret_block = block_with(&ret_blocks, &request);
+    let ip_rcv = ret_block
+        .iter()
+        .find(|l| l.contains("[ip_rcv "))
+        .unwrap_or_else(|| panic!("no ip_rcv in {ret_block:#?}"));
+    assert!(ip_rcv.contains("*return: 0"), "{ip_rcv}");
+}
+
+/// SNAT: the packet stays tracked after its source is rewritten, and its
+/// block shows both addresses.
+#[test]
+fn snat_keeps_the_packet_tracked() {
+    if !require("snat_keeps_the_packet_tracked", Cap::Kprobe) {
+        return;
+    }
+    let net = Router::new("lsnat");
+    net.masquerade();
+    let tracer = start(&["-t", "ip", "-p", "icmp", "--saddr", &net.client_addr]);
+    assert!(
+        ping(&net.client, &net.server_addr, 1),
+        "no reply through NAT"
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    let out = tracer.stop().stdout;
+    let before = format!(
+        "ICMP: {} -> {} ping request",
+        net.client_addr, net.server_addr
+    );
+    let after = format!(
+        "ICMP: {} -> {} ping request",
+        net.router_outside, net.server_addr
+    );
+    let all = blocks(&out);
+    let block = block_with(&all, &before);
+    assert!(
+        block.iter().any(|l| l.contains(&after)),
+        "the rewritten packet is not in the block: {block:#?}"
+    );
+    let first_after = block.iter().position(|l| l.contains(&after)).unwrap();
+    let last_before = block.iter().rposition(|l| l.contains(&before)).unwrap();
+    assert!(last_before < first_after, "{block:#?}");
+}
+
+/// `-t` limits the probes to the chosen group.
+#[test]
+fn trace_group_limits_the_probes() {
+    if !require("trace_group_limits_the_probes", Cap::Kprobe) {
+        return;
+    }
+    use nettrace::catalogue::table::probe;
+    let net = TwoHosts::new("tgrp");
+    let tracer = start(&["--basic", "-t", "icmp", "-p", "icmp", "--addr", &net.a_addr]);
+    assert!(ping(&net.a, &net.b_addr, 1));
+    std::thread::sleep(Duration::from_secs(1));
+    let out = tracer.stop().stdout;
+    let names = probes_of(&out);
+    assert!(names.contains(&"icmp_rcv"), "{out:#?}");
+    for n in names {
+        let group = probe(n).map(|p| p.group).unwrap_or("?");
+        assert!(
+            group.starts_with("icmp"),
+            "{n} ({group}) traced with -t icmp"
+        );
     }
 }

@@ -94,6 +94,8 @@ pub struct TwoHosts {
     pub b: Netns,
     pub a_addr: String,
     pub b_addr: String,
+    /// b's end of the veth pair.
+    pub b_if: String,
 }
 
 impl TwoHosts {
@@ -116,6 +118,7 @@ impl TwoHosts {
             b,
             a_addr,
             b_addr,
+            b_if: format!("nt{n}b"),
         }
     }
 }
@@ -297,4 +300,38 @@ pub fn tcp_connect(ns: &Netns, dst: &str, port: u16) -> bool {
     );
     let args = ["netns", "exec", &ns.name, "python3", "-c", &script];
     run("ip", &args).status.success()
+}
+
+/// A packet socket (what tcpdump opens) listening on an interface inside a
+/// namespace, so that the kernel clones each packet for it. Closed on drop.
+pub struct PacketTap {
+    child: std::process::Child,
+}
+
+impl PacketTap {
+    pub fn open(ns: &Netns, ifname: &str) -> PacketTap {
+        let script = format!(
+            "import socket,sys\ns=socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(3))\n\
+             s.bind(('{ifname}', 0))\nprint('ready', flush=True)\nwhile True: s.recv(65535)"
+        );
+        let mut child = Command::new("ip")
+            .args(["netns", "exec", &ns.name, "python3", "-c", &script])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn the packet socket");
+        let mut line = String::new();
+        use std::io::BufRead;
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .expect("packet socket ready");
+        assert_eq!(line.trim(), "ready", "packet socket did not open");
+        PacketTap { child }
+    }
+}
+
+impl Drop for PacketTap {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
