@@ -14,3 +14,4 @@ pub mod kernel;
 pub mod lifecycle;
 pub mod load;
 pub mod output;
+pub mod rules;

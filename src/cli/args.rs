@@ -135,4 +135,53 @@ pub struct Args {
     /// Log debugging detail to stderr (includes libbpf's messages)
     #[arg(long, help_heading = "Logging")]
     pub debug: bool,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// Work with diagnosis rule files
+    Rules {
+        #[command(subcommand)]
+        action: RulesAction,
+    },
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum RulesAction {
+    /// Check rule files without root or BPF: every problem in every file, as file:line:col.
+    /// Exit codes: 0 clean, 1 errors (or warnings with --deny-warnings), 2 usage or I/O error.
+    Lint(LintArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct LintArgs {
+    /// Rule files or directories of `.rules` files, checked together on top of the
+    /// built-in pack (default: the built-in pack itself)
+    #[arg(value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = LintFormat::Text)]
+    pub format: LintFormat,
+    /// Check drop reasons against this kernel BTF file (default: the running kernel's, if readable)
+    #[arg(long, value_name = "FILE")]
+    pub btf: Option<PathBuf>,
+    /// Fail (exit 1) on warnings too
+    #[arg(long)]
+    pub deny_warnings: bool,
+    /// Check the given files alone, not on top of the built-in pack
+    #[arg(long)]
+    pub no_default_rules: bool,
+    /// List every diagnostic code and what it means, then exit
+    #[arg(long)]
+    pub explain: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LintFormat {
+    Text,
+    Json,
+    Sarif,
 }

@@ -6,6 +6,7 @@ pub mod args;
 pub mod check;
 pub mod exit;
 pub mod filter;
+pub mod lint;
 pub mod trace;
 
 use args::Args;
@@ -32,6 +33,12 @@ pub fn main() -> i32 {
         }
     };
     init_logging(&args);
+    if let Some(args::Command::Rules {
+        action: args::RulesAction::Lint(lint),
+    }) = &args.command
+    {
+        return lint::run(lint);
+    }
     match run(&args) {
         Ok(()) => 0,
         Err(e) => match e.downcast::<Fatal>() {

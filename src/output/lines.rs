@@ -20,102 +20,33 @@ pub struct Formatter<'a> {
     pub show_ret: bool,
 }
 
-/// Names a return value when its meaning is known.
+/// Names a return value when its meaning is known (`catalogue::retnames`).
 pub fn describe_ret(kind: RetKind, ret: i64) -> String {
+    use crate::catalogue::retnames::{errno_name, names, takes_errno};
     let named = match kind {
-        RetKind::NfVerdict => match ret {
-            0 => Some("NF_DROP"),
-            1 => Some("NF_ACCEPT"),
-            2 => Some("NF_STOLEN"),
-            3 => Some("NF_QUEUE"),
-            4 => Some("NF_REPEAT"),
-            5 => Some("NF_STOP"),
-            _ => None,
-        }
-        .map(str::to_string),
-        RetKind::XdpAction => match ret {
-            0 => Some("XDP_ABORTED"),
-            1 => Some("XDP_DROP"),
-            2 => Some("XDP_PASS"),
-            3 => Some("XDP_TX"),
-            4 => Some("XDP_REDIRECT"),
-            _ => None,
-        }
-        .map(str::to_string),
-        RetKind::GroResult => match ret {
-            0 => Some("GRO_MERGED"),
-            1 => Some("GRO_MERGED_FREE"),
-            2 => Some("GRO_HELD"),
-            3 => Some("GRO_NORMAL"),
-            4 => Some("GRO_CONSUMED"),
-            _ => None,
-        }
-        .map(str::to_string),
-        RetKind::NetRx => match ret {
-            0 => Some("NET_RX_SUCCESS".to_string()),
-            1 => Some("NET_RX_DROP".to_string()),
-            r if r < 0 => errno_name(r),
-            _ => None,
-        },
-        RetKind::NetXmit => match ret {
-            0 => Some("NET_XMIT_SUCCESS".to_string()),
-            1 => Some("NET_XMIT_DROP".to_string()),
-            2 => Some("NET_XMIT_CN".to_string()),
-            r if r < 0 => errno_name(r),
-            _ => None,
-        },
+        // nf_hook_slow's values read better as what happened to the packet.
         RetKind::NfHook => match ret {
             1 => Some("continue".to_string()),
             0 => Some("stolen or queued".to_string()),
             r if r < 0 => errno_name(r).map(|e| format!("dropped, {e}")),
             _ => None,
         },
-        RetKind::Errno | RetKind::Int if ret < 0 => errno_name(ret),
+        RetKind::Pointer if ret != 0 => return format!("{:#x}", ret as u64),
         RetKind::Bool => Some(if ret != 0 { "true" } else { "false" }.to_string()),
-        RetKind::Pointer if ret == 0 => Some("NULL".to_string()),
-        RetKind::Pointer => return format!("{:#x}", ret as u64),
-        _ => None,
+        _ => names(kind)
+            .iter()
+            .find(|n| n.lo <= ret && ret <= n.hi)
+            .map(|n| n.name.to_string())
+            .or_else(|| {
+                (ret < 0 && takes_errno(kind))
+                    .then(|| errno_name(ret))
+                    .flatten()
+            }),
     };
     match named {
         Some(n) => format!("{ret} ({n})"),
         None => ret.to_string(),
     }
-}
-
-/// `-EPERM` style names for negative errno values.
-pub fn errno_name(ret: i64) -> Option<String> {
-    let n = match -ret {
-        1 => "EPERM",
-        2 => "ENOENT",
-        4 => "EINTR",
-        5 => "EIO",
-        11 => "EAGAIN",
-        12 => "ENOMEM",
-        13 => "EACCES",
-        14 => "EFAULT",
-        16 => "EBUSY",
-        17 => "EEXIST",
-        19 => "ENODEV",
-        22 => "EINVAL",
-        28 => "ENOSPC",
-        32 => "EPIPE",
-        90 => "EMSGSIZE",
-        95 => "EOPNOTSUPP",
-        97 => "EAFNOSUPPORT",
-        98 => "EADDRINUSE",
-        99 => "EADDRNOTAVAIL",
-        100 => "ENETDOWN",
-        101 => "ENETUNREACH",
-        103 => "ECONNABORTED",
-        104 => "ECONNRESET",
-        105 => "ENOBUFS",
-        110 => "ETIMEDOUT",
-        111 => "ECONNREFUSED",
-        113 => "EHOSTUNREACH",
-        18 => "EXDEV",
-        _ => return None,
-    };
-    Some(format!("-{n}"))
 }
 
 impl Formatter<'_> {

@@ -1,0 +1,950 @@
+//! Checking and compiling rules: names resolved against the catalogue and
+//! the kernel's drop reasons, values typed by their field, every problem
+//! reported as a diagnostic (the lint is this module run without a
+//! kernel). A rule with an error is left out; the others compile.
+
+use super::ast::{self, CmpOp, Expr, Flag, OrderOp, RuleAst, Span, Spanned};
+use super::diag::{did_you_mean, Diagnostic, SourceFile};
+use crate::catalogue::retnames;
+use crate::catalogue::table::{ProbeDef, RetKind, GROUPS, PROBES};
+use crate::kernel::btf::DropReasons;
+use std::collections::{HashMap, HashSet};
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+/// Drop-reason names of the kernels nettrace is tested on.
+const KNOWN_REASONS: &str = include_str!("known-drop-reasons.txt");
+
+pub fn known_reasons() -> impl Iterator<Item = &'static str> {
+    KNOWN_REASONS
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Level {
+    Info,
+    Warn,
+    Error,
+}
+
+impl Level {
+    /// As the seed prints it in `ANALYSIS RESULT`.
+    pub fn label(self) -> &'static str {
+        match self {
+            Level::Info => "INFO",
+            Level::Warn => "WARNING",
+            Level::Error => "ERROR",
+        }
+    }
+}
+
+/// Event fields a rule can test.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Field {
+    Ret,
+    Reason,
+    Proto,
+    Saddr,
+    Daddr,
+    Addr,
+    Sport,
+    Dport,
+    Port,
+    TcpFlags,
+    Len,
+    Ifname,
+    NfFamily,
+    NfHook,
+    NfTable,
+    NfChain,
+    NfVerdict,
+}
+
+const FIELDS: &[(&str, Field)] = &[
+    ("ret", Field::Ret),
+    ("reason", Field::Reason),
+    ("proto", Field::Proto),
+    ("saddr", Field::Saddr),
+    ("daddr", Field::Daddr),
+    ("addr", Field::Addr),
+    ("sport", Field::Sport),
+    ("dport", Field::Dport),
+    ("port", Field::Port),
+    ("tcp.flags", Field::TcpFlags),
+    ("len", Field::Len),
+    ("ifname", Field::Ifname),
+    ("nf.family", Field::NfFamily),
+    ("nf.hook", Field::NfHook),
+    ("nf.table", Field::NfTable),
+    ("nf.chain", Field::NfChain),
+    ("nf.verdict", Field::NfVerdict),
+];
+
+/// Netfilter protocol families (NFPROTO_*) and hooks (NF_INET_*).
+pub const NF_FAMILIES: &[(&str, i64)] = &[
+    ("inet", 1),
+    ("ipv4", 2),
+    ("arp", 3),
+    ("netdev", 5),
+    ("bridge", 7),
+    ("ipv6", 10),
+];
+pub const NF_HOOKS: &[(&str, i64)] = &[
+    ("PRE_ROUTING", 0),
+    ("LOCAL_IN", 1),
+    ("FORWARD", 2),
+    ("LOCAL_OUT", 3),
+    ("POST_ROUTING", 4),
+    ("INGRESS", 5),
+];
+
+/// A typed value of a test.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Val {
+    /// A number, or a named range (`NF_DROP` of nf_hook is any negative).
+    Range(i64, i64),
+    /// A return-value name, resolved by the event's probe's return kind.
+    RetName(String),
+    /// A drop reason; None when the running kernel does not define it.
+    Reason(Option<u32>),
+    L3(u16),
+    L4(u8),
+    Net(IpAddr, u8),
+    Str(String),
+    Flags(u8),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Cond {
+    Const(bool),
+    And(Vec<Cond>),
+    Or(Vec<Cond>),
+    Not(Box<Cond>),
+    Order(OrderOp, Box<Cond>),
+    /// The event's probe is one of these ids (sorted).
+    Probes(Vec<u32>),
+    Flag(Flag),
+    Test(Field, CmpOp, Vec<Val>),
+}
+
+/// A message or advice with `{field}` placeholders.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Part {
+    Lit(String),
+    Field(String),
+}
+
+pub const PLACEHOLDERS: &[&str] = &[
+    "probe",
+    "group",
+    "ret",
+    "reason",
+    "location",
+    "saddr",
+    "daddr",
+    "sport",
+    "dport",
+    "proto",
+    "ifname",
+    "nf.family",
+    "nf.hook",
+    "nf.table",
+    "nf.chain",
+    "nf.verdict",
+];
+
+#[derive(Debug, Clone)]
+pub struct Rule {
+    pub id: String,
+    pub level: Level,
+    pub message: Vec<Part>,
+    pub advice: Option<Vec<Part>>,
+    pub tags: Vec<String>,
+    pub see: Vec<String>,
+    pub fallback: bool,
+    pub cond: Cond,
+    pub file: PathBuf,
+    pub line: usize,
+}
+
+/// Rule files given together: the default pack, or one `--rules DIR`.
+/// A later layer's rule replaces an earlier one with the same id.
+pub struct Layer {
+    pub files: Vec<SourceFile>,
+}
+
+impl Layer {
+    /// Reads `path`: a `.rules` file, or a directory of them (sorted).
+    pub fn read(path: &std::path::Path) -> std::io::Result<Layer> {
+        let mut paths = Vec::new();
+        if path.is_dir() {
+            for entry in std::fs::read_dir(path)? {
+                let p = entry?.path();
+                if p.extension().is_some_and(|e| e == "rules") {
+                    paths.push(p);
+                }
+            }
+            paths.sort();
+        } else {
+            paths.push(path.to_path_buf());
+        }
+        let mut files = Vec::new();
+        for p in paths {
+            let text = std::fs::read_to_string(&p)
+                .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", p.display())))?;
+            files.push(SourceFile::new(&p, text));
+        }
+        Ok(Layer { files })
+    }
+
+    /// The default pack, built into the binary (rules.d/ at build time).
+    pub fn builtin() -> Layer {
+        Layer {
+            files: super::BUILTIN_RULES
+                .iter()
+                .map(|(name, text)| {
+                    SourceFile::new(&PathBuf::from(format!("rules.d/{name}")), text.to_string())
+                })
+                .collect(),
+        }
+    }
+}
+
+/// What checking produced: rules that compiled, in evaluation order, and
+/// every diagnostic.
+pub struct Compiled {
+    pub rules: Vec<Rule>,
+    pub diagnostics: Vec<Diagnostic>,
+    /// Rules parsed (compiled or not), for the lint summary.
+    pub parsed: usize,
+    pub parsed_per_file: HashMap<PathBuf, usize>,
+    pub files: usize,
+}
+
+impl Compiled {
+    pub fn has_errors(&self) -> bool {
+        self.diagnostics
+            .iter()
+            .any(|d| d.severity == super::diag::Severity::Error)
+    }
+}
+
+/// The kernel facts a check uses.
+pub struct KernelFacts<'a> {
+    /// The checked kernel's drop reasons (empty: none known, e.g. no BTF).
+    pub reasons: &'a DropReasons,
+    /// Whether `reasons` came from a kernel (so that absence means something).
+    pub have_kernel: bool,
+}
+
+pub fn compile(layers: &[Layer], kernel: &KernelFacts<'_>) -> Compiled {
+    let mut out = Compiled {
+        rules: Vec::new(),
+        diagnostics: Vec::new(),
+        parsed: 0,
+        parsed_per_file: HashMap::new(),
+        files: 0,
+    };
+    // id -> (layer, index in out.rules, file, span)
+    let mut ids: HashMap<String, (usize, Option<usize>, PathBuf, usize)> = HashMap::new();
+    for (layer_no, layer) in layers.iter().enumerate() {
+        for file in &layer.files {
+            out.files += 1;
+            for parsed in ast::parse_file(&file.text) {
+                let ast = match parsed {
+                    Ok(a) => a,
+                    Err(e) => {
+                        let code = if file.text[e.span.start..].trim_start().starts_with("rule")
+                            || e.span.start > 0
+                        {
+                            "E0001"
+                        } else {
+                            "E0003"
+                        };
+                        out.diagnostics
+                            .push(file.diagnostic(code, e.span, e.message, None));
+                        continue;
+                    }
+                };
+                out.parsed += 1;
+                *out.parsed_per_file.entry(file.path.clone()).or_default() += 1;
+                let mut checker = Checker {
+                    file,
+                    kernel,
+                    diags: Vec::new(),
+                };
+                let rule = checker.rule(&ast);
+                out.diagnostics.append(&mut checker.diags);
+                let (line, _) = file.line_col(ast.span.start);
+                // Ids count whether or not the rule compiled: a duplicate
+                // of a broken rule is still a duplicate.
+                match ids.get(&ast.id.value).cloned() {
+                    Some((l, _, prev_file, prev_line)) if l == layer_no => {
+                        out.diagnostics.push(file.diagnostic(
+                            "E0130",
+                            ast.id.span,
+                            format!("duplicate rule id `{}`", ast.id.value),
+                            Some(format!(
+                                "first defined at {}:{prev_line}",
+                                prev_file.display()
+                            )),
+                        ));
+                    }
+                    Some((_, idx, prev_file, prev_line)) => {
+                        out.diagnostics.push(file.diagnostic(
+                            "N0301",
+                            ast.id.span,
+                            format!("rule `{}` replaces the earlier one", ast.id.value),
+                            Some(format!("defined at {}:{prev_line}", prev_file.display())),
+                        ));
+                        ids.insert(
+                            ast.id.value.clone(),
+                            (layer_no, idx, file.path.clone(), line),
+                        );
+                        if let Some(rule) = rule {
+                            match idx {
+                                Some(i) => out.rules[i] = rule,
+                                None => out.rules.push(rule),
+                            }
+                        }
+                    }
+                    None => {
+                        let idx = rule.as_ref().map(|_| out.rules.len());
+                        ids.insert(
+                            ast.id.value.clone(),
+                            (layer_no, idx, file.path.clone(), line),
+                        );
+                        if let Some(rule) = rule {
+                            out.rules.push(rule);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    shadowing(&mut out, layers);
+    out
+}
+
+/// W0202: a rule whose condition is exactly an earlier rule's adds a
+/// second finding on the same events (or, for a fallback, never fires).
+fn shadowing(out: &mut Compiled, layers: &[Layer]) {
+    let mut seen: HashMap<(String, bool), usize> = HashMap::new();
+    for (i, r) in out.rules.iter().enumerate() {
+        let key = (format!("{:?}", r.cond), r.fallback);
+        if let Some(&first) = seen.get(&key) {
+            let earlier = &out.rules[first];
+            if let Some(file) = layers
+                .iter()
+                .flat_map(|l| &l.files)
+                .find(|f| f.path == r.file)
+            {
+                let start = file
+                    .text
+                    .match_indices(&format!("rule {}", r.id))
+                    .map(|(o, _)| o)
+                    .next()
+                    .unwrap_or(0);
+                let what = if r.fallback {
+                    "this fallback never fires"
+                } else {
+                    "both give a finding on the same events"
+                };
+                out.diagnostics.push(file.diagnostic(
+                    "W0202",
+                    Span {
+                        start: start + 5,
+                        end: start + 5 + r.id.len(),
+                    },
+                    format!(
+                        "rule `{}` has the same condition as `{}`: {what}",
+                        r.id, earlier.id
+                    ),
+                    Some("merge them, or make one condition narrower".into()),
+                ));
+            }
+        } else {
+            seen.insert(key, i);
+        }
+    }
+}
+
+struct Checker<'a> {
+    file: &'a SourceFile,
+    kernel: &'a KernelFacts<'a>,
+    diags: Vec<Diagnostic>,
+}
+
+/// Probes a `ret` test may refer to: those the enclosing conjunction names.
+type Scope = Option<Vec<&'static ProbeDef>>;
+
+impl Checker<'_> {
+    fn err(
+        &mut self,
+        code: &'static str,
+        span: Span,
+        msg: impl Into<String>,
+        help: Option<String>,
+    ) {
+        self.diags.push(self.file.diagnostic(code, span, msg, help));
+    }
+
+    fn rule(&mut self, a: &RuleAst) -> Option<Rule> {
+        let errors_before = self.error_count();
+        for r in &a.repeated {
+            self.err(
+                "E0002",
+                r.span,
+                format!("`{}` given twice in rule `{}`", r.value, a.id.value),
+                Some("keep one".into()),
+            );
+        }
+        let head = Span {
+            start: a.span.start,
+            end: a.id.span.end,
+        };
+        if a.when.is_none() {
+            self.err(
+                "E0101",
+                head,
+                format!("rule `{}` has no `when`", a.id.value),
+                Some("add `when CONDITION`".into()),
+            );
+        }
+        let level = match &a.level {
+            None => {
+                self.err(
+                    "E0102",
+                    head,
+                    format!("rule `{}` has no `level`", a.id.value),
+                    Some("add `level info|warn|error`".into()),
+                );
+                None
+            }
+            Some(l) => match l.value.as_str() {
+                "info" => Some(Level::Info),
+                "warn" => Some(Level::Warn),
+                "error" => Some(Level::Error),
+                other => {
+                    let help = did_you_mean(other, ["info", "warn", "error"])
+                        .or_else(|| Some("levels are info, warn, error".into()));
+                    self.err("E0104", l.span, format!("unknown level `{other}`"), help);
+                    None
+                }
+            },
+        };
+        let message = match &a.message {
+            None => {
+                self.err(
+                    "E0103",
+                    head,
+                    format!("rule `{}` has no `message`", a.id.value),
+                    Some("add `message \"...\"`".into()),
+                );
+                None
+            }
+            Some(m) => self.template(m),
+        };
+        let advice = a.advice.as_ref().and_then(|m| self.template(m));
+        if level == Some(Level::Error) && a.advice.is_none() && !a.fallback {
+            self.err(
+                "W0203",
+                head,
+                format!("error-level rule `{}` gives no advice", a.id.value),
+                Some("add `advice \"...\"`: what should the operator do?".into()),
+            );
+        }
+        let cond = a.when.as_ref().map(|w| self.expr(w, &None));
+        // Errors make conditions false; saying so again would be noise.
+        if self.error_count() > errors_before {
+            return None;
+        }
+        if let Some(c) = &cond {
+            if let Some(why) = never_matches(c) {
+                let span = a.when.as_ref().map(|w| w.span).unwrap_or(head);
+                self.err(
+                    "W0201",
+                    span,
+                    format!("rule `{}` can never match: {why}", a.id.value),
+                    None,
+                );
+            }
+        }
+        if self.error_count() > errors_before {
+            return None;
+        }
+        let (line, _) = self.file.line_col(a.span.start);
+        Some(Rule {
+            id: a.id.value.clone(),
+            level: level?,
+            message: message?,
+            advice,
+            tags: a.tags.iter().map(|t| t.value.clone()).collect(),
+            see: a.see.iter().map(|t| t.value.clone()).collect(),
+            fallback: a.fallback,
+            cond: cond?,
+            file: self.file.path.clone(),
+            line,
+        })
+    }
+
+    fn error_count(&self) -> usize {
+        self.diags
+            .iter()
+            .filter(|d| d.severity == super::diag::Severity::Error)
+            .count()
+    }
+
+    fn template(&mut self, s: &Spanned<String>) -> Option<Vec<Part>> {
+        let mut parts = Vec::new();
+        let mut lit = String::new();
+        let text = &s.value;
+        let mut i = 0;
+        let bytes = text.as_bytes();
+        let mut ok = true;
+        while i < text.len() {
+            if text[i..].starts_with("{{") {
+                lit.push('{');
+                i += 2;
+            } else if text[i..].starts_with("}}") {
+                lit.push('}');
+                i += 2;
+            } else if bytes[i] == b'{' {
+                let Some(end) = text[i..].find('}') else {
+                    lit.push('{');
+                    i += 1;
+                    continue;
+                };
+                let name = &text[i + 1..i + end];
+                if PLACEHOLDERS.contains(&name) {
+                    if !lit.is_empty() {
+                        parts.push(Part::Lit(std::mem::take(&mut lit)));
+                    }
+                    parts.push(Part::Field(name.to_string()));
+                } else {
+                    // +1: the opening quote of the string literal.
+                    let start = s.span.start + 1 + i;
+                    let help = did_you_mean(name, PLACEHOLDERS.iter().copied()).or_else(|| {
+                        Some(format!(
+                            "placeholders: {}; `{{{{` for a brace",
+                            PLACEHOLDERS.join(", ")
+                        ))
+                    });
+                    self.err(
+                        "E0140",
+                        Span {
+                            start,
+                            end: start + end + 1,
+                        },
+                        format!("unknown placeholder `{{{name}}}`"),
+                        help,
+                    );
+                    ok = false;
+                }
+                i += end + 1;
+            } else {
+                let ch = text[i..].chars().next().expect("char");
+                lit.push(ch);
+                i += ch.len_utf8();
+            }
+        }
+        if !lit.is_empty() {
+            parts.push(Part::Lit(lit));
+        }
+        ok.then_some(parts)
+    }
+
+    fn expr(&mut self, e: &Spanned<Expr>, scope: &Scope) -> Cond {
+        match &e.value {
+            Expr::Or(items) => Cond::Or(items.iter().map(|i| self.expr(i, scope)).collect()),
+            Expr::And(items) => {
+                // Probes named directly in this conjunction give `ret` its meaning.
+                let mut named: Scope = scope.clone();
+                for i in items {
+                    if let Some(p) = self.probes_of(i) {
+                        named = Some(match named {
+                            None => p,
+                            Some(prev) => prev
+                                .into_iter()
+                                .filter(|x| p.iter().any(|y| y.id == x.id))
+                                .collect(),
+                        });
+                    }
+                }
+                Cond::And(items.iter().map(|i| self.expr(i, &named)).collect())
+            }
+            Expr::Not(inner) => Cond::Not(Box::new(self.expr(inner, scope))),
+            Expr::Order(op, inner) => Cond::Order(*op, Box::new(self.expr(inner, &None))),
+            Expr::Probe(_) | Expr::Group(_) => {
+                let probes = self.resolve_probes(e).unwrap_or_default();
+                let mut ids: Vec<u32> = probes.iter().map(|p| p.id).collect();
+                ids.sort_unstable();
+                Cond::Probes(ids)
+            }
+            Expr::Flag(f) => Cond::Flag(*f),
+            Expr::Field { field, op, values } => self.field(e.span, field, *op, values, scope),
+        }
+    }
+
+    /// The probes a probe/group test names, without reporting (used to
+    /// find the scope before the tests are checked).
+    fn probes_of(&self, e: &Spanned<Expr>) -> Option<Vec<&'static ProbeDef>> {
+        match &e.value {
+            Expr::Probe(names) => Some(
+                names
+                    .iter()
+                    .filter_map(|n| PROBES.iter().find(|p| p.name == n.value))
+                    .collect(),
+            ),
+            Expr::Group(g) => Some(group_probes(&g.value)),
+            _ => None,
+        }
+    }
+
+    fn resolve_probes(&mut self, e: &Spanned<Expr>) -> Option<Vec<&'static ProbeDef>> {
+        match &e.value {
+            Expr::Probe(names) => {
+                let mut out = Vec::new();
+                for n in names {
+                    match PROBES.iter().find(|p| p.name == n.value) {
+                        Some(p) => out.push(p),
+                        None => {
+                            let help = did_you_mean(&n.value, PROBES.iter().map(|p| p.name))
+                                .or_else(|| Some("`nettrace -t ?` lists the probes".into()));
+                            self.err(
+                                "E0110",
+                                n.span,
+                                format!("unknown probe `{}`", n.value),
+                                help,
+                            );
+                        }
+                    }
+                }
+                Some(out)
+            }
+            Expr::Group(g) => {
+                if !GROUPS.iter().any(|x| x.name == g.value) {
+                    let help = did_you_mean(&g.value, GROUPS.iter().map(|x| x.name))
+                        .or_else(|| Some("`nettrace -t ?` lists the groups".into()));
+                    self.err(
+                        "E0111",
+                        g.span,
+                        format!("unknown group `{}`", g.value),
+                        help,
+                    );
+                }
+                Some(group_probes(&g.value))
+            }
+            _ => None,
+        }
+    }
+
+    fn field(
+        &mut self,
+        span: Span,
+        name: &Spanned<String>,
+        op: CmpOp,
+        values: &[Spanned<String>],
+        scope: &Scope,
+    ) -> Cond {
+        let Some(field) = FIELDS
+            .iter()
+            .find(|(n, _)| *n == name.value)
+            .map(|(_, f)| *f)
+        else {
+            let help = did_you_mean(&name.value, FIELDS.iter().map(|(n, _)| *n)).or_else(|| {
+                Some(format!(
+                    "fields: {}; or probe, group, drop, free, clone",
+                    FIELDS
+                        .iter()
+                        .map(|(n, _)| *n)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ))
+            });
+            self.err(
+                "E0112",
+                name.span,
+                format!("unknown field `{}`", name.value),
+                help,
+            );
+            return Cond::Const(false);
+        };
+        let allowed: &[CmpOp] = match field {
+            Field::Ret | Field::Sport | Field::Dport | Field::Port | Field::Len => &[
+                CmpOp::Eq,
+                CmpOp::Ne,
+                CmpOp::Lt,
+                CmpOp::Le,
+                CmpOp::Gt,
+                CmpOp::Ge,
+                CmpOp::In,
+            ],
+            Field::TcpFlags => &[CmpOp::Has, CmpOp::Eq, CmpOp::Ne],
+            _ => &[CmpOp::Eq, CmpOp::Ne, CmpOp::In],
+        };
+        if !allowed.contains(&op) {
+            let ops: Vec<&str> = allowed.iter().map(|o| o.as_str()).collect();
+            self.err(
+                "E0116",
+                span,
+                format!("`{}` cannot be used with `{}`", op.as_str(), name.value),
+                Some(format!("`{}` takes {}", name.value, ops.join(" "))),
+            );
+            return Cond::Const(false);
+        }
+        if field == Field::Ret {
+            match scope {
+                None => {
+                    self.err(
+                        "E0120",
+                        name.span,
+                        "`ret` is tested without naming the probe",
+                        Some("write `probe NAME and ret ...`: a return value means something only for its function".into()),
+                    );
+                    return Cond::Const(false);
+                }
+                Some(probes) => {
+                    for p in probes {
+                        if !p.has_ret() {
+                            self.err(
+                                "E0121",
+                                name.span,
+                                format!("probe `{}` has no return value to test", p.name),
+                                Some(
+                                    "only function probes with `ret` in probes.yaml report one"
+                                        .into(),
+                                ),
+                            );
+                            return Cond::Const(false);
+                        }
+                    }
+                }
+            }
+        }
+        let mut vals = Vec::new();
+        for v in values {
+            match self.value(field, v, scope) {
+                Some(x) => vals.push(x),
+                None => return Cond::Const(false),
+            }
+        }
+        Cond::Test(field, op, vals)
+    }
+
+    fn value(&mut self, field: Field, v: &Spanned<String>, scope: &Scope) -> Option<Val> {
+        let s = v.value.as_str();
+        let bad = |this: &mut Self, what: &str| {
+            this.err("E0115", v.span, format!("`{s}` is not {what}"), None);
+            None
+        };
+        match field {
+            Field::Ret => {
+                if let Ok(n) = s.parse::<i64>() {
+                    return Some(Val::Range(n, n));
+                }
+                let probes = scope.as_deref().unwrap_or(&[]);
+                for p in probes {
+                    let kinds: Vec<RetKind> = p.signatures.iter().map(|sig| sig.ret).collect();
+                    if !kinds.iter().any(|k| retnames::lookup(*k, s).is_some()) {
+                        let names = retnames::all_names(p.ret);
+                        let help =
+                            did_you_mean(s, names.iter().map(String::as_str)).or_else(|| {
+                                Some(if names.is_empty() {
+                                    format!("`{}` returns a plain number", p.name)
+                                } else {
+                                    format!(
+                                        "names for `{}`: {}",
+                                        p.name,
+                                        names
+                                            .iter()
+                                            .take(8)
+                                            .cloned()
+                                            .collect::<Vec<_>>()
+                                            .join(", ")
+                                    )
+                                })
+                            });
+                        self.err(
+                            "E0114",
+                            v.span,
+                            format!("`{s}` is not a return value of `{}`", p.name),
+                            help,
+                        );
+                        return None;
+                    }
+                }
+                Some(Val::RetName(s.to_string()))
+            }
+            Field::Reason => {
+                let in_kernel = self.kernel.reasons.value_of(s);
+                let known = known_reasons().any(|k| k == s);
+                if in_kernel.is_none() && !known {
+                    let mut candidates: Vec<&str> = known_reasons().collect();
+                    candidates.extend(self.kernel.reasons.names().iter().map(|(_, n)| *n));
+                    let help = did_you_mean(s, candidates)
+                    .or_else(|| Some("drop reasons are the names of enum skb_drop_reason without SKB_DROP_REASON_".into()));
+                    self.err("E0113", v.span, format!("unknown drop reason `{s}`"), help);
+                    return None;
+                }
+                if in_kernel.is_none() && self.kernel.have_kernel {
+                    self.err(
+                        "N0302",
+                        v.span,
+                        format!("this kernel does not define drop reason `{s}`"),
+                        Some("the test is false here; fine for rules shared across kernels".into()),
+                    );
+                }
+                Some(Val::Reason(in_kernel))
+            }
+            Field::Proto => match crate::cli::filter::parse_proto(s) {
+                Ok(crate::cli::filter::Proto::L3(p)) => Some(Val::L3(p)),
+                Ok(crate::cli::filter::Proto::L4(p)) => Some(Val::L4(p)),
+                Err(_) => {
+                    let help = did_you_mean(s, crate::cli::filter::PROTO_NAMES.split(", "));
+                    self.err(
+                        "E0114",
+                        v.span,
+                        format!("unknown protocol `{s}`"),
+                        help.or_else(|| {
+                            Some(format!("protocols: {}", crate::cli::filter::PROTO_NAMES))
+                        }),
+                    );
+                    None
+                }
+            },
+            Field::Saddr | Field::Daddr | Field::Addr => {
+                let (addr, len) = match s.split_once('/') {
+                    Some((a, l)) => (a, l.parse::<u8>().ok()),
+                    None => (s, None),
+                };
+                let Ok(ip) = addr.parse::<IpAddr>() else {
+                    return bad(self, "an IPv4/IPv6 address or prefix (10.0.0.0/8)");
+                };
+                let max = if ip.is_ipv4() { 32 } else { 128 };
+                let len = match (s.contains('/'), len) {
+                    (false, _) => max,
+                    (true, Some(l)) if l <= max => l,
+                    _ => return bad(self, "a valid prefix length"),
+                };
+                Some(Val::Net(ip, len))
+            }
+            Field::Sport | Field::Dport | Field::Port => match s.parse::<u16>() {
+                Ok(n) => Some(Val::Range(n.into(), n.into())),
+                Err(_) => bad(self, "a port number (0-65535)"),
+            },
+            Field::Len => match s.parse::<u32>() {
+                Ok(n) => Some(Val::Range(n.into(), n.into())),
+                Err(_) => bad(self, "a length in bytes"),
+            },
+            Field::TcpFlags => match crate::output::packet::parse_tcp_flags(s) {
+                Ok(bits) if bits != 0 => Some(Val::Flags(bits)),
+                _ => bad(self, "TCP flags (letters SAPRFUEC, or names syn,ack)"),
+            },
+            Field::Ifname | Field::NfTable | Field::NfChain => Some(Val::Str(s.to_string())),
+            Field::NfFamily | Field::NfHook => {
+                let table = if field == Field::NfFamily {
+                    NF_FAMILIES
+                } else {
+                    NF_HOOKS
+                };
+                match table.iter().find(|(n, _)| n.eq_ignore_ascii_case(s)) {
+                    Some((_, n)) => Some(Val::Range(*n, *n)),
+                    None => {
+                        let help = did_you_mean(s, table.iter().map(|(n, _)| *n)).or_else(|| {
+                            Some(format!(
+                                "one of: {}",
+                                table.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
+                            ))
+                        });
+                        self.err("E0114", v.span, format!("unknown value `{s}`"), help);
+                        None
+                    }
+                }
+            }
+            Field::NfVerdict => match retnames::lookup(RetKind::NfVerdict, s) {
+                Some((lo, hi)) => Some(Val::Range(lo, hi)),
+                None => {
+                    let names = retnames::all_names(RetKind::NfVerdict);
+                    let help = did_you_mean(s, names.iter().map(String::as_str))
+                        .or_else(|| Some(format!("verdicts: {}", names.join(", "))));
+                    self.err("E0114", v.span, format!("unknown verdict `{s}`"), help);
+                    None
+                }
+            },
+        }
+    }
+}
+
+/// Probes of a group and of its child groups.
+pub fn group_probes(name: &str) -> Vec<&'static ProbeDef> {
+    PROBES
+        .iter()
+        .filter(|p| {
+            p.group == name
+                || GROUPS
+                    .iter()
+                    .any(|g| g.name == p.group && g.parent == Some(name))
+        })
+        .collect()
+}
+
+/// Why a condition can never hold, for the obvious cases: a conjunction
+/// of disjoint probe sets, two different exact values for one field, or
+/// a test together with its negation.
+pub fn never_matches(c: &Cond) -> Option<String> {
+    match c {
+        Cond::Const(false) => Some("the condition is always false".into()),
+        Cond::Probes(ids) if ids.is_empty() => Some("it names no probe".into()),
+        Cond::And(items) => {
+            let mut probes: Option<HashSet<u32>> = None;
+            let mut exact: HashMap<Field, &Val> = HashMap::new();
+            let printed: Vec<String> = items.iter().map(|i| format!("{i:?}")).collect();
+            for (n, item) in items.iter().enumerate() {
+                if let Some(why) = never_matches(item) {
+                    return Some(why);
+                }
+                match item {
+                    Cond::Probes(ids) => {
+                        let set: HashSet<u32> = ids.iter().copied().collect();
+                        let merged: HashSet<u32> = match probes {
+                            None => set,
+                            Some(p) => p.intersection(&set).copied().collect(),
+                        };
+                        if merged.is_empty() {
+                            return Some("its probe tests exclude each other".into());
+                        }
+                        probes = Some(merged);
+                    }
+                    Cond::Test(f, CmpOp::Eq, vals)
+                        if vals.len() == 1 && !matches!(vals[0], Val::RetName(_)) =>
+                    {
+                        if let Some(prev) = exact.get(f) {
+                            if *prev != &vals[0] {
+                                return Some("one field must equal two different values".into());
+                            }
+                        }
+                        exact.insert(*f, &vals[0]);
+                    }
+                    Cond::Not(inner) => {
+                        let me = format!("{inner:?}");
+                        if printed.iter().enumerate().any(|(m, p)| m != n && *p == me) {
+                            return Some("it requires a test and its negation".into());
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            None
+        }
+        Cond::Or(items) => {
+            let reasons: Vec<String> = items.iter().filter_map(never_matches).collect();
+            (reasons.len() == items.len()).then(|| reasons.join("; "))
+        }
+        Cond::Order(_, inner) => never_matches(inner),
+        _ => None,
+    }
+}
