@@ -91,6 +91,21 @@ pub struct Args {
     /// Print every probe hit as it arrives, without per-packet contexts
     #[arg(long, help_heading = "Modes")]
     pub basic: bool,
+    /// Diagnose each packet's lifecycle with the rules: findings on the event lines and an ANALYSIS RESULT
+    #[arg(long, help_heading = "Diagnosis")]
+    pub diag: bool,
+    /// With --diag: print only packets with a warning or an error
+    #[arg(long, help_heading = "Diagnosis")]
+    pub diag_quiet: bool,
+    /// With --diag: keep tracing after a packet with an error (default: stop after the first)
+    #[arg(long, help_heading = "Diagnosis")]
+    pub diag_keep: bool,
+    /// With --diag: add the rules in DIR (or a .rules file) after the built-in pack; repeatable. A rule with a built-in id replaces it
+    #[arg(long = "rules", value_name = "DIR", help_heading = "Diagnosis")]
+    pub rules: Vec<PathBuf>,
+    /// With --diag: do not load the built-in rule pack
+    #[arg(long, help_heading = "Diagnosis")]
+    pub no_default_rules: bool,
     /// Report what this kernel supports and how many probes would attach, then exit
     #[arg(long, help_heading = "Modes")]
     pub check: bool,

@@ -111,6 +111,20 @@ fn run(args: &Args) -> anyhow::Result<()> {
     if args.drop_stack && !args.drop {
         return Err(Fatal::usage("--drop-stack needs --drop").into());
     }
+    if (args.diag_quiet || args.diag_keep || !args.rules.is_empty() || args.no_default_rules)
+        && !args.diag
+    {
+        return Err(Fatal::usage(
+            "--diag-quiet, --diag-keep, --rules and --no-default-rules go with --diag",
+        )
+        .into());
+    }
+    if args.diag && (args.drop || args.basic) {
+        return Err(Fatal::usage(
+            "--diag diagnoses packet lifecycles; it does not combine with --drop or --basic",
+        )
+        .into());
+    }
     if args.drop && args.basic {
         return Err(Fatal::usage("--drop and --basic are different modes; pick one").into());
     }
@@ -125,6 +139,11 @@ fn run(args: &Args) -> anyhow::Result<()> {
     }
     if args.check {
         return check::check(args);
+    }
+    if args.diag {
+        // Broken rules stop the run before anything touches the kernel.
+        crate::rules::load_for_run(&args.rules, !args.no_default_rules, None)
+            .map_err(Fatal::usage)?;
     }
     if !args.drop && !args.basic && filter.flags == 0 {
         log::warn!(

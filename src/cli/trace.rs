@@ -182,6 +182,16 @@ struct Printer<'a> {
     /// Events received from the kernel, printed or not.
     events: u64,
     broken_pipe: bool,
+    /// `--diag`: the rules and what to print.
+    diag: Option<DiagMode>,
+    /// `--diag` without `--diag-keep` found an error: the run ends.
+    done: bool,
+}
+
+struct DiagMode {
+    rules: Vec<crate::rules::compile::Rule>,
+    quiet: bool,
+    keep: bool,
 }
 
 impl Printer<'_> {
@@ -227,12 +237,27 @@ impl Printer<'_> {
 
     fn print_contexts(&mut self, contexts: Vec<crate::lifecycle::Context>) {
         for c in contexts {
-            if self.limit.is_some_and(|n| self.printed >= n) {
+            if self.done || self.limit.is_some_and(|n| self.printed >= n) {
                 return;
             }
-            let text = self.fmt.context_block(&c);
-            self.write(&text);
+            let Some(diag) = &self.diag else {
+                let text = self.fmt.context_block(&c);
+                self.write(&text);
+                self.printed += 1;
+                continue;
+            };
+            use crate::rules::compile::Level;
+            let d = crate::output::diagnosis::diagnose(&self.fmt, &diag.rules, &c);
+            if diag.quiet && d.worst < Some(Level::Warn) {
+                continue;
+            }
+            let stop = d.worst == Some(Level::Error) && !diag.keep;
+            self.write(&d.text);
             self.printed += 1;
+            if stop {
+                self.write("analysis finished!\n\n");
+                self.done = true;
+            }
         }
     }
 
@@ -290,6 +315,22 @@ pub fn run(
         selection
     };
     let reasons = kernel.btf.drop_reasons();
+    let diag = if args.diag {
+        let (rules, notes) =
+            crate::rules::load_for_run(&args.rules, !args.no_default_rules, Some(&reasons))
+                .map_err(Fatal::usage)?;
+        for n in notes {
+            log::warn!("{n}");
+        }
+        log::info!("{} diagnosis rules loaded", rules.len());
+        Some(DiagMode {
+            rules,
+            quiet: args.diag_quiet,
+            keep: args.diag_keep,
+        })
+    } else {
+        None
+    };
     let settings = LoadSettings {
         filter,
         config: nt_config {
@@ -351,6 +392,8 @@ pub fn run(
         printed: 0,
         events: 0,
         broken_pipe: false,
+        diag,
+        done: false,
     });
     let limit = args.count;
     let events = session
@@ -379,7 +422,7 @@ pub fn run(
             let mut p = printer.borrow_mut();
             p.flush_ready(false);
             let _ = p.out.flush();
-            if p.broken_pipe || limit.is_some_and(|n| p.printed >= n) {
+            if p.broken_pipe || p.done || limit.is_some_and(|n| p.printed >= n) {
                 break;
             }
         }

@@ -88,10 +88,23 @@ impl Formatter<'_> {
     /// A finished context: the header naming its skbs, then its events in
     /// time order, then a blank line.
     pub fn context_block(&self, ctx: &crate::lifecycle::Context) -> String {
+        self.context_block_annotated(ctx, &[])
+    }
+
+    /// A context block with `notes[i]` appended to the i-th event line (in
+    /// time order): the diagnosis messages.
+    pub fn context_block_annotated(
+        &self,
+        ctx: &crate::lifecycle::Context,
+        notes: &[String],
+    ) -> String {
         let skbs: Vec<String> = ctx.skbs.iter().map(|s| format!("{s:x}")).collect();
         let mut s = format!("***************** {} ***************\n", skbs.join(","));
-        for ev in ctx.sorted_events() {
+        for (i, ev) in ctx.sorted_events().into_iter().enumerate() {
             s.push_str(&self.event_line(ev));
+            if let Some(n) = notes.get(i) {
+                s.push_str(n);
+            }
             s.push('\n');
         }
         if ctx.truncated > 0 {

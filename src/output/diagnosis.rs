@@ -1,0 +1,105 @@
+//! `--diag` output: a context block with each finding's message appended
+//! to its event line (`*packet is dropped by netfilter (NF_DROP)*`), then
+//! the seed's `ANALYSIS RESULT` block listing warnings and errors with
+//! advice, drop location and drop reason.
+
+use super::lines::{describe_ret, Formatter};
+use super::packet::summary;
+use crate::catalogue::table::PROBES;
+use crate::events::{Event, IPPROTO_TCP, IPPROTO_UDP};
+use crate::lifecycle::Context;
+use crate::rules::compile::{Level, Part, Rule};
+use crate::rules::eval::{evaluate, Finding};
+use crate::rules::graph::LifeGraph;
+use std::fmt::Write as _;
+
+/// A rendered diagnosis of one context.
+pub struct Diagnosis {
+    pub text: String,
+    /// The highest level found (None: no finding).
+    pub worst: Option<Level>,
+}
+
+/// Fills `{field}` placeholders from the event.
+pub fn interpolate(fmt: &Formatter<'_>, parts: &[Part], ev: &Event) -> String {
+    let mut s = String::new();
+    for part in parts {
+        match part {
+            Part::Lit(t) => s.push_str(t),
+            Part::Field(f) => s.push_str(&field_text(fmt, f, ev).unwrap_or_else(|| "?".into())),
+        }
+    }
+    s
+}
+
+fn field_text(fmt: &Formatter<'_>, field: &str, ev: &Event) -> Option<String> {
+    let probe = PROBES.get(ev.probe as usize);
+    let p = &ev.pkt;
+    let ports = p.l4_proto == IPPROTO_TCP || p.l4_proto == IPPROTO_UDP;
+    Some(match field {
+        "probe" => probe?.name.to_string(),
+        "group" => probe?.group.to_string(),
+        "ret" => describe_ret(probe?.ret, ev.ret?),
+        "reason" => fmt.reasons.name(ev.reason?),
+        "location" => fmt.kallsyms.describe(ev.location?),
+        "saddr" => p.saddr?.to_string(),
+        "daddr" => p.daddr?.to_string(),
+        "sport" if ports => p.sport.to_string(),
+        "dport" if ports => p.dport.to_string(),
+        "proto" => summary(p).split(':').next()?.to_string(),
+        "ifname" if !ev.ifname.is_empty() => ev.ifname.clone(),
+        _ => return None,
+    })
+}
+
+/// Evaluates the rules on a finished context and renders it.
+pub fn diagnose(fmt: &Formatter<'_>, rules: &[Rule], ctx: &Context) -> Diagnosis {
+    let graph = LifeGraph::new(&ctx.events);
+    let findings = evaluate(rules, &graph);
+    let mut notes = vec![String::new(); graph.len()];
+    for f in &findings {
+        let msg = interpolate(fmt, &rules[f.rule].message, graph.events[f.event]);
+        let _ = write!(notes[f.event], " *{msg}*");
+    }
+    let mut text = fmt.context_block_annotated(ctx, &notes);
+    let reported: Vec<&Finding> = findings
+        .iter()
+        .filter(|f| rules[f.rule].level >= Level::Warn)
+        .collect();
+    if !reported.is_empty() {
+        // The block ends with a blank line; the analysis goes before it.
+        text.pop();
+        text.push_str("---------------- ANALYSIS RESULT ---------------------\n");
+        for (n, f) in reported.iter().enumerate() {
+            text.push_str(&analysis_entry(fmt, n + 1, &rules[f.rule], graph.events[f.event]));
+        }
+    }
+    Diagnosis {
+        text,
+        worst: findings.iter().map(|f| rules[f.rule].level).max(),
+    }
+}
+
+fn analysis_entry(fmt: &Formatter<'_>, n: usize, rule: &Rule, ev: &Event) -> String {
+    let probe = PROBES.get(ev.probe as usize);
+    let mut s = format!(
+        "[{n}] {} happens in {}({}):\n        {}\n",
+        rule.level.label(),
+        probe.map_or("?", |p| p.name),
+        probe.map_or("?", |p| p.group),
+        interpolate(fmt, &rule.message, ev)
+    );
+    if ev.is_drop() {
+        if let Some(loc) = ev.location {
+            let _ = writeln!(s, "    location:\n        {}", fmt.kallsyms.describe(loc));
+        }
+        if let Some(r) = ev.reason.filter(|_| !fmt.reasons.is_empty()) {
+            let _ = writeln!(s, "    drop reason:\n        {}", fmt.reasons.name(r));
+        }
+    }
+    if let Some(advice) = &rule.advice {
+        let _ = writeln!(s, "    fix advice:\n        {}", interpolate(fmt, advice, ev));
+    }
+    s.push('\n');
+    s
+}

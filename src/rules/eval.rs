@@ -1,0 +1,179 @@
+//! Evaluating compiled rules over a packet's lifecycle graph: which rule
+//! holds on which event. Rules are evaluated in order; a fallback rule
+//! gives its finding only on events no other rule matched.
+
+use super::ast::{CmpOp, Flag, OrderOp};
+use super::compile::{Cond, Field, Rule, Val};
+use super::graph::LifeGraph;
+use crate::catalogue::retnames;
+use crate::catalogue::table::PROBES;
+use crate::events::{Event, IPPROTO_TCP, IPPROTO_UDP};
+use std::net::IpAddr;
+
+/// Rule `rule` holds on event `event` (an index into the graph's events).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Finding {
+    pub rule: usize,
+    pub event: usize,
+}
+
+/// Every finding of a context, by event then rule order.
+pub fn evaluate(rules: &[Rule], graph: &LifeGraph<'_>) -> Vec<Finding> {
+    let mut out = Vec::new();
+    for event in 0..graph.len() {
+        let before = out.len();
+        for (i, r) in rules.iter().enumerate() {
+            if !r.fallback && holds(&r.cond, graph, event) {
+                out.push(Finding { rule: i, event });
+            }
+        }
+        if out.len() == before {
+            if let Some(i) = rules
+                .iter()
+                .position(|r| r.fallback && holds(&r.cond, graph, event))
+            {
+                out.push(Finding { rule: i, event });
+            }
+        }
+    }
+    out
+}
+
+/// Whether `cond` holds on event `i` of the graph.
+pub fn holds(cond: &Cond, graph: &LifeGraph<'_>, i: usize) -> bool {
+    let ev = graph.events[i];
+    match cond {
+        Cond::Const(b) => *b,
+        Cond::And(items) => items.iter().all(|c| holds(c, graph, i)),
+        Cond::Or(items) => items.iter().any(|c| holds(c, graph, i)),
+        Cond::Not(c) => !holds(c, graph, i),
+        Cond::Order(op, c) => {
+            let others = match op {
+                OrderOp::After => graph.earlier(i),
+                OrderOp::Before => graph.later(i),
+                OrderOp::Seen => (0..graph.len()).collect(),
+            };
+            others.into_iter().any(|j| holds(c, graph, j))
+        }
+        Cond::Probes(ids) => ids.binary_search(&ev.probe).is_ok(),
+        Cond::Flag(Flag::Drop) => ev.is_drop(),
+        Cond::Flag(Flag::Free) => ev.flags & crate::events::flags::FREE != 0,
+        Cond::Flag(Flag::Clone) => ev.clone.is_some(),
+        Cond::Test(field, op, vals) => test(ev, *field, *op, vals),
+    }
+}
+
+/// What an event carries for a field; None makes every test false.
+enum Have<'e> {
+    Int(i64),
+    Ip(Option<IpAddr>, Option<IpAddr>),
+    Text(&'e str),
+}
+
+fn test(ev: &Event, field: Field, op: CmpOp, vals: &[Val]) -> bool {
+    let p = &ev.pkt;
+    let l4_ports = p.l4_proto == IPPROTO_TCP || p.l4_proto == IPPROTO_UDP;
+    let have = match field {
+        Field::Ret => ev.ret.map(Have::Int),
+        Field::Reason => ev.reason.filter(|_| ev.is_drop()).map(|r| Have::Int(r.into())),
+        Field::Proto => return proto_test(ev, op, vals),
+        Field::Saddr => p.saddr.map(|a| Have::Ip(Some(a), None)),
+        Field::Daddr => p.daddr.map(|a| Have::Ip(Some(a), None)),
+        Field::Addr => (p.saddr.is_some() || p.daddr.is_some()).then_some(Have::Ip(p.saddr, p.daddr)),
+        Field::Sport => l4_ports.then_some(Have::Int(p.sport.into())),
+        Field::Dport => l4_ports.then_some(Have::Int(p.dport.into())),
+        Field::Port => {
+            return l4_ports
+                && (test_int(p.sport.into(), ev, op, vals) || test_int(p.dport.into(), ev, op, vals))
+        }
+        Field::TcpFlags => (p.l4_proto == IPPROTO_TCP).then_some(Have::Int(p.tcp_flags.into())),
+        Field::Len => Some(Have::Int(p.len.into())),
+        Field::Ifname => (!ev.ifname.is_empty()).then_some(Have::Text(&ev.ifname)),
+        // Netfilter facts are not in events yet: the tests are false.
+        Field::NfFamily | Field::NfHook | Field::NfTable | Field::NfChain | Field::NfVerdict => None,
+    };
+    match have {
+        None => false,
+        Some(Have::Int(x)) => test_int(x, ev, op, vals),
+        Some(Have::Ip(a, b)) => {
+            let hit = |v: &Val| match v {
+                Val::Net(net, len) => [a, b].into_iter().flatten().any(|x| in_prefix(x, *net, *len)),
+                _ => false,
+            };
+            match op {
+                CmpOp::Ne => !vals.iter().any(hit),
+                _ => vals.iter().any(hit),
+            }
+        }
+        Some(Have::Text(t)) => {
+            let hit = |v: &Val| matches!(v, Val::Str(s) if s == t);
+            match op {
+                CmpOp::Ne => !vals.iter().any(hit),
+                _ => vals.iter().any(hit),
+            }
+        }
+    }
+}
+
+/// The range a value stands for on this event.
+fn range(v: &Val, ev: &Event) -> Option<(i64, i64)> {
+    match v {
+        Val::Range(lo, hi) => Some((*lo, *hi)),
+        Val::RetName(name) => {
+            let probe = PROBES.get(ev.probe as usize)?;
+            probe
+                .signatures
+                .iter()
+                .find_map(|s| retnames::lookup(s.ret, name))
+                .or_else(|| retnames::lookup(probe.ret, name))
+        }
+        Val::Reason(r) => r.map(|r| (r.into(), r.into())),
+        Val::Flags(f) => Some((i64::from(*f), i64::from(*f))),
+        _ => None,
+    }
+}
+
+fn test_int(x: i64, ev: &Event, op: CmpOp, vals: &[Val]) -> bool {
+    let within = |v: &Val| range(v, ev).is_some_and(|(lo, hi)| lo <= x && x <= hi);
+    match op {
+        CmpOp::Eq | CmpOp::In => vals.iter().any(within),
+        CmpOp::Ne => vals.iter().all(|v| range(v, ev).is_some() && !within(v)),
+        CmpOp::Has => vals
+            .iter()
+            .all(|v| matches!(v, Val::Flags(f) if x & i64::from(*f) == i64::from(*f))),
+        CmpOp::Lt => vals.iter().all(|v| range(v, ev).is_some_and(|(lo, _)| x < lo)),
+        CmpOp::Le => vals.iter().all(|v| range(v, ev).is_some_and(|(_, hi)| x <= hi)),
+        CmpOp::Gt => vals.iter().all(|v| range(v, ev).is_some_and(|(_, hi)| x > hi)),
+        CmpOp::Ge => vals.iter().all(|v| range(v, ev).is_some_and(|(lo, _)| x >= lo)),
+    }
+}
+
+fn proto_test(ev: &Event, op: CmpOp, vals: &[Val]) -> bool {
+    let p = &ev.pkt;
+    if p.l3_proto == 0 {
+        return false;
+    }
+    let hit = |v: &Val| match v {
+        Val::L3(x) => p.l3_proto == *x,
+        Val::L4(x) => p.saddr.is_some() && p.l4_proto == *x,
+        _ => false,
+    };
+    match op {
+        CmpOp::Ne => !vals.iter().any(hit),
+        _ => vals.iter().any(hit),
+    }
+}
+
+fn in_prefix(addr: IpAddr, net: IpAddr, len: u8) -> bool {
+    match (addr, net) {
+        (IpAddr::V4(a), IpAddr::V4(n)) => {
+            let mask = if len == 0 { 0 } else { u32::MAX << (32 - len) };
+            u32::from(a) & mask == u32::from(n) & mask
+        }
+        (IpAddr::V6(a), IpAddr::V6(n)) => {
+            let mask = if len == 0 { 0 } else { u128::MAX << (128 - len) };
+            u128::from(a) & mask == u128::from(n) & mask
+        }
+        _ => false,
+    }
+}
