@@ -71,7 +71,12 @@ pub fn diagnose(fmt: &Formatter<'_>, rules: &[Rule], ctx: &Context) -> Diagnosis
         text.pop();
         text.push_str("---------------- ANALYSIS RESULT ---------------------\n");
         for (n, f) in reported.iter().enumerate() {
-            text.push_str(&analysis_entry(fmt, n + 1, &rules[f.rule], graph.events[f.event]));
+            text.push_str(&analysis_entry(
+                fmt,
+                n + 1,
+                &rules[f.rule],
+                graph.events[f.event],
+            ));
         }
     }
     Diagnosis {
@@ -98,7 +103,11 @@ fn analysis_entry(fmt: &Formatter<'_>, n: usize, rule: &Rule, ev: &Event) -> Str
         }
     }
     if let Some(advice) = &rule.advice {
-        let _ = writeln!(s, "    fix advice:\n        {}", interpolate(fmt, advice, ev));
+        let _ = writeln!(
+            s,
+            "    fix advice:\n        {}",
+            interpolate(fmt, advice, ev)
+        );
     }
     s.push('\n');
     s

@@ -103,6 +103,8 @@ pub enum Expr {
 pub struct SyntaxError {
     pub span: Span,
     pub message: String,
+    /// Text before the first rule that is neither blank nor a comment.
+    pub outside_rules: bool,
 }
 
 /// Splits a file into rule chunks: (byte offset, text). A chunk starts at
@@ -144,7 +146,21 @@ pub fn split_rules(src: &str) -> Vec<(usize, &str)> {
 pub fn parse_file(src: &str) -> Vec<Result<RuleAst, SyntaxError>> {
     split_rules(src)
         .into_iter()
-        .map(|(offset, text)| parse_rule(text, offset))
+        .map(|(offset, text)| {
+            if !text.trim_start().starts_with("rule") {
+                let lead = text.len() - text.trim_start().len();
+                let first_line = text.trim_start().lines().next().unwrap_or("");
+                return Err(SyntaxError {
+                    span: Span {
+                        start: offset + lead,
+                        end: offset + lead + first_line.len(),
+                    },
+                    message: "text outside any rule: a file holds only `rule ID { ... }` and `#` comments".into(),
+                    outside_rules: true,
+                });
+            }
+            parse_rule(text, offset)
+        })
         .collect()
 }
 
@@ -165,6 +181,10 @@ fn not_keyword(p: &Pair<'_, Rule>) -> bool {
             | Rule::kw_fallback
             | Rule::kw_probe
             | Rule::kw_group
+            | Rule::open_brace
+            | Rule::close_brace
+            | Rule::open_paren
+            | Rule::close_paren
     )
 }
 
@@ -221,6 +241,7 @@ pub fn parse_rule(text: &str, offset: usize) -> Result<RuleAst, SyntaxError> {
                 end: offset + end.max(start),
             },
             message: describe_pest_error(&e.variant, text, start),
+            outside_rules: false,
         }
     })?;
     let rule_def = pairs
@@ -446,6 +467,10 @@ fn describe_pest_error(v: &pest::error::ErrorVariant<Rule>, text: &str, at: usiz
 fn expected_name(r: Rule) -> Option<&'static str> {
     Some(match r {
         Rule::rule_def | Rule::kw_rule => "`rule ID {`",
+        Rule::open_brace => "`{`",
+        Rule::close_brace => "`}`",
+        Rule::open_paren => "`(`",
+        Rule::close_paren => "`)`",
         Rule::kw_and | Rule::kw_or => "`and`, `or`",
         Rule::kw_in => "`in`",
         Rule::kw_when

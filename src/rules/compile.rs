@@ -108,8 +108,9 @@ pub enum Val {
     Range(i64, i64),
     /// A return-value name, resolved by the event's probe's return kind.
     RetName(String),
-    /// A drop reason; None when the running kernel does not define it.
-    Reason(Option<u32>),
+    /// A drop reason by name; its value is None when the kernel does not
+    /// define it (the test is then false).
+    Reason(String, Option<u32>),
     L3(u16),
     L4(u8),
     Net(IpAddr, u8),
@@ -257,13 +258,7 @@ pub fn compile(layers: &[Layer], kernel: &KernelFacts<'_>) -> Compiled {
                 let ast = match parsed {
                     Ok(a) => a,
                     Err(e) => {
-                        let code = if file.text[e.span.start..].trim_start().starts_with("rule")
-                            || e.span.start > 0
-                        {
-                            "E0001"
-                        } else {
-                            "E0003"
-                        };
+                        let code = if e.outside_rules { "E0003" } else { "E0001" };
                         out.diagnostics
                             .push(file.diagnostic(code, e.span, e.message, None));
                         continue;
@@ -798,7 +793,7 @@ impl Checker<'_> {
                         Some("the test is false here; fine for rules shared across kernels".into()),
                     );
                 }
-                Some(Val::Reason(in_kernel))
+                Some(Val::Reason(s.to_string(), in_kernel))
             }
             Field::Proto => match crate::cli::filter::parse_proto(s) {
                 Ok(crate::cli::filter::Proto::L3(p)) => Some(Val::L3(p)),

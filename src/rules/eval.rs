@@ -75,29 +75,40 @@ fn test(ev: &Event, field: Field, op: CmpOp, vals: &[Val]) -> bool {
     let l4_ports = p.l4_proto == IPPROTO_TCP || p.l4_proto == IPPROTO_UDP;
     let have = match field {
         Field::Ret => ev.ret.map(Have::Int),
-        Field::Reason => ev.reason.filter(|_| ev.is_drop()).map(|r| Have::Int(r.into())),
+        Field::Reason => ev
+            .reason
+            .filter(|_| ev.is_drop())
+            .map(|r| Have::Int(r.into())),
         Field::Proto => return proto_test(ev, op, vals),
         Field::Saddr => p.saddr.map(|a| Have::Ip(Some(a), None)),
         Field::Daddr => p.daddr.map(|a| Have::Ip(Some(a), None)),
-        Field::Addr => (p.saddr.is_some() || p.daddr.is_some()).then_some(Have::Ip(p.saddr, p.daddr)),
+        Field::Addr => {
+            (p.saddr.is_some() || p.daddr.is_some()).then_some(Have::Ip(p.saddr, p.daddr))
+        }
         Field::Sport => l4_ports.then_some(Have::Int(p.sport.into())),
         Field::Dport => l4_ports.then_some(Have::Int(p.dport.into())),
         Field::Port => {
             return l4_ports
-                && (test_int(p.sport.into(), ev, op, vals) || test_int(p.dport.into(), ev, op, vals))
+                && (test_int(p.sport.into(), ev, op, vals)
+                    || test_int(p.dport.into(), ev, op, vals))
         }
         Field::TcpFlags => (p.l4_proto == IPPROTO_TCP).then_some(Have::Int(p.tcp_flags.into())),
         Field::Len => Some(Have::Int(p.len.into())),
         Field::Ifname => (!ev.ifname.is_empty()).then_some(Have::Text(&ev.ifname)),
         // Netfilter facts are not in events yet: the tests are false.
-        Field::NfFamily | Field::NfHook | Field::NfTable | Field::NfChain | Field::NfVerdict => None,
+        Field::NfFamily | Field::NfHook | Field::NfTable | Field::NfChain | Field::NfVerdict => {
+            None
+        }
     };
     match have {
         None => false,
         Some(Have::Int(x)) => test_int(x, ev, op, vals),
         Some(Have::Ip(a, b)) => {
             let hit = |v: &Val| match v {
-                Val::Net(net, len) => [a, b].into_iter().flatten().any(|x| in_prefix(x, *net, *len)),
+                Val::Net(net, len) => [a, b]
+                    .into_iter()
+                    .flatten()
+                    .any(|x| in_prefix(x, *net, *len)),
                 _ => false,
             };
             match op {
@@ -127,7 +138,7 @@ fn range(v: &Val, ev: &Event) -> Option<(i64, i64)> {
                 .find_map(|s| retnames::lookup(s.ret, name))
                 .or_else(|| retnames::lookup(probe.ret, name))
         }
-        Val::Reason(r) => r.map(|r| (r.into(), r.into())),
+        Val::Reason(_, r) => r.map(|r| (r.into(), r.into())),
         Val::Flags(f) => Some((i64::from(*f), i64::from(*f))),
         _ => None,
     }
@@ -141,10 +152,18 @@ fn test_int(x: i64, ev: &Event, op: CmpOp, vals: &[Val]) -> bool {
         CmpOp::Has => vals
             .iter()
             .all(|v| matches!(v, Val::Flags(f) if x & i64::from(*f) == i64::from(*f))),
-        CmpOp::Lt => vals.iter().all(|v| range(v, ev).is_some_and(|(lo, _)| x < lo)),
-        CmpOp::Le => vals.iter().all(|v| range(v, ev).is_some_and(|(_, hi)| x <= hi)),
-        CmpOp::Gt => vals.iter().all(|v| range(v, ev).is_some_and(|(_, hi)| x > hi)),
-        CmpOp::Ge => vals.iter().all(|v| range(v, ev).is_some_and(|(lo, _)| x >= lo)),
+        CmpOp::Lt => vals
+            .iter()
+            .all(|v| range(v, ev).is_some_and(|(lo, _)| x < lo)),
+        CmpOp::Le => vals
+            .iter()
+            .all(|v| range(v, ev).is_some_and(|(_, hi)| x <= hi)),
+        CmpOp::Gt => vals
+            .iter()
+            .all(|v| range(v, ev).is_some_and(|(_, hi)| x > hi)),
+        CmpOp::Ge => vals
+            .iter()
+            .all(|v| range(v, ev).is_some_and(|(lo, _)| x >= lo)),
     }
 }
 
@@ -171,7 +190,11 @@ fn in_prefix(addr: IpAddr, net: IpAddr, len: u8) -> bool {
             u32::from(a) & mask == u32::from(n) & mask
         }
         (IpAddr::V6(a), IpAddr::V6(n)) => {
-            let mask = if len == 0 { 0 } else { u128::MAX << (128 - len) };
+            let mask = if len == 0 {
+                0
+            } else {
+                u128::MAX << (128 - len)
+            };
             u128::from(a) & mask == u128::from(n) & mask
         }
         _ => false,

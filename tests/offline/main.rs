@@ -8,3 +8,4 @@ mod cli;
 mod format;
 mod lifecycle;
 mod plan;
+mod rules;

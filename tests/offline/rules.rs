@@ -1,0 +1,407 @@
+//! The rule language without a kernel: the parser's tree for a corpus of
+//! every construct, lint diagnostics for a corpus of mistakes (text and
+//! JSON), the default pack linting clean, diagnosis blocks, and a fuzzer
+//! that no input may make panic.
+
+use nettrace::kernel::btf::{DropReasons, KernelBtf};
+use nettrace::rules::ast::parse_file;
+use nettrace::rules::compile::{compile, KernelFacts, Layer};
+use nettrace::rules::diag::{render_json, SourceFile, CODES};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn reasons_618() -> DropReasons {
+    let path =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/btf/drop-reasons-6.18.btf");
+    KernelBtf::load(Some(&path)).unwrap().drop_reasons()
+}
+
+fn layer(rel: &str) -> Layer {
+    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)).unwrap();
+    Layer {
+        files: vec![SourceFile::new(Path::new(rel), text)],
+    }
+}
+
+#[test]
+fn parser_tree_of_the_corpus() {
+    let text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/rules/corpus.rules"),
+    )
+    .unwrap();
+    let rules: Vec<_> = parse_file(&text)
+        .into_iter()
+        .map(|r| r.expect("corpus parses"))
+        .collect();
+    assert_eq!(rules.len(), 10);
+    insta::assert_yaml_snapshot!("parser_corpus", rules);
+}
+
+#[test]
+fn lint_reports_every_mistake_of_the_broken_corpus() {
+    let reasons = reasons_618();
+    let facts = KernelFacts {
+        reasons: &reasons,
+        have_kernel: true,
+    };
+    let out = compile(&[layer("tests/fixtures/rules/broken.rules")], &facts);
+    let mut diags = out.diagnostics.clone();
+    diags.sort_by_key(|d| (d.line, d.col));
+    let codes: std::collections::BTreeSet<&str> = diags.iter().map(|d| d.code).collect();
+    assert!(
+        codes.len() >= 20,
+        "only {} distinct codes: {codes:?}",
+        codes.len()
+    );
+    // Every mistake is reported, one broken rule does not hide the next:
+    // each of the corpus' 30 rules (and the stray line) has a diagnostic.
+    let lines: std::collections::BTreeSet<usize> = diags.iter().map(|d| d.line).collect();
+    assert!(lines.len() >= 30, "{lines:?}");
+    let text: String = diags.iter().map(|d| d.render_text() + "\n").collect();
+    insta::assert_snapshot!("lint_broken_text", text);
+    insta::assert_snapshot!("lint_broken_json", render_json(&diags, 1, out.parsed));
+    // Every code is documented.
+    let doc = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/rules.md"))
+        .unwrap();
+    for (code, _, _) in CODES {
+        assert!(doc.contains(code), "docs/rules.md does not list {code}");
+    }
+}
+
+#[test]
+fn the_corpus_lints_clean() {
+    let reasons = reasons_618();
+    let facts = KernelFacts {
+        reasons: &reasons,
+        have_kernel: true,
+    };
+    let out = compile(&[layer("tests/fixtures/rules/corpus.rules")], &facts);
+    assert!(out.diagnostics.is_empty(), "{:#?}", out.diagnostics);
+    assert_eq!(out.rules.len(), 10);
+}
+
+#[test]
+fn the_default_pack_is_clean_and_covers_every_drop_reason() {
+    for kernel in ["6.1", "6.12", "6.18"] {
+        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join(format!("tests/fixtures/btf/drop-reasons-{kernel}.btf"));
+        let reasons = KernelBtf::load(Some(&path)).unwrap().drop_reasons();
+        let out = compile(
+            &[Layer::builtin()],
+            &KernelFacts {
+                reasons: &reasons,
+                have_kernel: true,
+            },
+        );
+        let problems: Vec<String> = out
+            .diagnostics
+            .iter()
+            .filter(|d| d.code != "N0302")
+            .map(|d| d.render_text())
+            .collect();
+        assert!(problems.is_empty(), "{kernel}:\n{}", problems.join("\n"));
+        for (_, name) in reasons.names() {
+            if matches!(name, "MAX" | "SUBSYS_MASK" | "NOT_DROPPED_YET") {
+                continue;
+            }
+            assert!(
+                out.rules.iter().any(|r| r.id == format!("drop.{name}")),
+                "{kernel}: no rule for drop reason {name}"
+            );
+        }
+    }
+}
+
+fn lint(args: &[&str]) -> (i32, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_nettrace"))
+        .args(["rules", "lint"])
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
+    )
+}
+
+#[test]
+fn lint_exit_codes_and_formats() {
+    let (code, out) = lint(&["rules.d"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("0 errors, 0 warnings"), "{out}");
+    let (code, out) = lint(&["--no-default-rules", "tests/fixtures/rules/broken.rules"]);
+    assert_eq!(code, 1);
+    assert!(
+        out.contains("error[E0110]: unknown probe `nf_hok_slow`"),
+        "{out}"
+    );
+    let (code, out) = lint(&[
+        "--format",
+        "json",
+        "--no-default-rules",
+        "tests/fixtures/rules/broken.rules",
+    ]);
+    assert_eq!(code, 1);
+    let v: serde_json::Value = serde_json::from_str(&out).expect("json");
+    assert!(v["errors"].as_u64().unwrap() >= 20);
+    let (code, out) = lint(&[
+        "--format",
+        "sarif",
+        "--no-default-rules",
+        "tests/fixtures/rules/broken.rules",
+    ]);
+    assert_eq!(code, 1);
+    let v: serde_json::Value = serde_json::from_str(&out).expect("sarif");
+    assert_eq!(v["version"], "2.1.0");
+    // Warnings fail only with --deny-warnings.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("w.rules"),
+        "rule w.x { when drop level error message \"m\" }\n",
+    )
+    .unwrap();
+    let p = dir.path().to_str().unwrap();
+    assert_eq!(lint(&[p]).0, 0);
+    assert_eq!(lint(&["--deny-warnings", p]).0, 1);
+    let (code, out) = lint(&["/nonexistent/rules"]);
+    assert_eq!(code, 2, "{out}");
+    assert!(lint(&["--explain"]).1.contains("E0113"));
+}
+
+mod fuzz {
+    use super::*;
+    use proptest::prelude::*;
+
+    const TOKENS: &[&str] = &[
+        "rule",
+        "r.id",
+        "{",
+        "}",
+        "(",
+        ")",
+        "[",
+        "]",
+        ",",
+        "when",
+        "level",
+        "message",
+        "advice",
+        "tags",
+        "see",
+        "fallback",
+        "and",
+        "or",
+        "not",
+        "in",
+        "probe",
+        "group",
+        "drop",
+        "free",
+        "clone",
+        "after",
+        "before",
+        "seen",
+        "ret",
+        "reason",
+        "saddr",
+        "tcp.flags",
+        "==",
+        "!=",
+        "<",
+        ">=",
+        "has",
+        "NF_DROP",
+        "-1",
+        "10.0.0.0/8",
+        "\"msg {reason}\"",
+        "\"",
+        "#",
+        "\n",
+        "error",
+        "warn",
+        "nf_hook_slow",
+        "ip_rcv",
+        "netfilter",
+        "NO_SOCKET",
+        "{{",
+        "é",
+        "\\",
+    ];
+
+    fn check(text: &str) {
+        let reasons = DropReasons::default();
+        let _ = compile(
+            &[Layer {
+                files: vec![SourceFile::new(Path::new("fuzz.rules"), text.to_string())],
+            }],
+            &KernelFacts {
+                reasons: &reasons,
+                have_kernel: false,
+            },
+        );
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(3000))]
+        #[test]
+        fn token_soup_never_panics(toks in prop::collection::vec(prop::sample::select(TOKENS), 0..60)) {
+            check(&toks.join(" "));
+        }
+
+        #[test]
+        fn arbitrary_text_never_panics(s in "\\PC{0,200}") {
+            check(&s);
+        }
+
+        #[test]
+        fn mutated_corpus_never_panics(cut in 0usize..2000, insert in prop::sample::select(TOKENS)) {
+            let corpus = include_str!("../fixtures/rules/corpus.rules");
+            let mut at = cut.min(corpus.len());
+            while !corpus.is_char_boundary(at) { at -= 1; }
+            check(&format!("{}{insert}{}", &corpus[..at], &corpus[at..]));
+        }
+    }
+}
+
+mod diagnosis {
+    use super::*;
+    use nettrace::catalogue::table::probe;
+    use nettrace::events::{flags, Event, Packet, PacketSource};
+    use nettrace::kernel::kallsyms::Kallsyms;
+    use nettrace::lifecycle::{Tracker, GRACE};
+    use nettrace::output::diagnosis::diagnose;
+    use nettrace::output::lines::Formatter;
+    use nettrace::output::time::Clock;
+    use std::time::Instant;
+
+    fn ev(ts: u64, name: &str, fl: u32, ret: Option<i64>, pkt: &Packet) -> Event {
+        Event {
+            ts,
+            skb: 0xffff889fb3c64f00,
+            probe: probe(name).unwrap().id,
+            flags: fl,
+            ret,
+            location: None,
+            clone: None,
+            reason: None,
+            stack_id: None,
+            pid: 0,
+            cpu: 0,
+            ifindex: 0,
+            netns: 0,
+            comm: String::new(),
+            ifname: String::new(),
+            pkt: pkt.clone(),
+        }
+    }
+
+    fn context(events: Vec<Event>) -> nettrace::lifecycle::Context {
+        let t0 = Instant::now();
+        let mut t = Tracker::new();
+        for e in events {
+            t.push(e, t0);
+        }
+        t.take_ready(t0 + GRACE).pop().expect("a finished context")
+    }
+
+    /// The seed's two shapes: a forwarded ping dropped by an iptables rule,
+    /// and a SYN to a port nobody listens on.
+    #[test]
+    fn rendered_diagnoses() {
+        let reasons = reasons_618();
+        let out = compile(
+            &[Layer::builtin()],
+            &KernelFacts {
+                reasons: &reasons,
+                have_kernel: true,
+            },
+        );
+        let ksyms =
+            Kallsyms::parse("ffffffff81a00000 T nf_hook_slow\nffffffff81b00000 T tcp_v4_rcv\n");
+        let fmt = Formatter {
+            clock: Clock::monotonic(),
+            reasons: &reasons,
+            kallsyms: &ksyms,
+            detail: false,
+            show_ret: false,
+        };
+        let mut ping = Packet::empty();
+        ping.source = PacketSource::Header;
+        (ping.l3_proto, ping.l4_proto, ping.icmp_type, ping.icmp_seq) = (0x0800, 1, 8, 0);
+        ping.saddr = Some("192.168.122.8".parse().unwrap());
+        ping.daddr = Some("10.123.119.98".parse().unwrap());
+        let t = flags::TRACKED;
+        let mut drop = ev(
+            4_049_295_711_000,
+            "kfree_skb",
+            t | flags::DROP | flags::FREE,
+            None,
+            &ping,
+        );
+        (drop.reason, drop.location) =
+            (reasons.value_of("NETFILTER_DROP"), Some(0xffffffff81a00096));
+        let forward_drop = context(vec![
+            ev(
+                4_049_295_546_000,
+                "__netif_receive_skb_core",
+                0,
+                None,
+                &ping,
+            ),
+            ev(4_049_295_624_000, "ip_rcv", t, None, &ping),
+            ev(4_049_295_683_000, "ip_forward", t, None, &ping),
+            ev(
+                4_049_295_687_000,
+                "nf_hook_slow",
+                t | flags::RET,
+                Some(-1),
+                &ping,
+            ),
+            ev(
+                4_049_295_695_000,
+                "nft_do_chain",
+                t | flags::RET,
+                Some(0),
+                &ping,
+            ),
+            drop,
+        ]);
+        let mut syn = Packet::empty();
+        syn.source = PacketSource::Header;
+        (
+            syn.l3_proto,
+            syn.l4_proto,
+            syn.sport,
+            syn.dport,
+            syn.seq,
+            syn.tcp_flags,
+        ) = (0x0800, 6, 40392, 9999, 3067626996, 0x02);
+        syn.saddr = Some("127.0.0.1".parse().unwrap());
+        syn.daddr = syn.saddr;
+        let mut drop = ev(
+            365_673_326_125_000,
+            "kfree_skb",
+            t | flags::DROP | flags::FREE,
+            None,
+            &syn,
+        );
+        (drop.reason, drop.location) = (reasons.value_of("NO_SOCKET"), Some(0xffffffff81b0004a));
+        let not_listened = context(vec![
+            ev(365_673_326_078_000, "tcp_v4_rcv", 0, None, &syn),
+            ev(
+                365_673_326_084_000,
+                "__inet_lookup_listener",
+                t | flags::RET,
+                Some(0),
+                &syn,
+            ),
+            ev(365_673_326_090_000, "tcp_v4_send_reset", t, None, &syn),
+            drop,
+        ]);
+        let a = diagnose(&fmt, &out.rules, &forward_drop);
+        let b = diagnose(&fmt, &out.rules, &not_listened);
+        assert_eq!(a.worst, Some(nettrace::rules::compile::Level::Error));
+        insta::assert_snapshot!("diagnosis_blocks", format!("{}{}", a.text, b.text));
+    }
+}
