@@ -86,9 +86,10 @@ pub fn check_report(args: &Args) -> Result<(String, bool), Fatal> {
         &all,
         args.probe_mode,
         args.tp_mode,
-        super::trace::Exits {
+        &super::trace::Exits {
             all: true,
             lifecycle: true,
+            tested: Vec::new(),
         },
     );
     let _ = writeln!(
@@ -170,10 +171,7 @@ pub fn list(args: &Args) -> anyhow::Result<()> {
             &all,
             args.probe_mode,
             args.tp_mode,
-            super::trace::Exits {
-                all: false,
-                lifecycle: false,
-            },
+            &super::trace::Exits::default(),
         )
     });
     let mut s = String::new();

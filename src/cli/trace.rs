@@ -73,7 +73,7 @@ impl KernelContext {
         probes: &[&'static ProbeDef],
         probe_mode: ProbeMode,
         tp_mode: plan::TpMode,
-        exits: Exits,
+        exits: &Exits,
     ) -> Vec<PlannedProbe> {
         let view = LiveKernel {
             btf: &self.btf,
@@ -86,19 +86,23 @@ impl KernelContext {
                 probe: p,
                 decision: plan::decide(p, &view, support, probe_mode, tp_mode),
                 with_exit: p.has_ret()
-                    && (exits.all || exits.lifecycle && p.exit_feeds_lifecycle()),
+                    && (exits.all
+                        || exits.lifecycle && p.exit_feeds_lifecycle()
+                        || exits.tested.binary_search(&p.id).is_ok()),
             })
             .collect()
     }
 }
 
 /// Which exit (fexit/kretprobe) programs a run loads.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Default)]
 pub struct Exits {
     /// Every probe's: return values are shown (`--ret`).
     pub all: bool,
     /// Those the lifecycle needs (clones, new data buffers).
     pub lifecycle: bool,
+    /// Those whose return value a diagnosis rule tests (probe ids, sorted).
+    pub tested: Vec<u32>,
 }
 
 /// Summarizes skipped probes by reason, for one stderr line each.
@@ -132,11 +136,8 @@ fn load_with_fallback(
     args: &Args,
     selection: &[&'static ProbeDef],
     settings: &LoadSettings,
+    exits: &Exits,
 ) -> Result<Session, Fatal> {
-    let exits = Exits {
-        all: args.ret,
-        lifecycle: !args.drop && !args.basic,
-    };
     let planned = kernel.plan(selection, args.probe_mode, args.tp_mode, exits);
     match attach::load(&planned, settings) {
         Ok(s) => Ok(s),
@@ -343,7 +344,15 @@ pub fn run(
         btf_path: args.btf.clone(),
     };
     let started = Instant::now();
-    let session = load_with_fallback(&kernel, args, &selection, &settings)?;
+    let exits = Exits {
+        all: args.ret,
+        lifecycle,
+        tested: diag
+            .as_ref()
+            .map(|d| crate::rules::compile::ret_tested_probes(&d.rules))
+            .unwrap_or_default(),
+    };
+    let session = load_with_fallback(&kernel, args, &selection, &settings, &exits)?;
     let report = session.report.clone();
     for line in skip_summary(&report.skipped) {
         log::warn!("{line}");

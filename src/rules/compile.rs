@@ -943,3 +943,32 @@ pub fn never_matches(c: &Cond) -> Option<String> {
         _ => None,
     }
 }
+
+/// Probes whose return value some rule tests: their exit programs must be
+/// loaded for the rule to ever hold. (Over-approximated: every probe named
+/// in a rule that tests `ret` anywhere.)
+pub fn ret_tested_probes(rules: &[Rule]) -> Vec<u32> {
+    fn tests_ret(c: &Cond) -> bool {
+        match c {
+            Cond::Test(Field::Ret, _, _) => true,
+            Cond::And(v) | Cond::Or(v) => v.iter().any(tests_ret),
+            Cond::Not(x) | Cond::Order(_, x) => tests_ret(x),
+            _ => false,
+        }
+    }
+    fn probes(c: &Cond, out: &mut Vec<u32>) {
+        match c {
+            Cond::Probes(ids) => out.extend(ids),
+            Cond::And(v) | Cond::Or(v) => v.iter().for_each(|x| probes(x, out)),
+            Cond::Not(x) | Cond::Order(_, x) => probes(x, out),
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    for r in rules.iter().filter(|r| tests_ret(&r.cond)) {
+        probes(&r.cond, &mut out);
+    }
+    out.sort_unstable();
+    out.dedup();
+    out
+}

@@ -6,6 +6,7 @@
 //! machine should have fails the test instead.
 
 mod catalogue;
+mod diag;
 mod drop;
 mod host;
 mod lifecycle;

@@ -172,6 +172,24 @@ impl Running {
         }
     }
 
+    /// Waits for nettrace to end by itself (None after `timeout`).
+    pub fn wait_exit(mut self, timeout: Duration) -> Option<Finished> {
+        let deadline = Instant::now() + timeout;
+        let code = loop {
+            match self.child.try_wait() {
+                Ok(Some(s)) => break s.code(),
+                _ if Instant::now() > deadline => return None,
+                _ => thread::sleep(Duration::from_millis(50)),
+            }
+        };
+        thread::sleep(Duration::from_millis(100));
+        Some(Finished {
+            code,
+            stdout: self.stdout.lock().unwrap().clone(),
+            stderr: self.stderr.lock().unwrap().clone(),
+        })
+    }
+
     /// Stops nettrace with SIGINT and collects everything it printed.
     pub fn stop(mut self) -> Finished {
         // SAFETY: sending a signal to our own child process.
