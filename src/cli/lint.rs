@@ -5,7 +5,7 @@
 use super::args::{LintArgs, LintFormat};
 use crate::kernel::btf::{DropReasons, KernelBtf};
 use crate::rules::compile::{compile, KernelFacts, Layer};
-use crate::rules::diag::{self, Severity, CODES};
+use crate::rules::diag::{self, CODES};
 
 pub fn run(args: &LintArgs) -> i32 {
     if args.explain {
@@ -70,14 +70,7 @@ pub fn run(args: &LintArgs) -> i32 {
         .iter()
         .filter_map(|p| compiled.parsed_per_file.get(p))
         .sum();
-    let errors = diags
-        .iter()
-        .filter(|d| d.severity == Severity::Error)
-        .count();
-    let warnings = diags
-        .iter()
-        .filter(|d| d.severity == Severity::Warning)
-        .count();
+    let (errors, warnings) = diag::counts(&diags);
     match args.format {
         LintFormat::Text => {
             for d in &diags {

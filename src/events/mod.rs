@@ -169,6 +169,28 @@ impl Event {
         }
     }
 
+    /// An event with nothing but its time, skb and probe (tests, replay).
+    pub fn new(ts: u64, skb: u64, probe: u32) -> Event {
+        Event {
+            ts,
+            skb,
+            probe,
+            flags: 0,
+            ret: None,
+            location: None,
+            clone: None,
+            reason: None,
+            stack_id: None,
+            pid: 0,
+            cpu: 0,
+            ifindex: 0,
+            netns: 0,
+            comm: String::new(),
+            ifname: String::new(),
+            pkt: Packet::empty(),
+        }
+    }
+
     pub fn is_drop(&self) -> bool {
         self.flags & flags::DROP != 0
     }

@@ -216,16 +216,15 @@ impl Diagnostic {
     }
 }
 
+/// (errors, warnings) among diagnostics.
+pub fn counts(diags: &[Diagnostic]) -> (usize, usize) {
+    let of = |s| diags.iter().filter(|d| d.severity == s).count();
+    (of(Severity::Error), of(Severity::Warning))
+}
+
 /// `--format json`: one object with every diagnostic and the counts.
 pub fn render_json(diags: &[Diagnostic], files: usize, rules: usize) -> String {
-    let errors = diags
-        .iter()
-        .filter(|d| d.severity == Severity::Error)
-        .count();
-    let warnings = diags
-        .iter()
-        .filter(|d| d.severity == Severity::Warning)
-        .count();
+    let (errors, warnings) = counts(diags);
     serde_json::to_string_pretty(&serde_json::json!({
         "files": files,
         "rules": rules,

@@ -171,15 +171,7 @@ fn context_blocks() {
     let mut p = pkt(0x0800, 1, "198.18.1.1", "198.18.1.2");
     (p.icmp_type, p.icmp_seq, p.icmp_id, p.len) = (8, 1, 4242, 84);
     let at = |ts: u64, skb: u64, name: &str, fl: u32| Event {
-        ts,
-        skb,
-        probe: probe(name).unwrap().id,
         flags: fl,
-        ret: None,
-        location: None,
-        clone: None,
-        reason: None,
-        stack_id: None,
         pid: 1234,
         cpu: 1,
         ifindex: 3,
@@ -187,6 +179,7 @@ fn context_blocks() {
         comm: "ping".into(),
         ifname: "nt1b".into(),
         pkt: p.clone(),
+        ..Event::new(ts, skb, probe(name).unwrap().id)
     };
     let (skb, copy) = (0xffff888004a1c000, 0xffff888004a1d100);
     let tracked = flags::TRACKED;

@@ -1,28 +1,14 @@
 //! Grouping events into packet contexts: clones join, frees finish, a
 //! reused skb address starts a new context, silence expires a context.
 
-use nettrace::events::{flags, Event, Packet};
+use nettrace::events::{flags, Event};
 use nettrace::lifecycle::{Tracker, GRACE, IDLE_TIMEOUT};
 use std::time::{Duration, Instant};
 
 fn ev(ts: u64, skb: u64, fl: u32) -> Event {
     Event {
-        ts,
-        skb,
-        probe: 0,
         flags: fl,
-        ret: None,
-        location: None,
-        clone: None,
-        reason: None,
-        stack_id: None,
-        pid: 0,
-        cpu: 0,
-        ifindex: 0,
-        netns: 0,
-        comm: String::new(),
-        ifname: String::new(),
-        pkt: Packet::empty(),
+        ..Event::new(ts, skb, 0)
     }
 }
 

@@ -277,22 +277,10 @@ mod diagnosis {
 
     fn ev(ts: u64, name: &str, fl: u32, ret: Option<i64>, pkt: &Packet) -> Event {
         Event {
-            ts,
-            skb: 0xffff889fb3c64f00,
-            probe: probe(name).unwrap().id,
             flags: fl,
             ret,
-            location: None,
-            clone: None,
-            reason: None,
-            stack_id: None,
-            pid: 0,
-            cpu: 0,
-            ifindex: 0,
-            netns: 0,
-            comm: String::new(),
-            ifname: String::new(),
             pkt: pkt.clone(),
+            ..Event::new(ts, 0xffff889fb3c64f00, probe(name).unwrap().id)
         }
     }
 
