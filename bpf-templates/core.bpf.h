@@ -447,13 +447,9 @@ static __always_inline struct stash_key stash_key_of(u32 probe)
 	return k;
 }
 
-/* Entry of a function probe: emit now, or stash for the exit program. */
-static __always_inline int on_entry(u32 probe, struct sk_buff *skb, struct sock *sk)
+/* Emit an entry event now, or stash it for the exit program. */
+static __always_inline int stash_or_emit(u32 probe, struct nt_event *e)
 {
-	struct nt_event *e = build_event(probe, skb, sk);
-
-	if (!e)
-		return 0;
 	if (RET_ON[probe]) {
 		struct stash_key k = stash_key_of(probe);
 
@@ -463,6 +459,16 @@ static __always_inline int on_entry(u32 probe, struct sk_buff *skb, struct sock 
 	}
 	emit(e);
 	return 0;
+}
+
+/* Entry of a function probe: emit now, or stash for the exit program. */
+static __always_inline int on_entry(u32 probe, struct sk_buff *skb, struct sock *sk)
+{
+	struct nt_event *e = build_event(probe, skb, sk);
+
+	if (!e)
+		return 0;
+	return stash_or_emit(probe, e);
 }
 
 /* What an exit program does besides reporting the return value. */
@@ -502,6 +508,48 @@ static __always_inline int on_exit(u32 probe, long long ret, enum nt_exit_kind k
 	emit(e);
 	bpf_map_delete_elem(&stash, &k);
 	return 0;
+}
+
+/* Where a netfilter function's facts are (NULL: not given). */
+struct nt_nf_args {
+	const struct nf_hook_state *state;
+	const void *xt_table;
+	const struct nft_chain *nft_chain;
+};
+
+static __always_inline void fill_nf(struct nt_event *e, struct nt_nf_args *a)
+{
+	if (a->state) {
+		e->nf.pf = BPF_CORE_READ(a->state, pf);
+		e->nf.hook = BPF_CORE_READ(a->state, hook);
+		e->nf.valid |= NT_NF_HOOK;
+	}
+	if (a->xt_table) {
+		const struct xt_table___nt *t = a->xt_table;
+
+		BPF_CORE_READ_STR_INTO(&e->nf.table, t, name);
+		e->nf.valid |= NT_NF_TABLE;
+	}
+	if (a->nft_chain) {
+		const char *chain = BPF_CORE_READ(a->nft_chain, name);
+		const char *table = BPF_CORE_READ(a->nft_chain, table, name);
+
+		bpf_probe_read_kernel_str(e->nf.chain, sizeof(e->nf.chain), chain);
+		bpf_probe_read_kernel_str(e->nf.table, sizeof(e->nf.table), table);
+		e->nf.valid |= NT_NF_TABLE | NT_NF_CHAIN | NT_NF_NFT;
+	}
+}
+
+/* Entry of a netfilter function probe: the event also says which hook,
+ * table and chain. */
+static __always_inline int on_entry_nf(u32 probe, struct sk_buff *skb, struct nt_nf_args *a)
+{
+	struct nt_event *e = build_event(probe, skb, NULL);
+
+	if (!e)
+		return 0;
+	fill_nf(e, a);
+	return stash_or_emit(probe, e);
 }
 
 /* A tracepoint or entry-only probe whose skb's life ends here. */

@@ -9,6 +9,21 @@
 
 struct nft_pktinfo {
 	struct sk_buff *skb;
+	const struct nf_hook_state *state;
+} __attribute__((preserve_access_index));
+
+struct nft_table {
+	char *name;
+} __attribute__((preserve_access_index));
+
+struct nft_chain {
+	struct nft_table *table;
+	char *name;
+} __attribute__((preserve_access_index));
+
+/* x_tables is a module on Debian kernels. */
+struct xt_table___nt {
+	char name[32];
 } __attribute__((preserve_access_index));
 
 #endif

@@ -50,6 +50,26 @@ struct nt_pkt {
 	unsigned short ip_id;             /* IPv4 identification, host order */
 };
 
+#define NT_NF_NAME_LEN 32
+
+/* nt_nf.valid: which netfilter facts an event carries */
+enum nt_nf_valid {
+	NT_NF_HOOK = 1 << 0,   /* pf and hook */
+	NT_NF_TABLE = 1 << 1,
+	NT_NF_CHAIN = 1 << 2,
+	NT_NF_NFT = 1 << 3,    /* table and chain are nftables' (else iptables') */
+};
+
+/* What a netfilter function saw: family, hook, table and chain. */
+struct nt_nf {
+	unsigned char valid;
+	unsigned char pf;      /* NFPROTO_* */
+	unsigned char hook;    /* NF_INET_* (NF_NETDEV_* for netdev) */
+	unsigned char _pad;
+	char table[NT_NF_NAME_LEN];
+	char chain[NT_NF_NAME_LEN];
+};
+
 struct nt_event {
 	unsigned long long ts;     /* ns since boot (bpf_ktime_get_ns) */
 	unsigned long long skb;
@@ -66,6 +86,7 @@ struct nt_event {
 	char comm[NT_NAME_LEN];
 	char ifname[NT_NAME_LEN];
 	struct nt_pkt pkt;
+	struct nt_nf nf;
 };
 
 /* nt_filter.flags: which filters are active */

@@ -62,7 +62,31 @@ pub struct Probe {
     #[serde(default)]
     pub variants: Vec<Variant>,
     #[serde(default)]
+    pub nf: Option<NfArgs>,
+    #[serde(default)]
     pub note: Option<String>,
+}
+
+/// Where a netfilter function's facts are: argument indexes of the hook
+/// state (family and hook), the iptables table, or nftables' packet info
+/// (whose `state` is the hook state) and chain (table and chain names).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NfArgs {
+    #[serde(default)]
+    pub state: Option<u32>,
+    #[serde(default)]
+    pub xt_table: Option<u32>,
+    #[serde(default)]
+    pub nft_pkt: Option<u32>,
+    #[serde(default)]
+    pub nft_chain: Option<u32>,
+}
+
+impl NfArgs {
+    pub fn indexes(&self) -> [Option<u32>; 4] {
+        [self.state, self.xt_table, self.nft_pkt, self.nft_chain]
+    }
 }
 
 /// Another kernel's signature of the same probe.
@@ -75,6 +99,9 @@ pub struct Variant {
     pub sk: Option<u32>,
     #[serde(default)]
     pub ret: Option<RetKind>,
+    /// Netfilter argument indexes of this signature (default: the probe's).
+    #[serde(default)]
+    pub nf: Option<NfArgs>,
     #[serde(default)]
     pub note: Option<String>,
 }
@@ -332,6 +359,23 @@ impl Catalogue {
             if p.extra == Some(Extra::Clone) && p.ret != Some(RetKind::Pointer) {
                 errors.push(err(&p.name, "extra: clone needs ret: pointer"));
             }
+            if p.nf.is_some() && p.tracepoint.is_some() {
+                errors.push(err(&p.name, "nf: argument indexes are for function probes"));
+            }
+            for sig in p.signatures() {
+                if sig
+                    .nf
+                    .indexes()
+                    .iter()
+                    .flatten()
+                    .any(|&i| i > MAX_ARG_INDEX)
+                {
+                    errors.push(err(
+                        &p.name,
+                        format!("nf: argument index above {MAX_ARG_INDEX}"),
+                    ));
+                }
+            }
             if p.extra == Some(Extra::Rehead) && (p.tracepoint.is_some() || p.ret.is_none()) {
                 errors.push(err(
                     &p.name,
@@ -396,12 +440,14 @@ impl Probe {
             skb: self.skb,
             sk: self.sk,
             ret: self.ret_kind(),
+            nf: self.nf.unwrap_or_default(),
         }];
         for v in &self.variants {
             out.push(Signature {
                 skb: v.skb,
                 sk: v.sk,
                 ret: v.ret.unwrap_or(self.ret_kind()),
+                nf: v.nf.or(self.nf).unwrap_or_default(),
             });
         }
         out
@@ -414,6 +460,7 @@ pub struct Signature {
     pub skb: Option<u32>,
     pub sk: Option<u32>,
     pub ret: RetKind,
+    pub nf: NfArgs,
 }
 
 fn is_c_ident(s: &str) -> bool {

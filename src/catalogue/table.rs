@@ -39,6 +39,25 @@ pub struct SignatureDef {
     pub skb: Option<u32>,
     pub sk: Option<u32>,
     pub ret: RetKind,
+    pub nf: NfArgsDef,
+}
+
+/// Netfilter argument indexes (`nf:` in probes.yaml).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct NfArgsDef {
+    pub state: Option<u32>,
+    pub xt_table: Option<u32>,
+    pub nft_pkt: Option<u32>,
+    pub nft_chain: Option<u32>,
+}
+
+impl NfArgsDef {
+    pub fn any(&self) -> bool {
+        self.state.is_some()
+            || self.xt_table.is_some()
+            || self.nft_pkt.is_some()
+            || self.nft_chain.is_some()
+    }
 }
 
 #[derive(Debug)]
@@ -80,7 +99,13 @@ impl ProbeDef {
     /// Whether following a packet's life needs this probe's exit program
     /// (the returned clone, or the skb's new data buffer).
     pub fn exit_feeds_lifecycle(&self) -> bool {
-        matches!(self.extra, Some(Extra::Clone | Extra::Rehead))
+        matches!(self.extra, Some(Extra::Clone | Extra::Rehead)) || self.is_netfilter()
+    }
+
+    /// A netfilter function: its events carry hook, table or chain, and
+    /// its return value is the verdict shown on every event line.
+    pub fn is_netfilter(&self) -> bool {
+        self.signatures.iter().any(|s| s.nf.any())
     }
 
     /// The parent group (or the group itself for a top-level leaf).

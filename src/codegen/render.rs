@@ -73,6 +73,11 @@ fn probe_values(cat: &Catalogue) -> Vec<Value> {
                         ret => s.ret.as_str(),
                         skb_expr_tp => tp_arg(s.skb, "struct sk_buff"),
                         sk_expr_tp => tp_arg(s.sk, "struct sock"),
+                        nf_any => s.nf.indexes().iter().any(Option::is_some),
+                        nf_state => s.nf.state,
+                        nf_xt_table => s.nf.xt_table,
+                        nf_nft_pkt => s.nf.nft_pkt,
+                        nf_nft_chain => s.nf.nft_chain,
                     }
                 })
                 .collect();
@@ -186,10 +191,14 @@ pub fn render_rust(cat: &Catalogue) -> String {
             .iter()
             .map(|s| {
                 format!(
-                    "SignatureDef {{ skb: {}, sk: {}, ret: RetKind::{} }}",
+                    "SignatureDef {{ skb: {}, sk: {}, ret: RetKind::{}, nf: NfArgsDef {{ state: {}, xt_table: {}, nft_pkt: {}, nft_chain: {} }} }}",
                     rust_opt_u32(s.skb),
                     rust_opt_u32(s.sk),
-                    s.ret.rust_variant()
+                    s.ret.rust_variant(),
+                    rust_opt_u32(s.nf.state),
+                    rust_opt_u32(s.nf.xt_table),
+                    rust_opt_u32(s.nf.nft_pkt),
+                    rust_opt_u32(s.nf.nft_chain)
                 )
             })
             .collect();

@@ -60,6 +60,25 @@ pub struct Packet {
     pub len: u32,
 }
 
+/// What a netfilter function saw (bpf-templates/nettrace.h `struct nt_nf`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct NfFacts {
+    /// NFPROTO_* and the hook number, when the probe saw the hook state.
+    pub pf_hook: Option<(u8, u8)>,
+    pub table: Option<String>,
+    pub chain: Option<String>,
+    /// Table and chain are nftables' (else iptables').
+    pub nft: bool,
+}
+
+/// nt_nf.valid bits.
+mod nf_valid {
+    pub const HOOK: u8 = 1 << 0;
+    pub const TABLE: u8 = 1 << 1;
+    pub const CHAIN: u8 = 1 << 2;
+    pub const NFT: u8 = 1 << 3;
+}
+
 /// One probe hit.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Event {
@@ -82,6 +101,8 @@ pub struct Event {
     pub comm: String,
     pub ifname: String,
     pub pkt: Packet,
+    /// Netfilter facts, for netfilter probes.
+    pub nf: Option<NfFacts>,
 }
 
 fn c_string(bytes: &[u8]) -> String {
@@ -131,6 +152,13 @@ impl Event {
             _ => PacketSource::None,
         };
         let f = raw.flags;
+        let n = &raw.nf;
+        let nf = (n.valid != 0).then(|| NfFacts {
+            pf_hook: (n.valid & nf_valid::HOOK != 0).then_some((n.pf, n.hook)),
+            table: (n.valid & nf_valid::TABLE != 0).then(|| c_string(&n.table.map(|c| c as u8))),
+            chain: (n.valid & nf_valid::CHAIN != 0).then(|| c_string(&n.chain.map(|c| c as u8))),
+            nft: n.valid & nf_valid::NFT != 0,
+        });
         Event {
             ts: raw.ts,
             skb: raw.skb,
@@ -166,6 +194,7 @@ impl Event {
                 ip_id: p.ip_id,
                 len: p.len,
             },
+            nf,
         }
     }
 
@@ -188,6 +217,7 @@ impl Event {
             comm: String::new(),
             ifname: String::new(),
             pkt: Packet::empty(),
+            nf: None,
         }
     }
 

@@ -175,6 +175,13 @@ pub fn signature_fits(probe: &ProbeDef, sig: &SignatureDef, btf: &Signature) -> 
     };
     param_is(&btf.params, sig.skb, skb_ok)?;
     param_is(&btf.params, sig.sk, sk_ok)?;
+    // Netfilter arguments: `void *priv` is how ipt_do_table and
+    // nft_do_chain take their table and chain.
+    let ptr_to = |what: &'static str| move |t: &str| t.contains(what) || t == "void *";
+    param_is(&btf.params, sig.nf.state, ptr_to("nf_hook_state *"))?;
+    param_is(&btf.params, sig.nf.xt_table, ptr_to("xt_table *"))?;
+    param_is(&btf.params, sig.nf.nft_pkt, ptr_to("nft_pktinfo *"))?;
+    param_is(&btf.params, sig.nf.nft_chain, ptr_to("nft_chain *"))?;
     let drop_reason_ret = btf.ret.contains("skb_drop_reason");
     if (sig.ret == RetKind::DropReason) != drop_reason_ret && probe.signatures.len() > 1 {
         return Err(format!("it returns `{}`", btf.ret));

@@ -49,6 +49,38 @@ pub fn describe_ret(kind: RetKind, ret: i64) -> String {
     }
 }
 
+/// ` *ipv4 in chain: FORWARD*`, ` *iptables table:filter, chain:FORWARD*`.
+pub fn netfilter_note(nf: &crate::events::NfFacts) -> String {
+    use crate::catalogue::nfnames::{family_name, hook_name, iptables_chain};
+    match (&nf.table, nf.pf_hook) {
+        (Some(table), hook) => {
+            let chain = nf
+                .chain
+                .clone()
+                .or_else(|| {
+                    hook.and_then(|(_, h)| iptables_chain(h))
+                        .map(str::to_string)
+                })
+                .unwrap_or_else(|| "?".into());
+            let kind = if nf.nft { "nftables" } else { "iptables" };
+            format!(" *{kind} table:{table}, chain:{chain}*")
+        }
+        (None, Some((pf, hook))) => {
+            format!(" *{} in chain: {}*", family_name(pf), hook_name(pf, hook))
+        }
+        (None, None) => String::new(),
+    }
+}
+
+/// A netfilter return value as a verdict name (`NF_DROP`, `NF_ACCEPT`).
+pub fn verdict_name(kind: RetKind, ret: i64) -> String {
+    crate::catalogue::retnames::names(kind)
+        .iter()
+        .find(|n| n.lo <= ret && ret <= n.hi)
+        .map(|n| n.name.to_string())
+        .unwrap_or_else(|| ret.to_string())
+}
+
 impl Formatter<'_> {
     /// `[142.097193] TCP: ... flags:S, reason: NO_SOCKET, tcp_v4_rcv+0x81`
     pub fn drop_line(&self, ev: &Event) -> String {
@@ -153,6 +185,15 @@ impl Formatter<'_> {
         if let Some(r) = ev.reason.filter(|_| ev.is_drop()) {
             if !self.reasons.is_empty() {
                 let _ = write!(s, " *reason: {}*", self.reasons.name(r));
+            }
+        }
+        if let Some(nf) = &ev.nf {
+            s.push_str(&netfilter_note(nf));
+        }
+        let probe = PROBES.get(ev.probe as usize);
+        if let (Some(p), Some(ret), false) = (probe, ev.ret, self.show_ret) {
+            if p.is_netfilter() {
+                let _ = write!(s, " *verdict: {}*", verdict_name(p.ret, ret));
             }
         }
         if let Some(ret) = ev.ret.filter(|_| self.show_ret) {

@@ -83,24 +83,6 @@ const FIELDS: &[(&str, Field)] = &[
     ("nf.verdict", Field::NfVerdict),
 ];
 
-/// Netfilter protocol families (NFPROTO_*) and hooks (NF_INET_*).
-pub const NF_FAMILIES: &[(&str, i64)] = &[
-    ("inet", 1),
-    ("ipv4", 2),
-    ("arp", 3),
-    ("netdev", 5),
-    ("bridge", 7),
-    ("ipv6", 10),
-];
-pub const NF_HOOKS: &[(&str, i64)] = &[
-    ("PRE_ROUTING", 0),
-    ("LOCAL_IN", 1),
-    ("FORWARD", 2),
-    ("LOCAL_OUT", 3),
-    ("POST_ROUTING", 4),
-    ("INGRESS", 5),
-];
-
 /// A typed value of a test.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Val {
@@ -841,20 +823,20 @@ impl Checker<'_> {
             },
             Field::Ifname | Field::NfTable | Field::NfChain => Some(Val::Str(s.to_string())),
             Field::NfFamily | Field::NfHook => {
-                let table = if field == Field::NfFamily {
-                    NF_FAMILIES
+                use crate::catalogue::nfnames::{family_by_name, hook_by_name, FAMILIES, HOOKS};
+                let (found, names): (Option<u8>, Vec<&str>) = if field == Field::NfFamily {
+                    (
+                        family_by_name(s),
+                        FAMILIES.iter().map(|(n, _)| *n).collect(),
+                    )
                 } else {
-                    NF_HOOKS
+                    (hook_by_name(s), HOOKS.iter().map(|(n, _)| *n).collect())
                 };
-                match table.iter().find(|(n, _)| n.eq_ignore_ascii_case(s)) {
-                    Some((_, n)) => Some(Val::Range(*n, *n)),
+                match found {
+                    Some(n) => Some(Val::Range(n.into(), n.into())),
                     None => {
-                        let help = did_you_mean(s, table.iter().map(|(n, _)| *n)).or_else(|| {
-                            Some(format!(
-                                "one of: {}",
-                                table.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
-                            ))
-                        });
+                        let help = did_you_mean(s, names.iter().copied())
+                            .or_else(|| Some(format!("one of: {}", names.join(", "))));
                         self.err("E0114", v.span, format!("unknown value `{s}`"), help);
                         None
                     }

@@ -72,34 +72,17 @@ enum Have<'e> {
 
 fn test(ev: &Event, field: Field, op: CmpOp, vals: &[Val]) -> bool {
     let p = &ev.pkt;
-    let l4_ports = p.l4_proto == IPPROTO_TCP || p.l4_proto == IPPROTO_UDP;
-    let have = match field {
-        Field::Ret => ev.ret.map(Have::Int),
-        Field::Reason => ev
-            .reason
-            .filter(|_| ev.is_drop())
-            .map(|r| Have::Int(r.into())),
+    match field {
         Field::Proto => return proto_test(ev, op, vals),
-        Field::Saddr => p.saddr.map(|a| Have::Ip(Some(a), None)),
-        Field::Daddr => p.daddr.map(|a| Have::Ip(Some(a), None)),
-        Field::Addr => {
-            (p.saddr.is_some() || p.daddr.is_some()).then_some(Have::Ip(p.saddr, p.daddr))
-        }
-        Field::Sport => l4_ports.then_some(Have::Int(p.sport.into())),
-        Field::Dport => l4_ports.then_some(Have::Int(p.dport.into())),
         Field::Port => {
+            let l4_ports = p.l4_proto == IPPROTO_TCP || p.l4_proto == IPPROTO_UDP;
             return l4_ports
                 && (test_int(p.sport.into(), ev, op, vals)
-                    || test_int(p.dport.into(), ev, op, vals))
+                    || test_int(p.dport.into(), ev, op, vals));
         }
-        Field::TcpFlags => (p.l4_proto == IPPROTO_TCP).then_some(Have::Int(p.tcp_flags.into())),
-        Field::Len => Some(Have::Int(p.len.into())),
-        Field::Ifname => (!ev.ifname.is_empty()).then_some(Have::Text(&ev.ifname)),
-        // Netfilter facts are not in events yet: the tests are false.
-        Field::NfFamily | Field::NfHook | Field::NfTable | Field::NfChain | Field::NfVerdict => {
-            None
-        }
-    };
+        _ => {}
+    }
+    let have = have_of(ev, field);
     match have {
         None => false,
         Some(Have::Int(x)) => test_int(x, ev, op, vals),
@@ -123,6 +106,61 @@ fn test(ev: &Event, field: Field, op: CmpOp, vals: &[Val]) -> bool {
                 _ => vals.iter().any(hit),
             }
         }
+    }
+}
+
+/// A netfilter probe's verdict as NF_* numbers: iptables and nftables
+/// return one; nf_hook_slow returns 1 to continue, 0 when a hook stole
+/// the packet, a negative errno when one dropped it.
+fn verdict(ev: &Event) -> Option<i64> {
+    let probe = PROBES.get(ev.probe as usize).filter(|p| p.is_netfilter())?;
+    let ret = ev.ret?;
+    Some(match probe.ret {
+        crate::catalogue::table::RetKind::NfHook => match ret {
+            r if r < 0 => 0,
+            0 => 2,
+            _ => 1,
+        },
+        _ => ret,
+    })
+}
+
+/// What the event carries for a field (not `proto`, `port`).
+fn have_of(ev: &Event, field: Field) -> Option<Have<'_>> {
+    let p = &ev.pkt;
+    let l4_ports = p.l4_proto == IPPROTO_TCP || p.l4_proto == IPPROTO_UDP;
+    match field {
+        Field::Ret => ev.ret.map(Have::Int),
+        Field::Reason => ev
+            .reason
+            .filter(|_| ev.is_drop())
+            .map(|r| Have::Int(r.into())),
+        Field::Saddr => p.saddr.map(|a| Have::Ip(Some(a), None)),
+        Field::Daddr => p.daddr.map(|a| Have::Ip(Some(a), None)),
+        Field::Addr => {
+            (p.saddr.is_some() || p.daddr.is_some()).then_some(Have::Ip(p.saddr, p.daddr))
+        }
+        Field::Sport => l4_ports.then_some(Have::Int(p.sport.into())),
+        Field::Dport => l4_ports.then_some(Have::Int(p.dport.into())),
+        Field::TcpFlags => (p.l4_proto == IPPROTO_TCP).then_some(Have::Int(p.tcp_flags.into())),
+        Field::Len => Some(Have::Int(p.len.into())),
+        Field::Ifname => (!ev.ifname.is_empty()).then_some(Have::Text(&ev.ifname)),
+        Field::NfFamily => ev.nf.as_ref()?.pf_hook.map(|(pf, _)| Have::Int(pf.into())),
+        Field::NfHook => ev.nf.as_ref()?.pf_hook.map(|(_, h)| Have::Int(h.into())),
+        Field::NfTable => ev.nf.as_ref()?.table.as_deref().map(Have::Text),
+        Field::NfChain => {
+            let nf = ev.nf.as_ref()?;
+            match &nf.chain {
+                Some(c) => Some(Have::Text(c)),
+                // iptables: the chain is the hook's.
+                None => nf
+                    .pf_hook
+                    .and_then(|(_, h)| crate::catalogue::nfnames::iptables_chain(h))
+                    .map(Have::Text),
+            }
+        }
+        Field::NfVerdict => verdict(ev).map(Have::Int),
+        Field::Proto | Field::Port => None,
     }
 }
 

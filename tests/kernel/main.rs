@@ -10,6 +10,7 @@ mod diag;
 mod drop;
 mod host;
 mod lifecycle;
+mod netfilter;
 mod runner;
 mod scenario;
 mod scenarios;

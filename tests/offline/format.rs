@@ -66,22 +66,20 @@ fn drop_event() -> Event {
     let mut p = pkt(0x0800, 6, "127.0.0.1", "127.0.0.1");
     (p.sport, p.dport, p.seq, p.tcp_flags) = (43582, 9999, 3819454691, 0x02);
     Event {
-        ts: 146_136_576_123,
-        skb: 0xffff888f97730ee0,
-        probe: probe("kfree_skb").unwrap().id,
         flags: flags::DROP | flags::FREE,
-        ret: None,
         location: Some(0xffffffff81a00081),
-        clone: None,
         reason: Some(3),
-        stack_id: None,
-        pid: 0,
         cpu: 40,
         ifindex: 2,
         netns: 4026531840,
         comm: "swapper/40".into(),
         ifname: "ens5".into(),
         pkt: p,
+        ..Event::new(
+            146_136_576_123,
+            0xffff888f97730ee0,
+            probe("kfree_skb").unwrap().id,
+        )
     }
 }
 

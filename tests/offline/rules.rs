@@ -267,7 +267,7 @@ mod fuzz {
 mod diagnosis {
     use super::*;
     use nettrace::catalogue::table::probe;
-    use nettrace::events::{flags, Event, Packet, PacketSource};
+    use nettrace::events::{flags, Event, NfFacts, Packet, PacketSource};
     use nettrace::kernel::kallsyms::Kallsyms;
     use nettrace::lifecycle::{Tracker, GRACE};
     use nettrace::output::diagnosis::diagnose;
@@ -339,20 +339,34 @@ mod diagnosis {
             ),
             ev(4_049_295_624_000, "ip_rcv", t, None, &ping),
             ev(4_049_295_683_000, "ip_forward", t, None, &ping),
-            ev(
-                4_049_295_687_000,
-                "nf_hook_slow",
-                t | flags::RET,
-                Some(-1),
-                &ping,
-            ),
-            ev(
-                4_049_295_695_000,
-                "nft_do_chain",
-                t | flags::RET,
-                Some(0),
-                &ping,
-            ),
+            Event {
+                nf: Some(NfFacts {
+                    pf_hook: Some((2, 2)),
+                    ..NfFacts::default()
+                }),
+                ..ev(
+                    4_049_295_687_000,
+                    "nf_hook_slow",
+                    t | flags::RET,
+                    Some(-1),
+                    &ping,
+                )
+            },
+            Event {
+                nf: Some(NfFacts {
+                    pf_hook: Some((2, 2)),
+                    table: Some("filter".into()),
+                    chain: Some("FORWARD".into()),
+                    nft: true,
+                }),
+                ..ev(
+                    4_049_295_695_000,
+                    "nft_do_chain",
+                    t | flags::RET,
+                    Some(0),
+                    &ping,
+                )
+            },
             drop,
         ]);
         let mut syn = Packet::empty();

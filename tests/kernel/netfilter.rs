@@ -1,0 +1,102 @@
+//! Netfilter facts on real packets (function probes: the VM kernels): the
+//! hook and family on nf_hook_slow, table and chain on nft_do_chain /
+//! ipt_do_table, the verdict, and the findings of the seed's example.
+
+use crate::runner::{require, start, Cap};
+use crate::scenario::{ping, send_udp, Router, TwoHosts};
+use std::time::Duration;
+
+#[test]
+fn forward_drop_names_hook_table_chain_and_verdict() {
+    if !require(
+        "forward_drop_names_hook_table_chain_and_verdict",
+        Cap::Kprobe,
+    ) {
+        return;
+    }
+    let net = Router::new("nffwd");
+    net.router.exec(&[
+        "iptables",
+        "-A",
+        "FORWARD",
+        "-p",
+        "icmp",
+        "-s",
+        &net.client_addr,
+        "-j",
+        "DROP",
+    ]);
+    let tracer = start(&[
+        "-t",
+        "netfilter,ip",
+        "--diag",
+        "-p",
+        "icmp",
+        "--saddr",
+        &net.client_addr,
+    ]);
+    assert!(!ping(&net.client, &net.server_addr, 1));
+    let done = tracer
+        .wait_exit(Duration::from_secs(60))
+        .expect("nettrace --diag did not stop after the error");
+    let out = done.stdout.join("\n");
+    assert!(out.contains("*ipv4 in chain: FORWARD*"), "{out}");
+    assert!(out.contains("table:filter, chain:FORWARD*"), "{out}");
+    assert!(out.contains("*verdict: NF_DROP*"), "{out}");
+    assert!(
+        out.contains("ERROR happens in nf_hook_slow(nf-core):"),
+        "{out}"
+    );
+    assert!(
+        out.contains("ERROR happens in nft_do_chain(nf-core):")
+            || out.contains("ERROR happens in ipt_do_table(nf-core):"),
+        "{out}"
+    );
+    assert!(
+        out.contains("    drop reason:\n        NETFILTER_DROP"),
+        "{out}"
+    );
+    assert!(
+        out.contains("packet is dropped by netfilter (NF_DROP)"),
+        "{out}"
+    );
+}
+
+#[test]
+fn nft_rule_made_with_nft_is_named_as_created() {
+    if !require("nft_rule_made_with_nft_is_named_as_created", Cap::Kprobe) {
+        return;
+    }
+    let net = TwoHosts::new("nftin");
+    for cmd in [
+        "add table inet ntt_site",
+        "add chain inet ntt_site guard_in { type filter hook input priority 0 ; }",
+        "add rule inet ntt_site guard_in udp dport 9000 drop",
+    ] {
+        let mut args = vec!["nft"];
+        args.extend(cmd.split(' '));
+        net.b.exec(&args);
+    }
+    let tracer = start(&[
+        "-t",
+        "netfilter",
+        "--diag",
+        "-p",
+        "udp",
+        "--addr",
+        &net.a_addr,
+    ]);
+    send_udp(&net.a, 5003, &net.b_addr, 9000);
+    let done = tracer
+        .wait_exit(Duration::from_secs(60))
+        .expect("nettrace --diag did not stop after the error");
+    let out = done.stdout.join("\n");
+    assert!(
+        out.contains("*nftables table:ntt_site, chain:guard_in*"),
+        "{out}"
+    );
+    assert!(
+        out.contains("ERROR happens in nft_do_chain(nf-core):"),
+        "{out}"
+    );
+}
