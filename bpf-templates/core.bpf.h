@@ -97,6 +97,14 @@ struct {
 	__type(value, struct nt_event);
 } stash SEC(".maps");
 
+/* --hooks: slot pf * 8 + hook holds that hook's functions, as last seen. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, NT_NF_HOOK_SLOTS);
+	__type(key, u32);
+	__type(value, struct nt_hooks);
+} nf_hooks SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_STACK_TRACE);
 	__uint(max_entries, 4096);
@@ -515,7 +523,27 @@ struct nt_nf_args {
 	const struct nf_hook_state *state;
 	const void *xt_table;
 	const struct nft_chain *nft_chain;
+	const struct nf_hook_entries *entries;
 };
+
+static __always_inline void record_hooks(u8 pf, u8 hook, const struct nf_hook_entries *entries)
+{
+	u32 slot = (u32)pf * 8 + hook;
+	struct nt_hooks *h = bpf_map_lookup_elem(&nf_hooks, &slot);
+	u16 n;
+
+	if (!h)
+		return;
+	n = BPF_CORE_READ(entries, num_hook_entries);
+	if (n > NT_MAX_HOOKS)
+		n = NT_MAX_HOOKS;
+	for (int i = 0; i < NT_MAX_HOOKS; i++) {
+		if (i >= n)
+			break;
+		h->fns[i] = (u64)BPF_CORE_READ(entries, hooks[i].hook);
+	}
+	h->count = n;
+}
 
 static __always_inline void fill_nf(struct nt_event *e, struct nt_nf_args *a)
 {
@@ -523,6 +551,8 @@ static __always_inline void fill_nf(struct nt_event *e, struct nt_nf_args *a)
 		e->nf.pf = BPF_CORE_READ(a->state, pf);
 		e->nf.hook = BPF_CORE_READ(a->state, hook);
 		e->nf.valid |= NT_NF_HOOK;
+		if (CONFIG.hooks && a->entries)
+			record_hooks(e->nf.pf, e->nf.hook, a->entries);
 	}
 	if (a->xt_table) {
 		const struct xt_table___nt *t = a->xt_table;

@@ -126,13 +126,23 @@ struct nt_filter {
 	unsigned char _pad[3];
 };
 
+#define NT_MAX_HOOKS 16
+#define NT_NF_HOOK_SLOTS (16 * 8) /* NFPROTO_NUMPROTO x hooks */
+
+/* --hooks: the hook functions registered on one family's hook. */
+struct nt_hooks {
+	unsigned int count;
+	unsigned int _pad;
+	unsigned long long fns[NT_MAX_HOOKS];
+};
+
 /* Run-wide settings, fixed before load (they live in .rodata, so the
  * verifier prunes the branches they switch off). */
 struct nt_config {
 	unsigned char track;       /* lifecycle: remember skbs that matched */
 	unsigned char detail;      /* fill comm/ifname/ifindex/netns */
 	unsigned char drop_stack;  /* collect a stack id on drops */
-	unsigned char _pad;
+	unsigned char hooks;       /* --hooks: record the hook functions at nf_hook_slow */
 	unsigned int wake_bytes;   /* wake user space once this much is queued */
 };
 

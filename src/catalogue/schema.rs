@@ -81,11 +81,21 @@ pub struct NfArgs {
     pub nft_pkt: Option<u32>,
     #[serde(default)]
     pub nft_chain: Option<u32>,
+    /// `struct nf_hook_entries *`: every hook function on this hook, read
+    /// for `--hooks`.
+    #[serde(default)]
+    pub entries: Option<u32>,
 }
 
 impl NfArgs {
-    pub fn indexes(&self) -> [Option<u32>; 4] {
-        [self.state, self.xt_table, self.nft_pkt, self.nft_chain]
+    pub fn indexes(&self) -> [Option<u32>; 5] {
+        [
+            self.state,
+            self.xt_table,
+            self.nft_pkt,
+            self.nft_chain,
+            self.entries,
+        ]
     }
 }
 

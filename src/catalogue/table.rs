@@ -49,6 +49,7 @@ pub struct NfArgsDef {
     pub xt_table: Option<u32>,
     pub nft_pkt: Option<u32>,
     pub nft_chain: Option<u32>,
+    pub entries: Option<u32>,
 }
 
 impl NfArgsDef {

@@ -119,6 +119,12 @@ fn run(args: &Args) -> anyhow::Result<()> {
         )
         .into());
     }
+    if args.hooks && (args.drop || args.basic) {
+        return Err(Fatal::usage(
+            "--hooks lists hook functions in packet lifecycles; it does not combine with --drop or --basic",
+        )
+        .into());
+    }
     if args.diag && (args.drop || args.basic) {
         return Err(Fatal::usage(
             "--diag diagnoses packet lifecycles; it does not combine with --drop or --basic",

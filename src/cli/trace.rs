@@ -185,6 +185,8 @@ struct Printer<'a> {
     broken_pipe: bool,
     /// `--diag`: the rules and what to print.
     diag: Option<DiagMode>,
+    /// `--hooks`: netfilter drops name the hook functions.
+    hooks: bool,
     /// `--diag` without `--diag-keep` found an error: the run ends.
     done: bool,
 }
@@ -205,6 +207,10 @@ impl Printer<'_> {
             }
         };
         self.events += 1;
+        let mut ev = ev;
+        if self.hooks {
+            self.blame_hooks(&mut ev);
+        }
         if let Some(tracker) = self.tracker.as_mut() {
             let forced = tracker.push(ev, Instant::now());
             self.print_contexts(forced);
@@ -226,6 +232,20 @@ impl Printer<'_> {
         }
         self.write(&text);
         self.printed += 1;
+    }
+
+    /// `--hooks`: a netfilter drop gets the hook functions of its hook.
+    fn blame_hooks(&self, ev: &mut Event) {
+        let Some(probe) = crate::catalogue::table::PROBES.get(ev.probe as usize) else {
+            return;
+        };
+        let dropped =
+            probe.ret == crate::catalogue::table::RetKind::NfHook && ev.ret.is_some_and(|r| r < 0);
+        if let (true, Some(nf)) = (dropped, ev.nf.as_mut()) {
+            if let Some((pf, hook)) = nf.pf_hook {
+                nf.hooks = self.session.hook_functions(pf, hook);
+            }
+        }
     }
 
     fn write(&mut self, text: &str) {
@@ -338,6 +358,7 @@ pub fn run(
             track: u8::from(lifecycle),
             detail: u8::from(args.detail),
             drop_stack: u8::from(args.drop_stack),
+            hooks: u8::from(args.hooks),
             wake_bytes: 64 * 1024,
             ..Default::default()
         },
@@ -402,6 +423,7 @@ pub fn run(
         events: 0,
         broken_pipe: false,
         diag,
+        hooks: args.hooks,
         done: false,
     });
     let limit = args.count;

@@ -78,6 +78,7 @@ fn probe_values(cat: &Catalogue) -> Vec<Value> {
                         nf_xt_table => s.nf.xt_table,
                         nf_nft_pkt => s.nf.nft_pkt,
                         nf_nft_chain => s.nf.nft_chain,
+                        nf_entries => s.nf.entries,
                     }
                 })
                 .collect();
@@ -191,14 +192,15 @@ pub fn render_rust(cat: &Catalogue) -> String {
             .iter()
             .map(|s| {
                 format!(
-                    "SignatureDef {{ skb: {}, sk: {}, ret: RetKind::{}, nf: NfArgsDef {{ state: {}, xt_table: {}, nft_pkt: {}, nft_chain: {} }} }}",
+                    "SignatureDef {{ skb: {}, sk: {}, ret: RetKind::{}, nf: NfArgsDef {{ state: {}, xt_table: {}, nft_pkt: {}, nft_chain: {}, entries: {} }} }}",
                     rust_opt_u32(s.skb),
                     rust_opt_u32(s.sk),
                     s.ret.rust_variant(),
                     rust_opt_u32(s.nf.state),
                     rust_opt_u32(s.nf.xt_table),
                     rust_opt_u32(s.nf.nft_pkt),
-                    rust_opt_u32(s.nf.nft_chain)
+                    rust_opt_u32(s.nf.nft_chain),
+                    rust_opt_u32(s.nf.entries)
                 )
             })
             .collect();

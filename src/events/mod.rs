@@ -69,6 +69,9 @@ pub struct NfFacts {
     pub chain: Option<String>,
     /// Table and chain are nftables' (else iptables').
     pub nft: bool,
+    /// `--hooks`: the hook functions registered on this hook (addresses),
+    /// filled in for drops by the tracing loop.
+    pub hooks: Vec<u64>,
 }
 
 /// nt_nf.valid bits.
@@ -158,6 +161,7 @@ impl Event {
             table: (n.valid & nf_valid::TABLE != 0).then(|| c_string(&n.table.map(|c| c as u8))),
             chain: (n.valid & nf_valid::CHAIN != 0).then(|| c_string(&n.chain.map(|c| c as u8))),
             nft: n.valid & nf_valid::NFT != 0,
+            hooks: Vec::new(),
         });
         Event {
             ts: raw.ts,

@@ -274,6 +274,25 @@ impl Session {
         frames
     }
 
+    /// `--hooks`: the hook functions last seen on family `pf`'s `hook`.
+    pub fn hook_functions(&self, pf: u8, hook: u8) -> Vec<u64> {
+        let slot = (u32::from(pf) * 8 + u32::from(hook)).to_ne_bytes();
+        let Some(map) = self.map("nf_hooks") else {
+            return Vec::new();
+        };
+        match map.lookup(&slot, MapFlags::ANY) {
+            Ok(Some(bytes)) if bytes.len() >= 8 => {
+                let count = u32::from_ne_bytes(bytes[..4].try_into().unwrap_or([0; 4])) as usize;
+                bytes[8..]
+                    .chunks_exact(8)
+                    .take(count)
+                    .map(|c| u64::from_ne_bytes(c.try_into().unwrap_or([0; 8])))
+                    .collect()
+            }
+            _ => Vec::new(),
+        }
+    }
+
     /// One of the object's maps, by name.
     pub fn map(&self, name: &str) -> Option<libbpf_rs::Map<'_>> {
         self.object.maps().find(|m| m.name() == name)

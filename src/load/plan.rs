@@ -182,6 +182,7 @@ pub fn signature_fits(probe: &ProbeDef, sig: &SignatureDef, btf: &Signature) -> 
     param_is(&btf.params, sig.nf.xt_table, ptr_to("xt_table *"))?;
     param_is(&btf.params, sig.nf.nft_pkt, ptr_to("nft_pktinfo *"))?;
     param_is(&btf.params, sig.nf.nft_chain, ptr_to("nft_chain *"))?;
+    param_is(&btf.params, sig.nf.entries, ptr_to("nf_hook_entries *"))?;
     let drop_reason_ret = btf.ret.contains("skb_drop_reason");
     if (sig.ret == RetKind::DropReason) != drop_reason_ret && probe.signatures.len() > 1 {
         return Err(format!("it returns `{}`", btf.ret));

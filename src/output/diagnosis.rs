@@ -48,6 +48,24 @@ fn field_text(fmt: &Formatter<'_>, field: &str, ev: &Event) -> Option<String> {
         "dport" if ports => p.dport.to_string(),
         "proto" => summary(p).split(':').next()?.to_string(),
         "ifname" if !ev.ifname.is_empty() => ev.ifname.clone(),
+        "nf.family" => crate::catalogue::nfnames::family_name(ev.nf.as_ref()?.pf_hook?.0),
+        "nf.hook" => {
+            let (pf, hook) = ev.nf.as_ref()?.pf_hook?;
+            crate::catalogue::nfnames::hook_name(pf, hook)
+        }
+        "nf.table" => ev.nf.as_ref()?.table.clone()?,
+        "nf.chain" => {
+            let nf = ev.nf.as_ref()?;
+            nf.chain.clone().or_else(|| {
+                crate::catalogue::nfnames::iptables_chain(nf.pf_hook?.1).map(str::to_string)
+            })?
+        }
+        "nf.verdict" => super::lines::verdict_name(probe?.ret, ev.ret?),
+        "nf.hooks" => {
+            let nf = ev.nf.as_ref().filter(|nf| !nf.hooks.is_empty())?;
+            let names: Vec<String> = nf.hooks.iter().map(|h| fmt.kallsyms.describe(*h)).collect();
+            names.join(", ")
+        }
         _ => return None,
     })
 }
@@ -94,6 +112,14 @@ fn analysis_entry(fmt: &Formatter<'_>, n: usize, rule: &Rule, ev: &Event) -> Str
         probe.map_or("?", |p| p.group),
         interpolate(fmt, &rule.message, ev)
     );
+    if let Some(nf) = ev.nf.as_ref().filter(|nf| !nf.hooks.is_empty()) {
+        s.push_str("\n    following hook functions are blamed:\n");
+        for h in &nf.hooks {
+            let name = fmt.kallsyms.describe(*h);
+            let _ = writeln!(s, "        {}", name.strip_suffix("+0x0").unwrap_or(&name));
+        }
+        s.push('\n');
+    }
     if ev.is_drop() {
         if let Some(loc) = ev.location {
             let _ = writeln!(s, "    location:\n        {}", fmt.kallsyms.describe(loc));

@@ -137,6 +137,7 @@ pub const PLACEHOLDERS: &[&str] = &[
     "nf.table",
     "nf.chain",
     "nf.verdict",
+    "nf.hooks",
 ];
 
 #[derive(Debug, Clone)]

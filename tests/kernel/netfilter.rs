@@ -30,6 +30,7 @@ fn forward_drop_names_hook_table_chain_and_verdict() {
         "-t",
         "netfilter,ip",
         "--diag",
+        "--hooks",
         "-p",
         "icmp",
         "--saddr",
@@ -58,6 +59,15 @@ fn forward_drop_names_hook_table_chain_and_verdict() {
     );
     assert!(
         out.contains("packet is dropped by netfilter (NF_DROP)"),
+        "{out}"
+    );
+    // --hooks: the iptables/nftables hook function of the family is blamed.
+    assert!(
+        out.contains("    following hook functions are blamed:\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains("        nft_do_chain_ipv4") || out.contains("        iptable_filter_hook"),
         "{out}"
     );
 }

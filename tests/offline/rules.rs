@@ -358,6 +358,7 @@ mod diagnosis {
                     table: Some("filter".into()),
                     chain: Some("FORWARD".into()),
                     nft: true,
+                    ..NfFacts::default()
                 }),
                 ..ev(
                     4_049_295_695_000,
