@@ -360,7 +360,6 @@ pub fn run(
             drop_stack: u8::from(args.drop_stack),
             hooks: u8::from(args.hooks),
             wake_bytes: 64 * 1024,
-            ..Default::default()
         },
         btf_path: args.btf.clone(),
     };
