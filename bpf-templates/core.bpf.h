@@ -545,11 +545,17 @@ static __always_inline void record_hooks(u8 pf, u8 hook, const struct nf_hook_en
 	h->count = n;
 }
 
+/* The pointers are copied out of `a` before BPF_CORE_READ: the macro would
+ * otherwise emit a CO-RE relocation for `a->...`, and struct nt_nf_args is
+ * ours, not the kernel's (the load then fails). */
 static __always_inline void fill_nf(struct nt_event *e, struct nt_nf_args *a)
 {
-	if (a->state) {
-		e->nf.pf = BPF_CORE_READ(a->state, pf);
-		e->nf.hook = BPF_CORE_READ(a->state, hook);
+	const struct nf_hook_state *state = a->state;
+	const struct nft_chain *nft_chain = a->nft_chain;
+
+	if (state) {
+		e->nf.pf = BPF_CORE_READ(state, pf);
+		e->nf.hook = BPF_CORE_READ(state, hook);
 		e->nf.valid |= NT_NF_HOOK;
 		if (CONFIG.hooks && a->entries)
 			record_hooks(e->nf.pf, e->nf.hook, a->entries);
@@ -560,9 +566,9 @@ static __always_inline void fill_nf(struct nt_event *e, struct nt_nf_args *a)
 		BPF_CORE_READ_STR_INTO(&e->nf.table, t, name);
 		e->nf.valid |= NT_NF_TABLE;
 	}
-	if (a->nft_chain) {
-		const char *chain = BPF_CORE_READ(a->nft_chain, name);
-		const char *table = BPF_CORE_READ(a->nft_chain, table, name);
+	if (nft_chain) {
+		const char *chain = BPF_CORE_READ(nft_chain, name);
+		const char *table = BPF_CORE_READ(nft_chain, table, name);
 
 		bpf_probe_read_kernel_str(e->nf.chain, sizeof(e->nf.chain), chain);
 		bpf_probe_read_kernel_str(e->nf.table, sizeof(e->nf.table), table);

@@ -110,3 +110,102 @@ fn nft_rule_made_with_nft_is_named_as_created() {
         "{out}"
     );
 }
+
+#[test]
+fn masquerade_is_reported_and_both_addresses_are_in_one_block() {
+    if !require("masquerade_is_reported", Cap::Kprobe) {
+        return;
+    }
+    let net = Router::new("nfnat");
+    net.masquerade();
+    let tracer = start(&[
+        "-t",
+        "netfilter,ip",
+        "--diag",
+        "--diag-keep",
+        "-p",
+        "icmp",
+        "--saddr",
+        &net.client_addr,
+    ]);
+    assert!(ping(&net.client, &net.server_addr, 1));
+    std::thread::sleep(Duration::from_secs(2));
+    let out = tracer.stop().stdout;
+    let before = format!(
+        "ICMP: {} -> {} ping request",
+        net.client_addr, net.server_addr
+    );
+    let after = format!(
+        "ICMP: {} -> {} ping request",
+        net.router_outside, net.server_addr
+    );
+    let block = out
+        .split(|l| l.starts_with("*****"))
+        .find(|b| b.iter().any(|l| l.contains(&before)))
+        .unwrap_or_else(|| panic!("no block for the request: {out:#?}"));
+    assert!(block.iter().any(|l| l.contains(&after)), "{block:#?}");
+    assert!(
+        block
+            .iter()
+            .any(|l| l.contains("*NAT happens (packet address will change)*")),
+        "{block:#?}"
+    );
+    assert!(
+        block
+            .iter()
+            .any(|l| l.contains("WARNING happens in nf_nat_manip_pkt")),
+        "{block:#?}"
+    );
+}
+
+#[test]
+fn iptables_legacy_drop_names_its_table_and_chain() {
+    if !require(
+        "iptables_legacy_drop_names_its_table_and_chain",
+        Cap::Kprobe,
+    ) {
+        return;
+    }
+    if std::process::Command::new("iptables-legacy")
+        .arg("-V")
+        .output()
+        .is_err()
+    {
+        eprintln!("SKIPPED: iptables_legacy_drop_names_its_table_and_chain (no iptables-legacy)");
+        return;
+    }
+    let net = Router::new("nfleg");
+    net.router.exec(&[
+        "iptables-legacy",
+        "-A",
+        "FORWARD",
+        "-p",
+        "icmp",
+        "-s",
+        &net.client_addr,
+        "-j",
+        "DROP",
+    ]);
+    let tracer = start(&[
+        "-t",
+        "netfilter,ip",
+        "--diag",
+        "-p",
+        "icmp",
+        "--saddr",
+        &net.client_addr,
+    ]);
+    assert!(!ping(&net.client, &net.server_addr, 1));
+    let done = tracer
+        .wait_exit(Duration::from_secs(60))
+        .expect("nettrace --diag did not stop after the error");
+    let out = done.stdout.join("\n");
+    assert!(
+        out.contains("*iptables table:filter, chain:FORWARD*"),
+        "{out}"
+    );
+    assert!(
+        out.contains("ERROR happens in ipt_do_table(nf-core):"),
+        "{out}"
+    );
+}
