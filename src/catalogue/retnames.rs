@@ -108,6 +108,31 @@ pub fn names(kind: RetKind) -> &'static [RetName] {
     }
 }
 
+/// The value a name is compared with: a netfilter verdict keeps its
+/// verdict in the low byte and may carry an errno above bit 16. nftables
+/// drops with `NF_DROP_REASON`, which frees the skb itself and returns
+/// NF_STOLEN plus the errno: that is a drop, and reads as NF_DROP.
+pub fn effective(kind: RetKind, ret: i64) -> i64 {
+    const NF_STOLEN: i64 = 2;
+    match kind {
+        RetKind::NfVerdict => {
+            let verdict = ret & 0xff;
+            if verdict == NF_STOLEN && (ret >> 16) != 0 {
+                0
+            } else {
+                verdict
+            }
+        }
+        _ => ret,
+    }
+}
+
+/// The errno a netfilter verdict carries above bit 16 (`NF_DROP_ERR`).
+pub fn verdict_errno(ret: i64) -> Option<String> {
+    let errno = (ret >> 16) & 0xffff;
+    (errno != 0).then(|| errno_name(-errno).unwrap_or_else(|| format!("-{errno}")))
+}
+
 /// Whether negative values of this kind are errnos.
 pub fn takes_errno(kind: RetKind) -> bool {
     matches!(

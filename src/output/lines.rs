@@ -32,6 +32,13 @@ pub fn describe_ret(kind: RetKind, ret: i64) -> String {
             _ => None,
         },
         RetKind::Pointer if ret != 0 => return format!("{:#x}", ret as u64),
+        RetKind::NfVerdict => {
+            let name = verdict_name(kind, ret);
+            Some(match crate::catalogue::retnames::verdict_errno(ret) {
+                Some(e) => format!("{name}, {e}"),
+                None => name,
+            })
+        }
         RetKind::Bool => Some(if ret != 0 { "true" } else { "false" }.to_string()),
         _ => names(kind)
             .iter()
@@ -74,6 +81,7 @@ pub fn netfilter_note(nf: &crate::events::NfFacts) -> String {
 
 /// A netfilter return value as a verdict name (`NF_DROP`, `NF_ACCEPT`).
 pub fn verdict_name(kind: RetKind, ret: i64) -> String {
+    let ret = crate::catalogue::retnames::effective(kind, ret);
     crate::catalogue::retnames::names(kind)
         .iter()
         .find(|n| n.lo <= ret && ret <= n.hi)

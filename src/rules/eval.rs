@@ -121,7 +121,7 @@ fn verdict(ev: &Event) -> Option<i64> {
             0 => 2,
             _ => 1,
         },
-        _ => ret,
+        kind => retnames::effective(kind, ret),
     })
 }
 
@@ -130,7 +130,11 @@ fn have_of(ev: &Event, field: Field) -> Option<Have<'_>> {
     let p = &ev.pkt;
     let l4_ports = p.l4_proto == IPPROTO_TCP || p.l4_proto == IPPROTO_UDP;
     match field {
-        Field::Ret => ev.ret.map(Have::Int),
+        Field::Ret => {
+            let kind = PROBES.get(ev.probe as usize).map(|p| p.ret);
+            ev.ret
+                .map(|r| Have::Int(kind.map_or(r, |k| retnames::effective(k, r))))
+        }
         Field::Reason => ev
             .reason
             .filter(|_| ev.is_drop())

@@ -130,6 +130,8 @@ fn named_return_values() {
     let cases = [
         (RetKind::NfVerdict, 0, "0 (NF_DROP)"),
         (RetKind::NfVerdict, 1, "1 (NF_ACCEPT)"),
+        // nftables' NF_DROP_REASON: NF_STOLEN with -EPERM above bit 16.
+        (RetKind::NfVerdict, 65538, "65538 (NF_DROP, -EPERM)"),
         (RetKind::XdpAction, 1, "1 (XDP_DROP)"),
         (RetKind::XdpAction, 4, "4 (XDP_REDIRECT)"),
         (RetKind::GroResult, 4, "4 (GRO_CONSUMED)"),

@@ -364,7 +364,7 @@ mod diagnosis {
                     4_049_295_695_000,
                     "nft_do_chain",
                     t | flags::RET,
-                    Some(0),
+                    Some(65538), // NF_DROP_REASON: NF_STOLEN | -EPERM << 16
                     &ping,
                 )
             },
