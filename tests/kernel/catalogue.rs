@@ -66,10 +66,10 @@ fn full_catalogue(test: &str, mode: &str, cap: Cap) {
         .lines()
         .find(|l| l.starts_with("summary: "))
         .expect("summary line");
+    // "summary: ... printed from E events, L lost, N probes attached (...)"
     let attached: usize = summary
-        .split(" printed, ")
+        .split(" lost, ")
         .nth(1)
-        .and_then(|s| s.split(" lost, ").nth(1))
         .and_then(|s| s.split_whitespace().next())
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("cannot read the attached count: {summary}"));
