@@ -6,17 +6,12 @@ use crate::runner::{require, start, Cap};
 use crate::scenario::{ping, send_udp, Router, TwoHosts};
 use std::time::Duration;
 
-#[test]
-fn forward_drop_names_hook_table_chain_and_verdict() {
-    if !require(
-        "forward_drop_names_hook_table_chain_and_verdict",
-        Cap::Kprobe,
-    ) {
-        return;
-    }
-    let net = Router::new("nffwd");
+/// The router drops ICMP from the client in FORWARD (with `iptables`, the
+/// nft flavour, or `iptables-legacy`); `--diag` runs until that error.
+fn forward_drop_diagnosis(tag: &str, iptables: &str, extra: &[&str]) -> (Router, String) {
+    let net = Router::new(tag);
     net.router.exec(&[
-        "iptables",
+        iptables,
         "-A",
         "FORWARD",
         "-p",
@@ -26,21 +21,34 @@ fn forward_drop_names_hook_table_chain_and_verdict() {
         "-j",
         "DROP",
     ]);
-    let tracer = start(&[
+    let mut args = vec![
         "-t",
         "netfilter,ip",
         "--diag",
-        "--hooks",
         "-p",
         "icmp",
         "--saddr",
         &net.client_addr,
-    ]);
+    ];
+    args.extend_from_slice(extra);
+    let tracer = start(&args);
     assert!(!ping(&net.client, &net.server_addr, 1));
     let done = tracer
         .wait_exit(Duration::from_secs(60))
         .expect("nettrace --diag did not stop after the error");
     let out = done.stdout.join("\n");
+    (net, out)
+}
+
+#[test]
+fn forward_drop_names_hook_table_chain_and_verdict() {
+    if !require(
+        "forward_drop_names_hook_table_chain_and_verdict",
+        Cap::Kprobe,
+    ) {
+        return;
+    }
+    let (_net, out) = forward_drop_diagnosis("nffwd", "iptables", &["--hooks"]);
     assert!(out.contains("*ipv4 in chain: FORWARD*"), "{out}");
     assert!(out.contains("table:filter, chain:FORWARD*"), "{out}");
     assert!(out.contains("*verdict: NF_DROP*"), "{out}");
@@ -174,32 +182,7 @@ fn iptables_legacy_drop_names_its_table_and_chain() {
         eprintln!("SKIPPED: iptables_legacy_drop_names_its_table_and_chain (no iptables-legacy)");
         return;
     }
-    let net = Router::new("nfleg");
-    net.router.exec(&[
-        "iptables-legacy",
-        "-A",
-        "FORWARD",
-        "-p",
-        "icmp",
-        "-s",
-        &net.client_addr,
-        "-j",
-        "DROP",
-    ]);
-    let tracer = start(&[
-        "-t",
-        "netfilter,ip",
-        "--diag",
-        "-p",
-        "icmp",
-        "--saddr",
-        &net.client_addr,
-    ]);
-    assert!(!ping(&net.client, &net.server_addr, 1));
-    let done = tracer
-        .wait_exit(Duration::from_secs(60))
-        .expect("nettrace --diag did not stop after the error");
-    let out = done.stdout.join("\n");
+    let (_net, out) = forward_drop_diagnosis("nfleg", "iptables-legacy", &[]);
     assert!(
         out.contains("*iptables table:filter, chain:FORWARD*"),
         "{out}"
