@@ -127,6 +127,18 @@ pub fn effective(kind: RetKind, ret: i64) -> i64 {
     }
 }
 
+/// A netfilter function's return value as an NF_* verdict number:
+/// iptables and nftables return one; nf_hook_slow's values are mapped by
+/// the name its table gives them (a negative errno is NF_DROP...).
+pub fn as_nf_verdict(kind: RetKind, ret: i64) -> Option<i64> {
+    let ret = effective(kind, ret);
+    if kind == RetKind::NfVerdict {
+        return Some(ret);
+    }
+    let name = names(kind).iter().find(|n| n.lo <= ret && ret <= n.hi)?;
+    lookup(RetKind::NfVerdict, name.name).map(|(v, _)| v)
+}
+
 /// The errno a netfilter verdict carries above bit 16 (`NF_DROP_ERR`).
 pub fn verdict_errno(ret: i64) -> Option<String> {
     let errno = (ret >> 16) & 0xffff;

@@ -94,7 +94,7 @@ pub struct Args {
     /// Diagnose each packet's lifecycle with the rules: findings on the event lines and an ANALYSIS RESULT
     #[arg(long, help_heading = "Diagnosis")]
     pub diag: bool,
-    /// When netfilter drops a packet, list every hook function registered on that hook (needs function probes)
+    /// With --diag: when netfilter drops a packet, list every hook function registered on that hook (needs function probes)
     #[arg(long, help_heading = "Diagnosis")]
     pub hooks: bool,
     /// With --diag: print only packets with a warning or an error

@@ -111,17 +111,16 @@ fn run(args: &Args) -> anyhow::Result<()> {
     if args.drop_stack && !args.drop {
         return Err(Fatal::usage("--drop-stack needs --drop").into());
     }
-    if (args.diag_quiet || args.diag_keep || !args.rules.is_empty() || args.no_default_rules)
+    // The blamed hook functions are shown in the analysis result only.
+    if (args.diag_quiet
+        || args.diag_keep
+        || args.hooks
+        || !args.rules.is_empty()
+        || args.no_default_rules)
         && !args.diag
     {
         return Err(Fatal::usage(
-            "--diag-quiet, --diag-keep, --rules and --no-default-rules go with --diag",
-        )
-        .into());
-    }
-    if args.hooks && (args.drop || args.basic) {
-        return Err(Fatal::usage(
-            "--hooks lists hook functions in packet lifecycles; it does not combine with --drop or --basic",
+            "--diag-quiet, --diag-keep, --hooks, --rules and --no-default-rules go with --diag",
         )
         .into());
     }

@@ -74,6 +74,17 @@ pub struct NfFacts {
     pub hooks: Vec<u64>,
 }
 
+impl NfFacts {
+    /// The chain the packet ran: nftables names it; for iptables it is the
+    /// chain of the hook (`FORWARD`, `PREROUTING`...).
+    pub fn chain_name(&self) -> Option<&str> {
+        self.chain.as_deref().or_else(|| {
+            self.pf_hook
+                .and_then(|(_, h)| crate::catalogue::nfnames::iptables_chain(h))
+        })
+    }
+}
+
 /// nt_nf.valid bits.
 mod nf_valid {
     pub const HOOK: u8 = 1 << 0;

@@ -54,12 +54,7 @@ fn field_text(fmt: &Formatter<'_>, field: &str, ev: &Event) -> Option<String> {
             crate::catalogue::nfnames::hook_name(pf, hook)
         }
         "nf.table" => ev.nf.as_ref()?.table.clone()?,
-        "nf.chain" => {
-            let nf = ev.nf.as_ref()?;
-            nf.chain.clone().or_else(|| {
-                crate::catalogue::nfnames::iptables_chain(nf.pf_hook?.1).map(str::to_string)
-            })?
-        }
+        "nf.chain" => ev.nf.as_ref()?.chain_name()?.to_string(),
         "nf.verdict" => super::lines::verdict_name(probe?.ret, ev.ret?),
         "nf.hooks" => {
             let nf = ev.nf.as_ref().filter(|nf| !nf.hooks.is_empty())?;

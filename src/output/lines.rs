@@ -58,17 +58,10 @@ pub fn describe_ret(kind: RetKind, ret: i64) -> String {
 
 /// ` *ipv4 in chain: FORWARD*`, ` *iptables table:filter, chain:FORWARD*`.
 pub fn netfilter_note(nf: &crate::events::NfFacts) -> String {
-    use crate::catalogue::nfnames::{family_name, hook_name, iptables_chain};
+    use crate::catalogue::nfnames::{family_name, hook_name};
     match (&nf.table, nf.pf_hook) {
-        (Some(table), hook) => {
-            let chain = nf
-                .chain
-                .clone()
-                .or_else(|| {
-                    hook.and_then(|(_, h)| iptables_chain(h))
-                        .map(str::to_string)
-                })
-                .unwrap_or_else(|| "?".into());
+        (Some(table), _) => {
+            let chain = nf.chain_name().unwrap_or("?");
             let kind = if nf.nft { "nftables" } else { "iptables" };
             format!(" *{kind} table:{table}, chain:{chain}*")
         }
@@ -173,7 +166,8 @@ impl Formatter<'_> {
     /// `[ts] [probe_name          ] summary` (with `--detail`, the skb,
     /// cpu, interface, pid, command and netns in brackets first).
     pub fn event_line(&self, ev: &Event) -> String {
-        let name = PROBES.get(ev.probe as usize).map(|p| p.name).unwrap_or("?");
+        let probe = PROBES.get(ev.probe as usize);
+        let name = probe.map_or("?", |p| p.name);
         let mut s = format!("[{}] ", self.clock.format(ev.ts));
         if self.detail {
             let ifname = if ev.ifname.is_empty() {
@@ -198,18 +192,15 @@ impl Formatter<'_> {
         if let Some(nf) = &ev.nf {
             s.push_str(&netfilter_note(nf));
         }
-        let probe = PROBES.get(ev.probe as usize);
-        if let (Some(p), Some(ret), false) = (probe, ev.ret, self.show_ret) {
-            if p.is_netfilter() {
+        match (probe, ev.ret) {
+            (Some(p), Some(ret)) if self.show_ret => {
+                let _ = write!(s, " *return: {}*", describe_ret(p.ret, ret));
+            }
+            // Netfilter verdicts show without --ret: they are the point.
+            (Some(p), Some(ret)) if p.is_netfilter() => {
                 let _ = write!(s, " *verdict: {}*", verdict_name(p.ret, ret));
             }
-        }
-        if let Some(ret) = ev.ret.filter(|_| self.show_ret) {
-            let kind = PROBES
-                .get(ev.probe as usize)
-                .map(|p| p.ret)
-                .unwrap_or(RetKind::Int);
-            let _ = write!(s, " *return: {}*", describe_ret(kind, ret));
+            _ => {}
         }
         s
     }

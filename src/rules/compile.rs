@@ -152,6 +152,8 @@ pub struct Rule {
     pub cond: Cond,
     pub file: PathBuf,
     pub line: usize,
+    /// Where the id is written, for diagnostics about the whole rule.
+    pub id_span: Span,
 }
 
 /// Rule files given together: the default pack, or one `--rules DIR`.
@@ -320,12 +322,6 @@ fn shadowing(out: &mut Compiled, layers: &[Layer]) {
                 .flat_map(|l| &l.files)
                 .find(|f| f.path == r.file)
             {
-                let start = file
-                    .text
-                    .match_indices(&format!("rule {}", r.id))
-                    .map(|(o, _)| o)
-                    .next()
-                    .unwrap_or(0);
                 let what = if r.fallback {
                     "this fallback never fires"
                 } else {
@@ -333,10 +329,7 @@ fn shadowing(out: &mut Compiled, layers: &[Layer]) {
                 };
                 out.diagnostics.push(file.diagnostic(
                     "W0202",
-                    Span {
-                        start: start + 5,
-                        end: start + 5 + r.id.len(),
-                    },
+                    r.id_span,
                     format!(
                         "rule `{}` has the same condition as `{}`: {what}",
                         r.id, earlier.id
@@ -466,6 +459,7 @@ impl Checker<'_> {
             cond: cond?,
             file: self.file.path.clone(),
             line,
+            id_span: a.id.span,
         })
     }
 
@@ -539,50 +533,41 @@ impl Checker<'_> {
         match &e.value {
             Expr::Or(items) => Cond::Or(items.iter().map(|i| self.expr(i, scope)).collect()),
             Expr::And(items) => {
-                // Probes named directly in this conjunction give `ret` its meaning.
+                // Probes named directly in this conjunction give `ret` its
+                // meaning: resolve them first, then the other tests.
                 let mut named: Scope = scope.clone();
-                for i in items {
-                    if let Some(p) = self.probes_of(i) {
+                let mut done: Vec<Option<Cond>> = vec![None; items.len()];
+                for (slot, item) in done.iter_mut().zip(items) {
+                    if matches!(item.value, Expr::Probe(_) | Expr::Group(_)) {
+                        let probes = self.resolve_probes(item);
+                        *slot = Some(probe_cond(&probes));
                         named = Some(match named {
-                            None => p,
+                            None => probes,
                             Some(prev) => prev
                                 .into_iter()
-                                .filter(|x| p.iter().any(|y| y.id == x.id))
+                                .filter(|x| probes.iter().any(|y| y.id == x.id))
                                 .collect(),
                         });
                     }
                 }
-                Cond::And(items.iter().map(|i| self.expr(i, &named)).collect())
+                Cond::And(
+                    items
+                        .iter()
+                        .zip(done)
+                        .map(|(i, c)| c.unwrap_or_else(|| self.expr(i, &named)))
+                        .collect(),
+                )
             }
             Expr::Not(inner) => Cond::Not(Box::new(self.expr(inner, scope))),
             Expr::Order(op, inner) => Cond::Order(*op, Box::new(self.expr(inner, &None))),
-            Expr::Probe(_) | Expr::Group(_) => {
-                let probes = self.resolve_probes(e).unwrap_or_default();
-                let mut ids: Vec<u32> = probes.iter().map(|p| p.id).collect();
-                ids.sort_unstable();
-                Cond::Probes(ids)
-            }
+            Expr::Probe(_) | Expr::Group(_) => probe_cond(&self.resolve_probes(e)),
             Expr::Flag(f) => Cond::Flag(*f),
             Expr::Field { field, op, values } => self.field(e.span, field, *op, values, scope),
         }
     }
 
-    /// The probes a probe/group test names, without reporting (used to
-    /// find the scope before the tests are checked).
-    fn probes_of(&self, e: &Spanned<Expr>) -> Option<Vec<&'static ProbeDef>> {
-        match &e.value {
-            Expr::Probe(names) => Some(
-                names
-                    .iter()
-                    .filter_map(|n| PROBES.iter().find(|p| p.name == n.value))
-                    .collect(),
-            ),
-            Expr::Group(g) => Some(group_probes(&g.value)),
-            _ => None,
-        }
-    }
-
-    fn resolve_probes(&mut self, e: &Spanned<Expr>) -> Option<Vec<&'static ProbeDef>> {
+    /// The probes a probe or group test names; unknown names are reported.
+    fn resolve_probes(&mut self, e: &Spanned<Expr>) -> Vec<&'static ProbeDef> {
         match &e.value {
             Expr::Probe(names) => {
                 let mut out = Vec::new();
@@ -601,7 +586,7 @@ impl Checker<'_> {
                         }
                     }
                 }
-                Some(out)
+                out
             }
             Expr::Group(g) => {
                 if !GROUPS.iter().any(|x| x.name == g.value) {
@@ -614,9 +599,9 @@ impl Checker<'_> {
                         help,
                     );
                 }
-                Some(group_probes(&g.value))
+                group_probes(&g.value)
             }
-            _ => None,
+            _ => Vec::new(),
         }
     }
 
@@ -855,6 +840,12 @@ impl Checker<'_> {
             },
         }
     }
+}
+
+fn probe_cond(probes: &[&'static ProbeDef]) -> Cond {
+    let mut ids: Vec<u32> = probes.iter().map(|p| p.id).collect();
+    ids.sort_unstable();
+    Cond::Probes(ids)
 }
 
 /// Probes of a group and of its child groups.

@@ -109,20 +109,10 @@ fn test(ev: &Event, field: Field, op: CmpOp, vals: &[Val]) -> bool {
     }
 }
 
-/// A netfilter probe's verdict as NF_* numbers: iptables and nftables
-/// return one; nf_hook_slow returns 1 to continue, 0 when a hook stole
-/// the packet, a negative errno when one dropped it.
+/// A netfilter probe's verdict as an NF_* number.
 fn verdict(ev: &Event) -> Option<i64> {
     let probe = PROBES.get(ev.probe as usize).filter(|p| p.is_netfilter())?;
-    let ret = ev.ret?;
-    Some(match probe.ret {
-        crate::catalogue::table::RetKind::NfHook => match ret {
-            r if r < 0 => 0,
-            0 => 2,
-            _ => 1,
-        },
-        kind => retnames::effective(kind, ret),
-    })
+    retnames::as_nf_verdict(probe.ret, ev.ret?)
 }
 
 /// What the event carries for a field (not `proto`, `port`).
@@ -152,17 +142,7 @@ fn have_of(ev: &Event, field: Field) -> Option<Have<'_>> {
         Field::NfFamily => ev.nf.as_ref()?.pf_hook.map(|(pf, _)| Have::Int(pf.into())),
         Field::NfHook => ev.nf.as_ref()?.pf_hook.map(|(_, h)| Have::Int(h.into())),
         Field::NfTable => ev.nf.as_ref()?.table.as_deref().map(Have::Text),
-        Field::NfChain => {
-            let nf = ev.nf.as_ref()?;
-            match &nf.chain {
-                Some(c) => Some(Have::Text(c)),
-                // iptables: the chain is the hook's.
-                None => nf
-                    .pf_hook
-                    .and_then(|(_, h)| crate::catalogue::nfnames::iptables_chain(h))
-                    .map(Have::Text),
-            }
-        }
+        Field::NfChain => ev.nf.as_ref()?.chain_name().map(Have::Text),
         Field::NfVerdict => verdict(ev).map(Have::Int),
         Field::Proto | Field::Port => None,
     }

@@ -39,6 +39,7 @@ fn bad_values_exit_2_with_one_line() {
         ),
         (&["--drop", "-S", "-1"], "invalid port `-1` for --sport"),
         (&["--drop", "--pid", "abc"], "invalid pid `abc` for --pid"),
+        (&["--hooks"], "go with --diag"),
         (
             &["--drop", "--no-such-flag"],
             "unexpected argument '--no-such-flag'",
