@@ -36,6 +36,16 @@ const NF_HOOK: &[RetName] = &[
     one("NF_ACCEPT", 1),
     one("NF_STOLEN", 0),
 ];
+/// A conntrack protocol handler (`nf_conntrack_tcp_packet`): a negative
+/// verdict leaves the packet untracked; -NF_ACCEPT means conntrack found
+/// it invalid (rules see ctstate INVALID), -NF_REPEAT that an old
+/// connection was closed for a new one on the same tuple.
+const CT_VERDICT: &[RetName] = &[
+    one("NF_DROP", 0),
+    one("NF_ACCEPT", 1),
+    one("CT_INVALID", -1),
+    one("CT_REOPEN", -4),
+];
 const XDP_ACTION: &[RetName] = &[
     one("XDP_ABORTED", 0),
     one("XDP_DROP", 1),
@@ -98,6 +108,7 @@ pub fn names(kind: RetKind) -> &'static [RetName] {
     match kind {
         RetKind::NfVerdict => NF_VERDICT,
         RetKind::NfHook => NF_HOOK,
+        RetKind::CtVerdict => CT_VERDICT,
         RetKind::XdpAction => XDP_ACTION,
         RetKind::GroResult => GRO_RESULT,
         RetKind::NetRx => NET_RX,
@@ -157,7 +168,7 @@ pub fn takes_errno(kind: RetKind) -> bool {
 pub fn errno_name(ret: i64) -> Option<String> {
     ERRNOS
         .iter()
-        .find(|(_, v)| *v == -ret)
+        .find(|(_, v)| Some(*v) == ret.checked_neg())
         .map(|(n, _)| format!("-{n}"))
 }
 

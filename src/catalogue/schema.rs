@@ -143,6 +143,7 @@ pub enum RetKind {
     Pointer,
     NfVerdict,
     NfHook,
+    CtVerdict,
     XdpAction,
     GroResult,
     NetRx,
@@ -151,7 +152,7 @@ pub enum RetKind {
 }
 
 impl RetKind {
-    pub const ALL: [RetKind; 12] = [
+    pub const ALL: [RetKind; 13] = [
         RetKind::None,
         RetKind::Int,
         RetKind::Errno,
@@ -159,6 +160,7 @@ impl RetKind {
         RetKind::Pointer,
         RetKind::NfVerdict,
         RetKind::NfHook,
+        RetKind::CtVerdict,
         RetKind::XdpAction,
         RetKind::GroResult,
         RetKind::NetRx,
@@ -175,6 +177,7 @@ impl RetKind {
             RetKind::Pointer => "pointer",
             RetKind::NfVerdict => "nf_verdict",
             RetKind::NfHook => "nf_hook",
+            RetKind::CtVerdict => "ct_verdict",
             RetKind::XdpAction => "xdp_action",
             RetKind::GroResult => "gro_result",
             RetKind::NetRx => "net_rx",
@@ -193,6 +196,7 @@ impl RetKind {
             RetKind::Pointer => "Pointer",
             RetKind::NfVerdict => "NfVerdict",
             RetKind::NfHook => "NfHook",
+            RetKind::CtVerdict => "CtVerdict",
             RetKind::XdpAction => "XdpAction",
             RetKind::GroResult => "GroResult",
             RetKind::NetRx => "NetRx",

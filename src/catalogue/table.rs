@@ -109,6 +109,12 @@ impl ProbeDef {
         self.signatures.iter().any(|s| s.nf.any())
     }
 
+    /// Whether event lines show its return value as a verdict without
+    /// `--ret`: netfilter functions and conntrack's protocol handlers.
+    pub fn shows_verdict(&self) -> bool {
+        self.is_netfilter() || self.ret == RetKind::CtVerdict
+    }
+
     /// The parent group (or the group itself for a top-level leaf).
     pub fn top_group(&self) -> &'static str {
         group(self.group)

@@ -17,6 +17,136 @@ Status lines (`begin trace...`, `end trace...`) and logs go to stderr; data goes
 Exit codes: 0 ok, 1 runtime error, 2 bad usage, 3 missing privileges, 4 kernel lacks what is needed (BTF, probes), 5 BPF load refused."
 )]
 pub struct Args {
+    #[command(flatten)]
+    pub filters: FilterFlags,
+
+    #[command(flatten)]
+    pub view: ViewFlags,
+
+    /// With --diag: when netfilter drops a packet, list every hook function registered on that hook (needs function probes)
+    #[arg(long, help_heading = "Diagnosis")]
+    pub hooks: bool,
+    /// Write every event of the run (and what is needed to decode it elsewhere) to FILE, for `nettrace replay` and `rules test` (docs/recording.md)
+    #[arg(long, value_name = "FILE", help_heading = "Output")]
+    pub record: Option<PathBuf>,
+    /// Report what this kernel supports and how many probes would attach, then exit
+    #[arg(long, help_heading = "Modes")]
+    pub check: bool,
+    /// List the probe groups and probes (what is off by default, what this kernel can attach), then exit
+    #[arg(long, help_heading = "Modes")]
+    pub list: bool,
+
+    /// Probe groups or probe names to trace, comma-separated; `all` for every probe (`-t ?` lists them). The lifecycle mode always adds the free, drop and clone probes
+    #[arg(
+        short = 't',
+        long = "trace",
+        value_name = "GROUPS",
+        help_heading = "Probes"
+    )]
+    pub trace: Option<String>,
+    /// How kernel functions are probed
+    #[arg(long, value_enum, default_value_t = ProbeMode::Auto, help_heading = "Probes")]
+    pub probe_mode: ProbeMode,
+    /// How tracepoints are attached
+    #[arg(long, value_enum, default_value_t = TpMode::Auto, help_heading = "Probes")]
+    pub tp_mode: TpMode,
+    /// Read kernel BTF from FILE instead of /sys/kernel/btf/vmlinux
+    #[arg(long, value_name = "FILE", help_heading = "Probes")]
+    pub btf: Option<PathBuf>,
+
+    /// Log progress to stderr: attach details, then events, open contexts and losses every 2 s
+    #[arg(short = 'v', help_heading = "Logging")]
+    pub verbose: bool,
+    /// Log debugging detail to stderr (includes libbpf's messages)
+    #[arg(long, help_heading = "Logging")]
+    pub debug: bool,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// Work with diagnosis rule files
+    Rules {
+        #[command(subcommand)]
+        action: RulesAction,
+    },
+    /// Run a recording (`--record FILE`) through the same pipeline as a live run, without root or BPF:
+    /// the same flags print the same output. Exit codes: 0 ok, 1 the recording is damaged (what
+    /// came before the damage is printed), 2 usage error or unreadable/unsupported recording.
+    Replay(Box<ReplayArgs>),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ReplayArgs {
+    /// A recording made with `--record`
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    #[command(flatten)]
+    pub filters: FilterFlags,
+    #[command(flatten)]
+    pub view: ViewFlags,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum RulesAction {
+    /// Check rule files without root or BPF: every problem in every file, as file:line:col.
+    /// Exit codes: 0 clean, 1 errors (or warnings with --deny-warnings), 2 usage or I/O error.
+    Lint(LintArgs),
+    /// Run rule tests: recordings or hand-written event files with the findings expected of them
+    /// (docs/rules.md, "Testing rules"). Exit codes: 0 all pass, 1 a test failed (or a rule lacks
+    /// a test, with --require-coverage), 2 usage error or a broken test file.
+    Test(RulesTestArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RulesTestArgs {
+    /// Test files (`.test.yaml`) or directories holding them; rule files found next to them
+    /// are loaded on top of the built-in pack (default: the built-in pack's own tests, rules.d/tests)
+    #[arg(value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+    /// Test the given rule files alone, not on top of the built-in pack
+    #[arg(long)]
+    pub no_default_rules: bool,
+    /// Fail unless every rule has a test that fires it and one that must not fire it
+    #[arg(long)]
+    pub require_coverage: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct LintArgs {
+    /// Rule files or directories of `.rules` files, checked together on top of the
+    /// built-in pack (default: the built-in pack itself)
+    #[arg(value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = LintFormat::Text)]
+    pub format: LintFormat,
+    /// Check drop reasons against this kernel BTF file (default: the running kernel's, if readable)
+    #[arg(long, value_name = "FILE")]
+    pub btf: Option<PathBuf>,
+    /// Fail (exit 1) on warnings too
+    #[arg(long)]
+    pub deny_warnings: bool,
+    /// Check the given files alone, not on top of the built-in pack
+    #[arg(long)]
+    pub no_default_rules: bool,
+    /// List every diagnostic code and what it means, then exit
+    #[arg(long)]
+    pub explain: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LintFormat {
+    Text,
+    Json,
+    Sarif,
+}
+
+/// Filters, shared by live runs and `replay`.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct FilterFlags {
     /// Filter: source IPv4/IPv6 address
     #[arg(short = 's', long, value_name = "ADDR", help_heading = "Filters")]
     pub saddr: Option<String>,
@@ -81,7 +211,11 @@ pub struct Args {
     /// Filter: TCP packets with all these flags set: letters FSRPAUEC (SA) or names (syn,ack)
     #[arg(long, value_name = "FLAGS", help_heading = "Filters")]
     pub tcp_flags: Option<String>,
+}
 
+/// What is printed and how, shared by live runs and `replay`.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct ViewFlags {
     /// Drop monitor: one line per dropped packet with reason and location
     #[arg(long, help_heading = "Modes")]
     pub drop: bool,
@@ -94,9 +228,6 @@ pub struct Args {
     /// Diagnose each packet's lifecycle with the rules: findings on the event lines and an ANALYSIS RESULT
     #[arg(long, help_heading = "Diagnosis")]
     pub diag: bool,
-    /// With --diag: when netfilter drops a packet, list every hook function registered on that hook (needs function probes)
-    #[arg(long, help_heading = "Diagnosis")]
-    pub hooks: bool,
     /// With --diag: print only packets with a warning or an error
     #[arg(long, help_heading = "Diagnosis")]
     pub diag_quiet: bool,
@@ -109,34 +240,9 @@ pub struct Args {
     /// With --diag: do not load the built-in rule pack
     #[arg(long, help_heading = "Diagnosis")]
     pub no_default_rules: bool,
-    /// Report what this kernel supports and how many probes would attach, then exit
-    #[arg(long, help_heading = "Modes")]
-    pub check: bool,
-    /// List the probe groups and probes (what is off by default, what this kernel can attach), then exit
-    #[arg(long, help_heading = "Modes")]
-    pub list: bool,
-
-    /// Probe groups or probe names to trace, comma-separated; `all` for every probe (`-t ?` lists them). The lifecycle mode always adds the free, drop and clone probes
-    #[arg(
-        short = 't',
-        long = "trace",
-        value_name = "GROUPS",
-        help_heading = "Probes"
-    )]
-    pub trace: Option<String>,
     /// Show function return values (fexit/kretprobe), named where their meaning is known
     #[arg(long, help_heading = "Probes")]
     pub ret: bool,
-    /// How kernel functions are probed
-    #[arg(long, value_enum, default_value_t = ProbeMode::Auto, help_heading = "Probes")]
-    pub probe_mode: ProbeMode,
-    /// How tracepoints are attached
-    #[arg(long, value_enum, default_value_t = TpMode::Auto, help_heading = "Probes")]
-    pub tp_mode: TpMode,
-    /// Read kernel BTF from FILE instead of /sys/kernel/btf/vmlinux
-    #[arg(long, value_name = "FILE", help_heading = "Probes")]
-    pub btf: Option<PathBuf>,
-
     /// Show the skb address, CPU, interface, pid, command and netns of each event
     #[arg(long, help_heading = "Output")]
     pub detail: bool,
@@ -147,59 +253,14 @@ pub struct Args {
     #[arg(short = 'c', long, value_name = "N", help_heading = "Output")]
     pub count: Option<u64>,
 
-    /// Log progress to stderr: attach details, then events, open contexts and losses every 2 s
-    #[arg(short = 'v', help_heading = "Logging")]
-    pub verbose: bool,
-    /// Log debugging detail to stderr (includes libbpf's messages)
-    #[arg(long, help_heading = "Logging")]
-    pub debug: bool,
-
-    #[command(subcommand)]
-    pub command: Option<Command>,
+    /// Output format: text (the original's shapes) or JSON lines, one object per event, drop or packet (docs/json.md)
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text, help_heading = "Output")]
+    pub output: OutputFormat,
 }
 
-#[derive(Debug, clap::Subcommand)]
-pub enum Command {
-    /// Work with diagnosis rule files
-    Rules {
-        #[command(subcommand)]
-        action: RulesAction,
-    },
-}
-
-#[derive(Debug, clap::Subcommand)]
-pub enum RulesAction {
-    /// Check rule files without root or BPF: every problem in every file, as file:line:col.
-    /// Exit codes: 0 clean, 1 errors (or warnings with --deny-warnings), 2 usage or I/O error.
-    Lint(LintArgs),
-}
-
-#[derive(Debug, clap::Args)]
-pub struct LintArgs {
-    /// Rule files or directories of `.rules` files, checked together on top of the
-    /// built-in pack (default: the built-in pack itself)
-    #[arg(value_name = "PATH")]
-    pub paths: Vec<PathBuf>,
-    /// Output format
-    #[arg(long, value_enum, default_value_t = LintFormat::Text)]
-    pub format: LintFormat,
-    /// Check drop reasons against this kernel BTF file (default: the running kernel's, if readable)
-    #[arg(long, value_name = "FILE")]
-    pub btf: Option<PathBuf>,
-    /// Fail (exit 1) on warnings too
-    #[arg(long)]
-    pub deny_warnings: bool,
-    /// Check the given files alone, not on top of the built-in pack
-    #[arg(long)]
-    pub no_default_rules: bool,
-    /// List every diagnostic code and what it means, then exit
-    #[arg(long)]
-    pub explain: bool,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum LintFormat {
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum OutputFormat {
+    #[default]
     Text,
     Json,
-    Sarif,
 }

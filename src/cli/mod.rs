@@ -7,6 +7,8 @@ pub mod check;
 pub mod exit;
 pub mod filter;
 pub mod lint;
+pub mod replay;
+pub mod rules_test;
 pub mod trace;
 
 use args::Args;
@@ -33,13 +35,17 @@ pub fn main() -> i32 {
         }
     };
     init_logging(&args);
-    if let Some(args::Command::Rules {
-        action: args::RulesAction::Lint(lint),
-    }) = &args.command
-    {
-        return lint::run(lint);
-    }
-    match run(&args) {
+    let result = match &args.command {
+        Some(args::Command::Rules {
+            action: args::RulesAction::Lint(lint),
+        }) => return lint::run(lint),
+        Some(args::Command::Rules {
+            action: args::RulesAction::Test(t),
+        }) => return rules_test::run(t),
+        Some(args::Command::Replay(r)) => replay::run(r),
+        None => run(&args),
+    };
+    match result {
         Ok(()) => 0,
         Err(e) => match e.downcast::<Fatal>() {
             Ok(f) => {
@@ -81,59 +87,47 @@ fn init_logging(args: &Args) {
     libbpf_rs::set_print(Some((libbpf_rs::PrintLevel::Debug, libbpf_print)));
 }
 
+/// Flag combinations of what is printed, for live runs and replays.
+pub fn check_view(view: &args::ViewFlags, hooks: bool) -> Result<(), Fatal> {
+    if view.drop_stack && !view.drop {
+        return Err(Fatal::usage("--drop-stack needs --drop"));
+    }
+    // The blamed hook functions are shown in the analysis result only.
+    if (view.diag_quiet
+        || view.diag_keep
+        || hooks
+        || !view.rules.is_empty()
+        || view.no_default_rules)
+        && !view.diag
+    {
+        return Err(Fatal::usage(
+            "--diag-quiet, --diag-keep, --hooks, --rules and --no-default-rules go with --diag",
+        ));
+    }
+    if view.diag && (view.drop || view.basic) {
+        return Err(Fatal::usage(
+            "--diag diagnoses packet lifecycles; it does not combine with --drop or --basic",
+        ));
+    }
+    if view.drop && view.basic {
+        return Err(Fatal::usage(
+            "--drop and --basic are different modes; pick one",
+        ));
+    }
+    Ok(())
+}
+
 fn run(args: &Args) -> anyhow::Result<()> {
     // Flags are checked before anything touches the kernel.
-    let filter = filter::build_filter(&filter::FilterArgs {
-        saddr: args.saddr.as_deref(),
-        daddr: args.daddr.as_deref(),
-        addr: args.addr.as_deref(),
-        sport: args.sport.as_deref(),
-        dport: args.dport.as_deref(),
-        port: args.port.as_deref(),
-        proto: args.proto.as_deref(),
-        pid: args.pid.as_deref(),
-        netns: args.netns.as_deref(),
-        netns_current: if args.netns_current {
-            Some(filter::current_netns().map_err(Fatal::usage)?)
-        } else {
-            None
-        },
-        pkt_len: args.pkt_len.as_deref(),
-        tcp_flags: args.tcp_flags.as_deref(),
-    })
-    .map_err(Fatal::usage)?;
+    let filter = args.filters.to_filter().map_err(Fatal::usage)?;
     let list = args.list || args.trace.as_deref() == Some("?");
     let selection = if list {
         Vec::new()
     } else {
         crate::load::select::select(args.trace.as_deref()).map_err(Fatal::usage)?
     };
-    if args.drop_stack && !args.drop {
-        return Err(Fatal::usage("--drop-stack needs --drop").into());
-    }
-    // The blamed hook functions are shown in the analysis result only.
-    if (args.diag_quiet
-        || args.diag_keep
-        || args.hooks
-        || !args.rules.is_empty()
-        || args.no_default_rules)
-        && !args.diag
-    {
-        return Err(Fatal::usage(
-            "--diag-quiet, --diag-keep, --hooks, --rules and --no-default-rules go with --diag",
-        )
-        .into());
-    }
-    if args.diag && (args.drop || args.basic) {
-        return Err(Fatal::usage(
-            "--diag diagnoses packet lifecycles; it does not combine with --drop or --basic",
-        )
-        .into());
-    }
-    if args.drop && args.basic {
-        return Err(Fatal::usage("--drop and --basic are different modes; pick one").into());
-    }
-    if args.drop && (args.trace.is_some() || args.ret) && !list {
+    check_view(&args.view, args.hooks)?;
+    if args.view.drop && (args.trace.is_some() || args.view.ret) && !list {
         return Err(Fatal::usage(
             "--drop watches the kfree_skb tracepoint only; -t and --ret apply to tracing modes",
         )
@@ -145,12 +139,12 @@ fn run(args: &Args) -> anyhow::Result<()> {
     if args.check {
         return check::check(args);
     }
-    if args.diag {
+    if args.view.diag {
         // Broken rules stop the run before anything touches the kernel.
-        crate::rules::load_for_run(&args.rules, !args.no_default_rules, None)
+        crate::rules::load_for_run(&args.view.rules, !args.view.no_default_rules, None)
             .map_err(Fatal::usage)?;
     }
-    if !args.drop && !args.basic && filter.flags == 0 {
+    if !args.view.drop && !args.view.basic && filter.flags == 0 {
         log::warn!(
             "no filter: every packet's lifecycle is traced, which costs CPU on a busy host (narrow it with -p, --addr, --port...)"
         );

@@ -14,9 +14,10 @@ use crate::load::plan::{
     self, Decision, LiveKernel, Mechanism, MechanismSupport, ProbeMode, SkipReason,
 };
 use crate::output::lines::Formatter;
+use crate::output::pipeline::{DiagMode, Mode, Pipeline};
 use crate::output::time::Clock;
+use crate::record::write::Recorder;
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -169,130 +170,25 @@ fn load_with_fallback(
 /// How often `-v` reports progress.
 const PROGRESS_EVERY: Duration = Duration::from_secs(2);
 
-/// Per-run output state.
-struct Printer<'a> {
-    fmt: Formatter<'a>,
-    session: &'a Session,
-    drop_mode: bool,
-    /// Lifecycle mode: events are grouped per packet before printing.
-    tracker: Option<crate::lifecycle::Tracker>,
-    drop_stack: bool,
-    limit: Option<u64>,
-    out: std::io::BufWriter<std::io::StdoutLock<'static>>,
-    printed: u64,
-    /// Events received from the kernel, printed or not.
-    events: u64,
-    broken_pipe: bool,
-    /// `--diag`: the rules and what to print.
-    diag: Option<DiagMode>,
-    /// `--hooks`: netfilter drops name the hook functions.
-    hooks: bool,
-    /// `--diag` without `--diag-keep` found an error: the run ends.
-    done: bool,
-}
-
-struct DiagMode {
-    rules: Vec<crate::rules::compile::Rule>,
-    quiet: bool,
-    keep: bool,
-}
-
-impl Printer<'_> {
-    fn handle(&mut self, data: &[u8]) {
-        let ev = match Event::decode(data) {
-            Ok(ev) => ev,
-            Err(e) => {
-                log::warn!("skipping an undecodable event: {e}");
-                return;
-            }
-        };
-        self.events += 1;
-        let mut ev = ev;
-        if self.hooks {
-            self.blame_hooks(&mut ev);
-        }
-        if let Some(tracker) = self.tracker.as_mut() {
-            let forced = tracker.push(ev, Instant::now());
-            self.print_contexts(forced);
-            return;
-        }
-        let mut text = if self.drop_mode {
-            if !ev.is_drop() {
-                return;
-            }
-            self.fmt.drop_line(&ev)
-        } else {
-            self.fmt.event_line(&ev)
-        };
-        text.push('\n');
-        if self.drop_stack {
-            if let Some(id) = ev.stack_id {
-                text.push_str(&self.fmt.stack_block(&self.session.take_stack(id)));
-            }
-        }
-        self.write(&text);
-        self.printed += 1;
-    }
-
-    /// `--hooks`: a netfilter drop gets the hook functions of its hook.
-    fn blame_hooks(&self, ev: &mut Event) {
-        let Some(probe) = crate::catalogue::table::PROBES.get(ev.probe as usize) else {
-            return;
-        };
-        let dropped =
-            probe.ret == crate::catalogue::table::RetKind::NfHook && ev.ret.is_some_and(|r| r < 0);
-        if let (true, Some(nf)) = (dropped, ev.nf.as_mut()) {
-            if let Some((pf, hook)) = nf.pf_hook {
-                nf.hooks = self.session.hook_functions(pf, hook);
+/// Completes a decoded event with what only the live kernel can tell:
+/// `--hooks` (the hook functions of the hook that dropped it) and
+/// `--drop-stack` (the frames in the stack map).
+fn enrich(ev: &mut Event, session: &Session, hooks: bool, drop_stack: bool) {
+    if hooks {
+        if let Some(probe) = crate::catalogue::table::PROBES.get(ev.probe as usize) {
+            let dropped = probe.ret == crate::catalogue::table::RetKind::NfHook
+                && ev.ret.is_some_and(|r| r < 0);
+            if let (true, Some(nf)) = (dropped, ev.nf.as_mut()) {
+                if let Some((pf, hook)) = nf.pf_hook {
+                    nf.hooks = session.hook_functions(pf, hook);
+                }
             }
         }
     }
-
-    fn write(&mut self, text: &str) {
-        if let Err(e) = self.out.write_all(text.as_bytes()) {
-            if e.kind() == std::io::ErrorKind::BrokenPipe {
-                self.broken_pipe = true;
-            }
+    if drop_stack {
+        if let Some(id) = ev.stack_id {
+            ev.stack = session.take_stack(id);
         }
-    }
-
-    fn print_contexts(&mut self, contexts: Vec<crate::lifecycle::Context>) {
-        for c in contexts {
-            if self.done || self.limit.is_some_and(|n| self.printed >= n) {
-                return;
-            }
-            let Some(diag) = &self.diag else {
-                let text = self.fmt.context_block(&c);
-                self.write(&text);
-                self.printed += 1;
-                continue;
-            };
-            use crate::rules::compile::Level;
-            let d = crate::output::diagnosis::diagnose(&self.fmt, &diag.rules, &c);
-            if diag.quiet && d.worst < Some(Level::Warn) {
-                continue;
-            }
-            let stop = d.worst == Some(Level::Error) && !diag.keep;
-            self.write(&d.text);
-            self.printed += 1;
-            if stop {
-                self.write("analysis finished!\n\n");
-                self.done = true;
-            }
-        }
-    }
-
-    /// Lifecycle mode: prints contexts that are finished or timed out.
-    fn flush_ready(&mut self, at_exit: bool) {
-        let Some(tracker) = self.tracker.as_mut() else {
-            return;
-        };
-        let ready = if at_exit {
-            tracker.drain()
-        } else {
-            tracker.take_ready(Instant::now())
-        };
-        self.print_contexts(ready);
     }
 }
 
@@ -324,8 +220,8 @@ pub fn run(
     selection: Vec<&'static ProbeDef>,
 ) -> anyhow::Result<()> {
     let kernel = open_kernel(args)?;
-    let lifecycle = !args.drop && !args.basic;
-    let selection: Vec<&'static ProbeDef> = if args.drop {
+    let lifecycle = !args.view.drop && !args.view.basic;
+    let selection: Vec<&'static ProbeDef> = if args.view.drop {
         crate::catalogue::table::PROBES
             .iter()
             .filter(|p| p.extra == Some(crate::catalogue::table::Extra::Drop))
@@ -336,18 +232,21 @@ pub fn run(
         selection
     };
     let reasons = kernel.btf.drop_reasons();
-    let diag = if args.diag {
-        let (rules, notes) =
-            crate::rules::load_for_run(&args.rules, !args.no_default_rules, Some(&reasons))
-                .map_err(Fatal::usage)?;
+    let diag = if args.view.diag {
+        let (rules, notes) = crate::rules::load_for_run(
+            &args.view.rules,
+            !args.view.no_default_rules,
+            Some(&reasons),
+        )
+        .map_err(Fatal::usage)?;
         for n in notes {
             log::warn!("{n}");
         }
         log::info!("{} diagnosis rules loaded", rules.len());
         Some(DiagMode {
             rules,
-            quiet: args.diag_quiet,
-            keep: args.diag_keep,
+            quiet: args.view.diag_quiet,
+            keep: args.view.diag_keep,
         })
     } else {
         None
@@ -356,8 +255,8 @@ pub fn run(
         filter,
         config: nt_config {
             track: u8::from(lifecycle),
-            detail: u8::from(args.detail),
-            drop_stack: u8::from(args.drop_stack),
+            detail: u8::from(args.view.detail),
+            drop_stack: u8::from(args.view.drop_stack),
             hooks: u8::from(args.hooks),
             wake_bytes: 64 * 1024,
         },
@@ -365,7 +264,7 @@ pub fn run(
     };
     let started = Instant::now();
     let exits = Exits {
-        all: args.ret,
+        all: args.view.ret,
         lifecycle,
         tested: diag
             .as_ref()
@@ -395,7 +294,7 @@ pub fn run(
         by_mech.join(", "),
         started.elapsed().as_secs_f64()
     );
-    if args.drop && reasons.is_empty() {
+    if args.view.drop && reasons.is_empty() {
         log::warn!("this kernel has no drop reasons (before 5.17): lines carry no `reason:`");
     }
 
@@ -404,38 +303,62 @@ pub fn run(
         signal_hook::flag::register(sig, Arc::clone(&stop))?;
     }
 
-    let printer = std::cell::RefCell::new(Printer {
-        fmt: Formatter {
-            clock: Clock::new(args.date),
-            reasons: &reasons,
-            kallsyms: &kernel.kallsyms,
-            detail: args.detail,
-            show_ret: args.ret,
+    // One realtime offset for --date and the recording, so that a replay
+    // prints the same times.
+    let realtime_offset = Clock::new(true).offset_ns().unwrap_or(0);
+    let fmt = Formatter {
+        clock: if args.view.date {
+            Clock::local(realtime_offset)
+        } else {
+            Clock::monotonic()
         },
-        session: &session,
-        drop_mode: args.drop,
-        tracker: lifecycle.then(crate::lifecycle::Tracker::new),
-        limit: args.count,
-        drop_stack: args.drop_stack,
-        out: std::io::BufWriter::new(std::io::stdout().lock()),
-        printed: 0,
-        events: 0,
-        broken_pipe: false,
+        reasons: &reasons,
+        kallsyms: &kernel.kallsyms,
+        detail: args.view.detail,
+        show_ret: args.view.ret,
+    };
+    let mut recorder = match &args.record {
+        Some(path) => Some(
+            Recorder::create(path, &record_header(&kernel, &reasons, realtime_offset))
+                .map_err(Fatal::usage)?,
+        ),
+        None => None,
+    };
+    let mode = view_mode(&args.view);
+    let pipeline = std::cell::RefCell::new(Pipeline::new(
+        fmt,
+        mode,
         diag,
-        hooks: args.hooks,
-        done: false,
-    });
-    let limit = args.count;
+        args.view.count,
+        args.view.output,
+        Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+    ));
+    let recorder_cell = std::cell::RefCell::new(recorder.take());
+    let undecodable = std::cell::Cell::new(0u64);
     let events = session
         .map("events")
         .ok_or_else(|| anyhow::anyhow!("the BPF object has no events map"))?;
     let mut builder = libbpf_rs::RingBufferBuilder::new();
     builder.add(&events, |data: &[u8]| {
-        let mut p = printer.borrow_mut();
-        if limit.is_some_and(|n| p.printed >= n) {
+        let mut p = pipeline.borrow_mut();
+        if p.finished() {
             return 1;
         }
-        p.handle(data);
+        let mut ev = match Event::decode(data) {
+            Ok(ev) => ev,
+            Err(e) => {
+                if undecodable.get() == 0 {
+                    log::warn!("skipping an undecodable event: {e}");
+                }
+                undecodable.set(undecodable.get() + 1);
+                return 0;
+            }
+        };
+        enrich(&mut ev, &session, args.hooks, args.view.drop_stack);
+        if let Some(r) = recorder_cell.borrow_mut().as_mut() {
+            r.event(&ev, &kernel.kallsyms);
+        }
+        p.event(ev);
         0
     })?;
     let ring = builder.build()?;
@@ -449,10 +372,14 @@ pub fn run(
         let _ = ring.poll(Duration::from_millis(100));
         let _ = ring.consume();
         {
-            let mut p = printer.borrow_mut();
-            p.flush_ready(false);
-            let _ = p.out.flush();
-            if p.broken_pipe || p.done || limit.is_some_and(|n| p.printed >= n) {
+            let now = crate::output::time::monotonic_now();
+            if let Some(r) = recorder_cell.borrow_mut().as_mut() {
+                r.tick(now);
+            }
+            let mut p = pipeline.borrow_mut();
+            p.tick(now);
+            p.flush();
+            if p.finished() {
                 break;
             }
         }
@@ -461,8 +388,8 @@ pub fn run(
         }
         if args.verbose && last_report.elapsed() >= PROGRESS_EVERY {
             let lost = session.lost_events();
-            let p = printer.borrow();
-            let open = p.tracker.as_ref().map_or(0, |t| t.open_contexts());
+            let p = pipeline.borrow();
+            let open = p.open_contexts();
             log::info!(
                 "progress: {} events received, {} printed, {open} open contexts, {lost} lost",
                 p.events,
@@ -475,26 +402,27 @@ pub fn run(
             last_report = Instant::now();
         }
     }
-    {
-        let mut p = printer.borrow_mut();
-        p.flush_ready(true);
-        let _ = p.out.flush();
-    }
+    pipeline.borrow_mut().finish();
     let (printed, received, incomplete) = {
-        let p = printer.borrow();
-        let incomplete = p.tracker.as_ref().map_or(0, |t| t.expired);
-        (p.printed, p.events, incomplete)
+        let p = pipeline.borrow();
+        (p.printed, p.events, p.expired())
     };
     let lost = session.lost_events();
     drop(ring);
+    let recorded = recorder_cell.into_inner().map(|r| {
+        r.finish(&crate::record::End {
+            events: received,
+            lost,
+        })
+    });
     let detach_start = Instant::now();
     let links = session.links();
-    drop(printer);
+    drop(pipeline);
     drop(session);
     eprintln!("end trace...");
     eprintln!(
         "summary: {printed} {} printed from {received} events{}, {lost} lost, {} probes attached ({}; {links} links), detached in {:.0} ms",
-        if args.drop {
+        if args.view.drop {
             "drops"
         } else if lifecycle {
             "packets"
@@ -513,5 +441,52 @@ pub fn run(
     if lost > 0 {
         log::warn!("{lost} events were lost because the ring buffer was full");
     }
-    Ok(())
+    if undecodable.get() > 0 {
+        log::warn!(
+            "{} events could not be decoded and were skipped",
+            undecodable.get()
+        );
+    }
+    match recorded {
+        Some(Err(e)) => Err(Fatal::new(ExitCode::Runtime, e).into()),
+        Some(Ok(())) => {
+            if let Some(p) = &args.record {
+                log::info!("recording written to {}", p.display());
+            }
+            Ok(())
+        }
+        None => Ok(()),
+    }
+}
+
+/// What the pipeline prints for these flags.
+pub fn view_mode(view: &super::args::ViewFlags) -> Mode {
+    if view.drop {
+        Mode::Drop {
+            stack: view.drop_stack,
+        }
+    } else if view.basic {
+        Mode::Basic
+    } else {
+        Mode::Lifecycle
+    }
+}
+
+fn record_header(
+    kernel: &KernelContext,
+    reasons: &crate::kernel::btf::DropReasons,
+    realtime_offset_ns: i128,
+) -> crate::record::Header {
+    crate::record::Header {
+        nettrace: env!("CARGO_PKG_VERSION").to_string(),
+        created: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        kernel: kernel.caps.release.clone(),
+        command: std::env::args().collect(),
+        probes: crate::catalogue::table::PROBES
+            .iter()
+            .map(|p| p.name.to_string())
+            .collect(),
+        drop_reasons: reasons.pairs(),
+        realtime_offset_ns: realtime_offset_ns as i64,
+    }
 }

@@ -33,9 +33,12 @@ pub fn flavour_prefix(flavour: &str) -> &'static str {
 fn ret_cast(kind: RetKind) -> &'static str {
     match kind {
         RetKind::None | RetKind::Pointer => "(long long)",
-        RetKind::Int | RetKind::Errno | RetKind::NetRx | RetKind::NetXmit | RetKind::NfHook => {
-            "(long long)(int)"
-        }
+        RetKind::Int
+        | RetKind::Errno
+        | RetKind::NetRx
+        | RetKind::NetXmit
+        | RetKind::NfHook
+        | RetKind::CtVerdict => "(long long)(int)",
         RetKind::NfVerdict | RetKind::XdpAction | RetKind::GroResult | RetKind::DropReason => {
             "(long long)(u32)"
         }

@@ -3,6 +3,7 @@
 //! generates), into plain Rust values the rest of the pipeline uses.
 
 use crate::load::attach::nt_event;
+use serde::{Deserialize, Serialize};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 pub const ETH_P_IP: u16 = 0x0800;
@@ -26,7 +27,7 @@ pub mod flags {
 }
 
 /// Where the packet summary came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum PacketSource {
     /// Nothing usable: headers not built and no socket.
     None,
@@ -38,7 +39,7 @@ pub enum PacketSource {
 }
 
 /// The packet summary of one event.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Packet {
     pub source: PacketSource,
     pub l3_proto: u16,
@@ -61,7 +62,7 @@ pub struct Packet {
 }
 
 /// What a netfilter function saw (bpf-templates/nettrace.h `struct nt_nf`).
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct NfFacts {
     /// NFPROTO_* and the hook number, when the probe saw the hook state.
     pub pf_hook: Option<(u8, u8)>,
@@ -93,8 +94,9 @@ mod nf_valid {
     pub const NFT: u8 = 1 << 3;
 }
 
-/// One probe hit.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One probe hit. (Serialized as is into recordings: a field added here
+/// is a new recording version, `record::format`.)
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Event {
     /// Nanoseconds since boot (CLOCK_MONOTONIC).
     pub ts: u64,
@@ -117,6 +119,9 @@ pub struct Event {
     pub pkt: Packet,
     /// Netfilter facts, for netfilter probes.
     pub nf: Option<NfFacts>,
+    /// `--drop-stack`: the kernel call stack (addresses, innermost first),
+    /// filled in by the tracing loop from the stack map.
+    pub stack: Vec<u64>,
 }
 
 fn c_string(bytes: &[u8]) -> String {
@@ -210,6 +215,7 @@ impl Event {
                 len: p.len,
             },
             nf,
+            stack: Vec::new(),
         }
     }
 
@@ -233,6 +239,7 @@ impl Event {
             ifname: String::new(),
             pkt: Packet::empty(),
             nf: None,
+            stack: Vec::new(),
         }
     }
 

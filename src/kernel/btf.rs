@@ -221,6 +221,13 @@ impl DropReasons {
         }
     }
 
+    /// Every (value, name) including MAX: what a recording keeps.
+    pub fn pairs(&self) -> Vec<(u32, String)> {
+        let mut v: Vec<(u32, String)> = self.names.iter().map(|(k, n)| (*k, n.clone())).collect();
+        v.sort();
+        v
+    }
+
     /// Number of named reasons (0: the kernel has no drop reasons).
     pub fn len(&self) -> usize {
         self.names.len()

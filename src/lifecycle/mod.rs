@@ -9,12 +9,18 @@
 //! functions that freed the skb arrive after the free), and a context that
 //! stays silent too long is flushed as incomplete. The number of open
 //! contexts is capped, so memory stays bounded on long runs.
+//!
+//! Time here is CLOCK_MONOTONIC nanoseconds, the clock of event
+//! timestamps: an event's activity counts at its own timestamp, and the
+//! caller says when to look for finished contexts (the live loop at the
+//! current time, a replay at the times the recording noted), so a live
+//! run and its replay make the same decisions.
 
 pub mod identity;
 
 use crate::events::{flags, Event};
 use std::collections::{HashMap, VecDeque};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// How long a finished context waits for late events.
 pub const GRACE: Duration = Duration::from_millis(200);
@@ -42,11 +48,19 @@ pub struct Context {
     /// probe saw them freed (their free path has no probe on this kernel).
     pub free_unseen: Vec<u64>,
     live: Vec<u64>,
-    last_activity: Instant,
-    finished_at: Option<Instant>,
+    last_activity: u64,
+    finished_at: Option<u64>,
 }
 
 impl Context {
+    /// Whether every event of `ev`'s skb here is younger than `ev`.
+    fn started_after(&self, ev: &Event) -> bool {
+        self.events
+            .iter()
+            .filter(|e| e.skb == ev.skb)
+            .all(|e| e.ts > ev.ts)
+    }
+
     /// Events in time order (events of several CPUs arrive interleaved).
     pub fn sorted_events(&self) -> Vec<&Event> {
         let mut v: Vec<&Event> = self.events.iter().collect();
@@ -76,16 +90,20 @@ impl Tracker {
     }
 
     /// Adds one event; returns contexts the cap forced out.
-    pub fn push(&mut self, ev: Event, now: Instant) -> Vec<Context> {
+    pub fn push(&mut self, ev: Event) -> Vec<Context> {
         let mut out = Vec::new();
+        let now = ev.ts;
         // Only the kernel knows whether an skb is still the packet it
         // tracked: an event without the tracked mark starts a new packet,
         // even at an address a context still holds (its free was not seen).
+        // Except an event older than the context: a function's exit reports
+        // its entry's time and mark, so it arrives after events that fired
+        // inside it.
         let existing = self
             .by_skb
             .get(&ev.skb)
             .copied()
-            .filter(|_| ev.flags & flags::TRACKED != 0)
+            .filter(|id| ev.flags & flags::TRACKED != 0 || self.open[id].started_after(&ev))
             .filter(|id| {
                 let ctx = &self.open[id];
                 let prev = ctx.events.iter().rev().find(|e| e.skb == ev.skb);
@@ -126,7 +144,7 @@ impl Tracker {
             }
         };
         let ctx = self.open.get_mut(&id).expect("context exists");
-        ctx.last_activity = now;
+        ctx.last_activity = ctx.last_activity.max(now);
         if let Some(child) = ev.clone {
             if !ctx.skbs.contains(&child) {
                 ctx.skbs.push(child);
@@ -140,7 +158,7 @@ impl Tracker {
         if ev.flags & flags::FREE != 0 {
             ctx.live.retain(|s| *s != ev.skb);
             if ctx.live.is_empty() {
-                ctx.finished_at = Some(now);
+                ctx.finished_at = Some(ctx.last_activity);
             }
         }
         if ctx.events.len() < MAX_EVENTS {
@@ -152,7 +170,7 @@ impl Tracker {
     }
 
     /// An skb of context `id` was reused before its free was seen.
-    fn retire_unseen(&mut self, id: u64, skb: u64, now: Instant) {
+    fn retire_unseen(&mut self, id: u64, skb: u64, now: u64) {
         let Some(ctx) = self.open.get_mut(&id) else {
             return;
         };
@@ -191,15 +209,15 @@ impl Tracker {
 
     /// Contexts finished (past the grace period) or idle too long, oldest
     /// first.
-    pub fn take_ready(&mut self, now: Instant) -> Vec<Context> {
+    pub fn take_ready(&mut self, now: u64) -> Vec<Context> {
         let ready: Vec<u64> = self
             .order
             .iter()
             .copied()
             .filter(|id| {
                 self.open.get(id).is_some_and(|c| match c.finished_at {
-                    Some(t) => now.duration_since(t) >= GRACE,
-                    None => now.duration_since(c.last_activity) >= IDLE_TIMEOUT,
+                    Some(t) => now.saturating_sub(t) >= GRACE.as_nanos() as u64,
+                    None => now.saturating_sub(c.last_activity) >= IDLE_TIMEOUT.as_nanos() as u64,
                 })
             })
             .collect();

@@ -18,6 +18,8 @@ pub struct Diagnosis {
     pub text: String,
     /// The highest level found (None: no finding).
     pub worst: Option<Level>,
+    /// Every finding; events are indexes in time order.
+    pub findings: Vec<Finding>,
 }
 
 /// Fills `{field}` placeholders from the event.
@@ -95,6 +97,7 @@ pub fn diagnose(fmt: &Formatter<'_>, rules: &[Rule], ctx: &Context) -> Diagnosis
     Diagnosis {
         text,
         worst: findings.iter().map(|f| rules[f.rule].level).max(),
+        findings,
     }
 }
 

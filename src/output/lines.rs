@@ -197,7 +197,7 @@ impl Formatter<'_> {
                 let _ = write!(s, " *return: {}*", describe_ret(p.ret, ret));
             }
             // Netfilter verdicts show without --ret: they are the point.
-            (Some(p), Some(ret)) if p.is_netfilter() => {
+            (Some(p), Some(ret)) if p.shows_verdict() => {
                 let _ = write!(s, " *verdict: {}*", verdict_name(p.ret, ret));
             }
             _ => {}

@@ -22,11 +22,25 @@ fn clock_ns(id: libc::clockid_t) -> i128 {
     ts.tv_sec as i128 * 1_000_000_000 + ts.tv_nsec as i128
 }
 
+/// The current CLOCK_MONOTONIC time in ns: the clock of event timestamps.
+pub fn monotonic_now() -> u64 {
+    clock_ns(libc::CLOCK_MONOTONIC) as u64
+}
+
 impl Clock {
     pub fn new(date: bool) -> Clock {
         Clock {
             offset_ns: date
                 .then(|| clock_ns(libc::CLOCK_REALTIME) - clock_ns(libc::CLOCK_MONOTONIC)),
+            utc: false,
+        }
+    }
+
+    /// Wall-clock times in the local zone from a known offset (the one a
+    /// recording keeps).
+    pub fn local(offset_ns: i128) -> Clock {
+        Clock {
+            offset_ns: Some(offset_ns),
             utc: false,
         }
     }
@@ -46,6 +60,11 @@ impl Clock {
             offset_ns: None,
             utc: false,
         }
+    }
+
+    /// realtime - monotonic in ns, when printing wall-clock times.
+    pub fn offset_ns(&self) -> Option<i128> {
+        self.offset_ns
     }
 
     pub fn format(&self, ts_ns: u64) -> String {

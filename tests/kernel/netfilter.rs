@@ -2,8 +2,8 @@
 //! hook and family on nf_hook_slow, table and chain on nft_do_chain /
 //! ipt_do_table, the verdict, and the findings of the seed's example.
 
-use crate::runner::{require, start, Cap};
-use crate::scenario::{ping, send_udp, Router, TwoHosts};
+use crate::runner::{require, start, start_in_netns, Cap};
+use crate::scenario::{ping, send_udp, Bridge, Netns, Router, TwoHosts};
 use std::time::Duration;
 
 /// The router drops ICMP from the client in FORWARD (with `iptables`, the
@@ -194,6 +194,153 @@ fn iptables_legacy_drop_names_its_table_and_chain() {
     );
     assert!(
         out.contains("ERROR happens in ipt_do_table(nf-core):"),
+        "{out}"
+    );
+}
+
+#[test]
+fn bridged_packet_dropped_by_iptables_shows_bridge_and_ipv4_hooks() {
+    if !require("bridged_packet_dropped_by_iptables", Cap::Kprobe) {
+        return;
+    }
+    // br_netfilter (loaded by the VM bench) hands bridged IPv4 to the
+    // iptables FORWARD chain of the bridge's namespace.
+    let net = Bridge::new("nfbr");
+    net.switch
+        .exec(&["sysctl", "-qw", "net.bridge.bridge-nf-call-iptables=1"]);
+    net.switch.exec(&[
+        "iptables",
+        "-A",
+        "FORWARD",
+        "-p",
+        "icmp",
+        "-s",
+        &net.a_addr,
+        "-j",
+        "DROP",
+    ]);
+    let tracer = start(&[
+        "-t",
+        "bridge,netfilter",
+        "--diag",
+        "-p",
+        "icmp",
+        "--saddr",
+        &net.a_addr,
+    ]);
+    assert!(!ping(&net.a, &net.b_addr, 1), "the bridge forwarded it");
+    let done = tracer
+        .wait_exit(Duration::from_secs(60))
+        .expect("nettrace --diag did not stop after the error");
+    let out = done.stdout.join("\n");
+    assert!(out.contains("br_nf_pre_routing"), "{out}");
+    assert!(out.contains("*bridge in chain: PRE_ROUTING*"), "{out}");
+    // 6.8 merged br_nf_forward_ip and br_nf_forward_arp into br_nf_forward.
+    assert!(
+        out.contains("br_nf_forward_ip") || out.contains("br_nf_forward "),
+        "{out}"
+    );
+    assert!(out.contains("*bridge in chain: FORWARD*"), "{out}");
+    assert!(out.contains("*ipv4 in chain: FORWARD*"), "{out}");
+    assert!(
+        out.contains("ERROR happens in nf_hook_slow(nf-core):"),
+        "{out}"
+    );
+    assert!(
+        out.contains("    drop reason:\n        NETFILTER_DROP"),
+        "{out}"
+    );
+}
+
+/// Python run inside a namespace: a loopback TCP connection, then a
+/// segment forged on it with a sequence number a gigabyte past what the
+/// receiver's window allows (sequence numbers read with TCP_REPAIR).
+const OUT_OF_WINDOW: &str = r#"
+import socket, struct, sys
+port = int(sys.argv[1])
+srv = socket.socket(); srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+srv.bind(("127.0.0.1", port)); srv.listen(1)
+c = socket.create_connection(("127.0.0.1", port)); s, _ = srv.accept()
+c.send(b"x"); s.recv(1); s.send(b"y"); c.recv(1)
+TCP_REPAIR, TCP_REPAIR_QUEUE, TCP_QUEUE_SEQ = 19, 20, 21
+c.setsockopt(socket.IPPROTO_TCP, TCP_REPAIR, 1)
+c.setsockopt(socket.IPPROTO_TCP, TCP_REPAIR_QUEUE, 2)
+snd = c.getsockopt(socket.IPPROTO_TCP, TCP_QUEUE_SEQ) & 0xffffffff
+c.setsockopt(socket.IPPROTO_TCP, TCP_REPAIR_QUEUE, 1)
+rcv = c.getsockopt(socket.IPPROTO_TCP, TCP_QUEUE_SEQ) & 0xffffffff
+c.setsockopt(socket.IPPROTO_TCP, TCP_REPAIR, -1)
+lo = socket.inet_aton("127.0.0.1")
+payload = b"out-of-window"
+seq = (snd + 0x40000000) & 0xffffffff
+def csum(b):
+    if len(b) % 2: b += b"\0"
+    t = sum(struct.unpack("!%dH" % (len(b) // 2), b))
+    while t >> 16: t = (t & 0xffff) + (t >> 16)
+    return ~t & 0xffff
+tcp = struct.pack("!HHIIBBHHH", c.getsockname()[1], port, seq, rcv, 5 << 4, 0x18, 512, 0, 0) + payload
+pseudo = lo + lo + struct.pack("!BBH", 0, socket.IPPROTO_TCP, len(tcp))
+tcp = tcp[:16] + struct.pack("!H", csum(pseudo + tcp)) + tcp[18:]
+ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(tcp), 0, 0, 64, socket.IPPROTO_TCP, 0, lo, lo)
+raw = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
+raw.sendto(ip + tcp, ("127.0.0.1", 0))
+"#;
+
+#[test]
+fn conntrack_window_failure_is_diagnosed() {
+    if !require("conntrack_window_failure_is_diagnosed", Cap::Kprobe) {
+        return;
+    }
+    let ns = Netns::new("ctwin");
+    let port = "9411";
+    // Dropping ctstate INVALID is what makes a window failure lose packets.
+    ns.exec(&[
+        "iptables",
+        "-A",
+        "INPUT",
+        "-p",
+        "tcp",
+        "--dport",
+        port,
+        "-m",
+        "conntrack",
+        "--ctstate",
+        "INVALID",
+        "-j",
+        "DROP",
+    ]);
+    let tracer = start_in_netns(
+        &ns.name,
+        &[
+            "-t",
+            "conntrack,netfilter",
+            "--diag",
+            "--netns-current",
+            "-p",
+            "tcp",
+            "--dport",
+            port,
+        ],
+    );
+    ns.exec(&["python3", "-c", OUT_OF_WINDOW, port]);
+    let done = tracer
+        .wait_exit(Duration::from_secs(60))
+        .expect("nettrace --diag did not stop after the INVALID drop");
+    let out = done.stdout.join("\n");
+    assert!(
+        out.contains("[nf_conntrack_tcp_packet] TCP: 127.0.0.1:")
+            && out.contains("*verdict: CT_INVALID*"),
+        "{out}"
+    );
+    assert!(
+        out.contains("WARNING happens in nf_conntrack_tcp_packet(conntrack):"),
+        "{out}"
+    );
+    assert!(
+        out.contains("leaves it untracked: ctstate INVALID"),
+        "{out}"
+    );
+    assert!(
+        out.contains("    drop reason:\n        NETFILTER_DROP"),
         "{out}"
     );
 }

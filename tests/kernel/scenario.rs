@@ -245,7 +245,6 @@ pub struct Bridge {
     pub a: Netns,
     pub b: Netns,
     /// The namespace holding br0 and its ports p1, p2.
-    #[allow(dead_code)]
     pub switch: Netns,
     pub a_addr: String,
     pub b_addr: String,

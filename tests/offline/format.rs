@@ -167,7 +167,6 @@ fn kallsyms_resolution() {
 #[test]
 fn context_blocks() {
     use nettrace::lifecycle::{Tracker, GRACE};
-    use std::time::Instant;
     let mut p = pkt(0x0800, 1, "198.18.1.1", "198.18.1.2");
     (p.icmp_type, p.icmp_seq, p.icmp_id, p.len) = (8, 1, 4242, 84);
     let at = |ts: u64, skb: u64, name: &str, fl: u32| Event {
@@ -206,17 +205,17 @@ fn context_blocks() {
         at(5_000_600_000, skb, "icmp_rcv", tracked),
         at(5_000_700_000, skb, "consume_skb", tracked | flags::FREE),
     ];
-    let t0 = Instant::now();
+    let t0: u64 = 10_000_000_000;
     let mut tracker = Tracker::new();
     for e in events {
-        tracker.push(e, t0);
+        tracker.push(e);
     }
     let ctx = tracker
-        .take_ready(t0 + GRACE)
+        .take_ready(t0 + GRACE.as_nanos() as u64)
         .pop()
         .expect("finished context");
     let mut open = Tracker::new();
-    open.push(at(9_000_000_000, 0xffff888004a1e200, "ip_rcv", 0), t0);
+    open.push(at(9_000_000_000, 0xffff888004a1e200, "ip_rcv", 0));
     let incomplete = open.drain().pop().unwrap();
     let ksyms = Kallsyms::parse("");
     let reasons = DropReasons::default();

@@ -3,7 +3,12 @@
 
 use nettrace::events::{flags, Event};
 use nettrace::lifecycle::{Tracker, GRACE, IDLE_TIMEOUT};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+/// Tracker time (monotonic ns) `d` after `t0`.
+fn at(t0: u64, d: Duration) -> u64 {
+    t0 + d.as_nanos() as u64
+}
 
 fn ev(ts: u64, skb: u64, fl: u32) -> Event {
     Event {
@@ -14,24 +19,25 @@ fn ev(ts: u64, skb: u64, fl: u32) -> Event {
 
 #[test]
 fn clones_join_and_the_context_ends_when_all_skbs_are_freed() {
-    let t0 = Instant::now();
+    // Tracker time is event time: the last event is at 50 ns.
+    let t0: u64 = 50;
     let mut t = Tracker::new();
-    t.push(ev(10, 0xa, 0), t0);
+    t.push(ev(10, 0xa, 0));
     let mut clone = ev(20, 0xa, flags::TRACKED | flags::CLONE | flags::RET);
     clone.clone = Some(0xb);
-    t.push(clone, t0);
-    t.push(ev(40, 0xb, flags::TRACKED), t0);
-    t.push(ev(30, 0xa, flags::TRACKED | flags::FREE), t0);
+    t.push(clone);
+    t.push(ev(40, 0xb, flags::TRACKED));
+    t.push(ev(30, 0xa, flags::TRACKED | flags::FREE));
     assert!(
-        t.take_ready(t0 + GRACE * 2).is_empty(),
+        t.take_ready(at(t0, GRACE * 2)).is_empty(),
         "0xb is still alive"
     );
-    t.push(ev(50, 0xb, flags::TRACKED | flags::FREE | flags::DROP), t0);
+    t.push(ev(50, 0xb, flags::TRACKED | flags::FREE | flags::DROP));
     assert!(
         t.take_ready(t0).is_empty(),
         "grace period for late exit events"
     );
-    let done = t.take_ready(t0 + GRACE);
+    let done = t.take_ready(at(t0, GRACE));
     assert_eq!(done.len(), 1);
     let c = &done[0];
     assert!(c.complete);
@@ -43,16 +49,16 @@ fn clones_join_and_the_context_ends_when_all_skbs_are_freed() {
 
 #[test]
 fn a_reused_address_is_a_new_packet_and_silence_expires() {
-    let t0 = Instant::now();
+    let t0: u64 = 2;
     let mut t = Tracker::new();
-    t.push(ev(1, 0xa, flags::FREE), t0);
+    t.push(ev(1, 0xa, flags::FREE));
     // Same address, not marked tracked: the memory was reused.
-    t.push(ev(2, 0xa, 0), t0);
+    t.push(ev(2, 0xa, 0));
     assert_eq!(t.open_contexts(), 2);
-    let first = t.take_ready(t0 + GRACE);
+    let first = t.take_ready(at(t0, GRACE));
     assert_eq!(first.len(), 1);
     assert_eq!(first[0].events.len(), 1);
-    let late = t.take_ready(t0 + IDLE_TIMEOUT + Duration::from_millis(1));
+    let late = t.take_ready(at(t0, IDLE_TIMEOUT + Duration::from_millis(1)));
     assert_eq!(late.len(), 1);
     assert!(!late[0].complete);
     assert_eq!(t.expired, 1);
@@ -61,13 +67,17 @@ fn a_reused_address_is_a_new_packet_and_silence_expires() {
 #[test]
 fn a_looping_packet_keeps_a_bounded_context() {
     use nettrace::lifecycle::MAX_EVENTS;
-    let t0 = Instant::now();
+    let t0: u64 = MAX_EVENTS as u64 + 20;
     let mut t = Tracker::new();
     for i in 0..(MAX_EVENTS as u64 + 10) {
-        t.push(ev(i, 0xa, flags::TRACKED), t0);
+        t.push(ev(i, 0xa, flags::TRACKED));
     }
-    t.push(ev(u64::MAX, 0xa, flags::TRACKED | flags::FREE), t0);
-    let ctx = t.take_ready(t0 + GRACE).pop().unwrap();
+    t.push(ev(
+        MAX_EVENTS as u64 + 20,
+        0xa,
+        flags::TRACKED | flags::FREE,
+    ));
+    let ctx = t.take_ready(at(t0, GRACE)).pop().unwrap();
     assert_eq!(ctx.events.len(), MAX_EVENTS);
     assert_eq!(ctx.truncated, 11);
     assert!(ctx.complete);
@@ -77,13 +87,13 @@ fn a_looping_packet_keeps_a_bounded_context() {
 fn an_untracked_event_at_a_live_address_is_a_new_packet() {
     // The kernel reused skb 0xa for a new packet before any probe saw the
     // old one freed: the new event comes without the tracked mark.
-    let t0 = Instant::now();
+    let t0: u64 = 40;
     let mut t = Tracker::new();
-    t.push(ev(10, 0xa, 0), t0);
-    t.push(ev(20, 0xa, flags::TRACKED), t0);
-    t.push(ev(30, 0xa, flags::REUSED), t0);
-    t.push(ev(40, 0xa, flags::TRACKED | flags::FREE), t0);
-    let done = t.take_ready(t0 + GRACE);
+    t.push(ev(10, 0xa, 0));
+    t.push(ev(20, 0xa, flags::TRACKED));
+    t.push(ev(30, 0xa, flags::REUSED));
+    t.push(ev(40, 0xa, flags::TRACKED | flags::FREE));
+    let done = t.take_ready(at(t0, GRACE));
     assert_eq!(done.len(), 2, "{done:?}");
     let (old, new) = (&done[0], &done[1]);
     assert_eq!(old.events.len(), 2);
@@ -122,4 +132,19 @@ fn a_recycled_skb_is_told_apart_by_packet_identity() {
     // a new packet (a forwarded one is queued where it was received).
     assert!(is_new_packet(&rx_b, &udp(7, "net_dev_queue", 1)));
     assert!(!is_new_packet(&rx_b, &udp(7, "net_dev_queue", 2)));
+}
+
+#[test]
+fn an_exit_event_older_than_the_context_joins_it() {
+    // nf_hook_slow reports at its exit, with its entry's time and its
+    // entry's (untracked) mark, after nf_conntrack_in that ran inside it.
+    let t0: u64 = 30;
+    let mut t = Tracker::new();
+    t.push(ev(20, 0xa, 0));
+    t.push(ev(10, 0xa, 0));
+    t.push(ev(30, 0xa, flags::TRACKED | flags::FREE));
+    let done = t.take_ready(at(t0, GRACE));
+    assert_eq!(done.len(), 1, "{done:?}");
+    assert_eq!(done[0].events.len(), 3);
+    assert!(done[0].free_unseen.is_empty());
 }

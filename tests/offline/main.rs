@@ -8,4 +8,5 @@ mod cli;
 mod format;
 mod lifecycle;
 mod plan;
+mod record;
 mod rules;

@@ -269,11 +269,10 @@ mod diagnosis {
     use nettrace::catalogue::table::probe;
     use nettrace::events::{flags, Event, NfFacts, Packet, PacketSource};
     use nettrace::kernel::kallsyms::Kallsyms;
-    use nettrace::lifecycle::{Tracker, GRACE};
+    use nettrace::lifecycle::Tracker;
     use nettrace::output::diagnosis::diagnose;
     use nettrace::output::lines::Formatter;
     use nettrace::output::time::Clock;
-    use std::time::Instant;
 
     fn ev(ts: u64, name: &str, fl: u32, ret: Option<i64>, pkt: &Packet) -> Event {
         Event {
@@ -285,12 +284,11 @@ mod diagnosis {
     }
 
     fn context(events: Vec<Event>) -> nettrace::lifecycle::Context {
-        let t0 = Instant::now();
         let mut t = Tracker::new();
         for e in events {
-            t.push(e, t0);
+            t.push(e);
         }
-        t.take_ready(t0 + GRACE).pop().expect("a finished context")
+        t.drain().pop().expect("a finished context")
     }
 
     /// The seed's two shapes: a forwarded ping dropped by an iptables rule,

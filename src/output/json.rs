@@ -1,0 +1,347 @@
+//! `--output json`: one JSON object per line (an event in `--basic`, a
+//! drop in `--drop`, a packet in the lifecycle mode, a diagnosed packet
+//! with `--diag`). The types below are the schema (docs/json.md): they
+//! serialize the output and, refusing unknown fields, read it back in
+//! tests, so the document and the code cannot drift apart silently.
+
+use super::diagnosis::Diagnosis;
+use super::lines::{describe_ret, verdict_name, Formatter};
+use super::packet::{l4_name, summary, tcp_flags};
+use crate::catalogue::nfnames::{family_name, hook_name};
+use crate::catalogue::table::PROBES;
+use crate::events::{flags, Event, Packet, PacketSource, IPPROTO_TCP, IPPROTO_UDP};
+use crate::lifecycle::Context;
+use crate::rules::compile::{Level, Rule};
+use serde::{Deserialize, Serialize};
+
+/// Bumped when a field changes meaning or goes away; new optional fields
+/// keep the version.
+pub const VERSION: u32 = 1;
+
+/// What a line holds (`type`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    Event,
+    Drop,
+    Packet,
+}
+
+/// One output line.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Line {
+    pub version: u32,
+    #[serde(rename = "type")]
+    pub kind: Kind,
+    /// `event`, `drop`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event: Option<JsonEvent>,
+    /// `packet`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub packet: Option<JsonPacketLife>,
+}
+
+/// A packet's lifecycle (one text block).
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JsonPacketLife {
+    /// Every skb of the packet (clones and copies too), hex.
+    pub skbs: Vec<String>,
+    /// Whether every skb was seen freed or dropped.
+    pub complete: bool,
+    /// skbs that came back for another packet before their free was seen.
+    pub free_unseen: Vec<String>,
+    /// Events beyond the per-packet cap, counted but not kept.
+    pub events_not_kept: u64,
+    /// In time order.
+    pub events: Vec<JsonEvent>,
+    /// `--diag` only: what the rules found (absent without `--diag`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub findings: Option<Vec<JsonFinding>>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JsonFinding {
+    pub rule: String,
+    /// `info`, `warn`, `error`.
+    pub level: String,
+    pub message: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub advice: Option<String>,
+    /// Index into the packet's `events`.
+    pub event: usize,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JsonEvent {
+    /// As the text output prints it: seconds since boot, or the date with `--date`.
+    pub time: String,
+    /// CLOCK_MONOTONIC nanoseconds.
+    pub ts_ns: u64,
+    pub probe: String,
+    pub group: String,
+    pub skb: String,
+    pub cpu: u32,
+    pub pid: u32,
+    pub comm: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ifname: Option<String>,
+    pub netns: u32,
+    pub packet: JsonPacket,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ret: Option<JsonRet>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drop: Option<JsonDrop>,
+    /// The skb a clone or copy made, hex.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clone: Option<String>,
+    /// The skb was freed here (consumed or dropped).
+    pub free: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub netfilter: Option<JsonNetfilter>,
+    /// `--drop-stack`: symbolized frames, innermost first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub stack: Vec<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JsonRet {
+    pub value: i64,
+    /// `NF_DROP`, `-EINVAL`... when the value has a name.
+    pub text: String,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JsonDrop {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    pub reason_code: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JsonNetfilter {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub family: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hook: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub table: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chain: Option<String>,
+    /// Table and chain are nftables' (else iptables').
+    pub nft: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verdict: Option<String>,
+    /// `--hooks`: the hook functions registered on the hook.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hooks: Vec<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JsonPacket {
+    /// The one-line summary of the text output.
+    pub summary: String,
+    /// `header`, `mac_header`, `socket` or `none` (no usable headers).
+    pub source: String,
+    pub l3_proto: u16,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub l4: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub saddr: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub daddr: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sport: Option<u16>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dport: Option<u16>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tcp: Option<JsonTcp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub icmp: Option<JsonIcmp>,
+    pub ip_id: u16,
+    pub len: u32,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JsonTcp {
+    pub seq: u32,
+    pub ack: u32,
+    /// Letters as the text output prints them (`SA`).
+    pub flags: String,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JsonIcmp {
+    #[serde(rename = "type")]
+    pub kind: u8,
+    pub code: u8,
+    pub id: u16,
+    pub seq: u16,
+}
+
+fn hex(v: u64) -> String {
+    format!("{v:x}")
+}
+
+fn packet(p: &Packet) -> JsonPacket {
+    let ports = p.l4_proto == IPPROTO_TCP || p.l4_proto == IPPROTO_UDP;
+    let icmp = matches!(p.l4_proto, 1 | 58) && p.saddr.is_some();
+    JsonPacket {
+        summary: summary(p),
+        source: match p.source {
+            PacketSource::None => "none",
+            PacketSource::Header => "header",
+            PacketSource::MacHeader => "mac_header",
+            PacketSource::Socket => "socket",
+        }
+        .to_string(),
+        l3_proto: p.l3_proto,
+        l4: p.saddr.map(|_| {
+            l4_name(p.l4_proto)
+                .map(str::to_string)
+                .unwrap_or_else(|| p.l4_proto.to_string())
+        }),
+        saddr: p.saddr.map(|a| a.to_string()),
+        daddr: p.daddr.map(|a| a.to_string()),
+        sport: ports.then_some(p.sport),
+        dport: ports.then_some(p.dport),
+        tcp: (p.l4_proto == IPPROTO_TCP && p.source != PacketSource::Socket).then(|| JsonTcp {
+            seq: p.seq,
+            ack: p.ack,
+            flags: tcp_flags(p.tcp_flags),
+        }),
+        icmp: icmp.then_some(JsonIcmp {
+            kind: p.icmp_type,
+            code: p.icmp_code,
+            id: p.icmp_id,
+            seq: p.icmp_seq,
+        }),
+        ip_id: p.ip_id,
+        len: p.len,
+    }
+}
+
+/// One event as JSON.
+pub fn event(fmt: &Formatter<'_>, ev: &Event) -> JsonEvent {
+    let probe = PROBES.get(ev.probe as usize);
+    let describe = |a: u64| {
+        let s = fmt.kallsyms.describe(a);
+        s.strip_suffix("+0x0").map(str::to_string).unwrap_or(s)
+    };
+    JsonEvent {
+        time: fmt.clock.format(ev.ts),
+        ts_ns: ev.ts,
+        probe: probe.map_or("?", |p| p.name).to_string(),
+        group: probe.map_or("?", |p| p.group).to_string(),
+        skb: hex(ev.skb),
+        cpu: ev.cpu,
+        pid: ev.pid,
+        comm: ev.comm.clone(),
+        ifname: (!ev.ifname.is_empty()).then(|| ev.ifname.clone()),
+        netns: ev.netns,
+        packet: packet(&ev.pkt),
+        ret: ev.ret.map(|value| JsonRet {
+            value,
+            text: probe.map_or_else(|| value.to_string(), |p| describe_ret(p.ret, value)),
+        }),
+        drop: ev.is_drop().then(|| JsonDrop {
+            reason: ev
+                .reason
+                .filter(|_| !fmt.reasons.is_empty())
+                .map(|r| fmt.reasons.name(r)),
+            reason_code: ev.reason.unwrap_or(0),
+            location: ev.location.map(|l| fmt.kallsyms.describe(l)),
+        }),
+        clone: ev.clone.map(hex),
+        free: ev.flags & flags::FREE != 0,
+        netfilter: ev.nf.as_ref().map(|nf| JsonNetfilter {
+            family: nf.pf_hook.map(|(pf, _)| family_name(pf)),
+            hook: nf.pf_hook.map(|(pf, h)| hook_name(pf, h)),
+            table: nf.table.clone(),
+            chain: nf.chain_name().map(str::to_string),
+            nft: nf.nft,
+            verdict: match (probe, ev.ret) {
+                (Some(p), Some(r)) if p.shows_verdict() => Some(verdict_name(p.ret, r)),
+                _ => None,
+            },
+            hooks: nf.hooks.iter().map(|h| describe(*h)).collect(),
+        }),
+        stack: ev.stack.iter().map(|a| fmt.kallsyms.describe(*a)).collect(),
+    }
+}
+
+fn to_line(line: &Line) -> String {
+    let mut s = serde_json::to_string(line).expect("JSON output types serialize");
+    s.push('\n');
+    s
+}
+
+/// An `event` or `drop` line.
+pub fn line(kind: Kind, fmt: &Formatter<'_>, ev: &Event) -> String {
+    to_line(&Line {
+        version: VERSION,
+        kind,
+        event: Some(event(fmt, ev)),
+        packet: None,
+    })
+}
+
+pub fn level_name(level: Level) -> &'static str {
+    match level {
+        Level::Info => "info",
+        Level::Warn => "warn",
+        Level::Error => "error",
+    }
+}
+
+/// A `packet` line; with `--diag`, its findings.
+pub fn context_line(
+    fmt: &Formatter<'_>,
+    ctx: &Context,
+    diag: Option<(&[Rule], &Diagnosis)>,
+) -> String {
+    let events = ctx.sorted_events();
+    let findings = diag.map(|(rules, d)| {
+        d.findings
+            .iter()
+            .map(|f| {
+                let rule = &rules[f.rule];
+                let ev = events[f.event];
+                JsonFinding {
+                    rule: rule.id.clone(),
+                    level: level_name(rule.level).to_string(),
+                    message: super::diagnosis::interpolate(fmt, &rule.message, ev),
+                    advice: rule
+                        .advice
+                        .as_ref()
+                        .map(|a| super::diagnosis::interpolate(fmt, a, ev)),
+                    event: f.event,
+                }
+            })
+            .collect()
+    });
+    to_line(&Line {
+        version: VERSION,
+        kind: Kind::Packet,
+        event: None,
+        packet: Some(JsonPacketLife {
+            skbs: ctx.skbs.iter().map(|s| hex(*s)).collect(),
+            complete: ctx.complete,
+            free_unseen: ctx.free_unseen.iter().map(|s| hex(*s)).collect(),
+            events_not_kept: ctx.truncated,
+            events: events.iter().map(|e| event(fmt, e)).collect(),
+            findings,
+        }),
+    })
+}

@@ -1,0 +1,118 @@
+//! Writing a recording while a live run goes on. A write error stops the
+//! recording (with a warning and a failed run at the end), never the trace.
+
+use super::{kind, End, Header, Symbol, FORMAT_VERSION, MAGIC};
+use crate::events::Event;
+use crate::kernel::kallsyms::Kallsyms;
+use std::collections::HashSet;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+pub struct Recorder {
+    path: PathBuf,
+    out: Option<BufWriter<std::fs::File>>,
+    symbols: HashSet<u64>,
+    /// The first write error; the recording stopped there.
+    pub error: Option<String>,
+    frame: Vec<u8>,
+}
+
+impl Recorder {
+    /// Creates FILE and writes the header.
+    pub fn create(path: &Path, header: &Header) -> Result<Recorder, String> {
+        let file = std::fs::File::create(path)
+            .map_err(|e| format!("--record: cannot create {} ({e})", path.display()))?;
+        let mut r = Recorder {
+            path: path.to_path_buf(),
+            out: Some(BufWriter::with_capacity(1 << 20, file)),
+            symbols: HashSet::new(),
+            error: None,
+            frame: Vec::new(),
+        };
+        let mut start = MAGIC.to_vec();
+        start.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+        r.raw(&start);
+        let json = serde_json::to_vec(header).expect("the header serializes");
+        r.frame(kind::HEADER, &json);
+        match r.error.take() {
+            Some(e) => Err(e),
+            None => Ok(r),
+        }
+    }
+
+    /// One event, after the symbols its addresses resolve to.
+    pub fn event(&mut self, ev: &Event, kallsyms: &Kallsyms) {
+        if self.out.is_none() {
+            return;
+        }
+        let hooks = ev.nf.iter().flat_map(|nf| nf.hooks.iter());
+        for addr in ev.location.iter().chain(hooks).chain(ev.stack.iter()) {
+            if let Some(loc) = kallsyms.resolve(*addr) {
+                let start = addr - loc.offset;
+                if self.symbols.insert(start) {
+                    let sym = Symbol {
+                        start,
+                        name: loc.symbol.to_string(),
+                    };
+                    let bytes = postcard::to_stdvec(&sym).expect("symbols serialize");
+                    self.frame(kind::SYMBOL, &bytes);
+                }
+            }
+        }
+        let mut buf = std::mem::take(&mut self.frame);
+        buf.clear();
+        match postcard::to_io(ev, &mut buf) {
+            Ok(_) => self.frame(kind::EVENT, &buf),
+            Err(e) => self.fail(format!("cannot encode an event: {e}")),
+        }
+        self.frame = buf;
+    }
+
+    /// The pipeline looked for finished packets at `now`.
+    pub fn tick(&mut self, now: u64) {
+        self.frame(kind::TICK, &now.to_le_bytes());
+    }
+
+    /// Closes the recording; Err if any write failed.
+    pub fn finish(mut self, end: &End) -> Result<(), String> {
+        let bytes = postcard::to_stdvec(end).expect("the end frame serializes");
+        self.frame(kind::END, &bytes);
+        if let Some(mut out) = self.out.take() {
+            if let Err(e) = out.flush() {
+                self.fail(format!("{e}"));
+            }
+        }
+        match self.error {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    fn frame(&mut self, kind: u8, payload: &[u8]) {
+        let mut head = [0u8; 5];
+        head[0] = kind;
+        head[1..].copy_from_slice(&(payload.len() as u32).to_le_bytes());
+        self.raw(&head);
+        self.raw(payload);
+    }
+
+    fn raw(&mut self, bytes: &[u8]) {
+        if let Some(out) = self.out.as_mut() {
+            if let Err(e) = out.write_all(bytes) {
+                self.fail(format!("{e}"));
+            }
+        }
+    }
+
+    fn fail(&mut self, why: String) {
+        if self.error.is_none() {
+            let msg = format!(
+                "--record: writing {} failed ({why}); the recording stops here",
+                self.path.display()
+            );
+            log::error!("{msg}");
+            self.error = Some(msg);
+        }
+        self.out = None;
+    }
+}

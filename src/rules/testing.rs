@@ -1,0 +1,206 @@
+//! Rule tests (`nettrace rules test`): each case is a recording or a
+//! hand-written event list (`record::script`) with the findings it must
+//! give — rule, level, count — and the rules that must not fire. Cases
+//! run through the same lifecycle grouping and evaluation as a live run.
+
+use super::compile::Rule;
+use super::eval::evaluate;
+use super::graph::LifeGraph;
+use crate::lifecycle::{Context, Tracker};
+use crate::record::read::{Input, Recording};
+use crate::record::script::{self, ScriptEvent};
+use serde::Deserialize;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+/// A `.test.yaml` file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TestFile {
+    pub tests: Vec<TestCase>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TestCase {
+    pub name: String,
+    /// Hand-written events.
+    #[serde(default)]
+    pub events: Option<Vec<ScriptEvent>>,
+    /// A recording (`--record`), relative to the test file.
+    #[serde(default)]
+    pub recording: Option<PathBuf>,
+    /// Findings that must appear.
+    #[serde(default)]
+    pub expect: Vec<Expect>,
+    /// Rules that must not fire.
+    #[serde(default)]
+    pub absent: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Expect {
+    pub rule: String,
+    /// `info`, `warn` or `error` (default: not checked).
+    #[serde(default)]
+    pub level: Option<String>,
+    /// Exact number of findings (default: at least one).
+    #[serde(default)]
+    pub count: Option<usize>,
+}
+
+/// A case's outcome: what failed (empty: passed).
+pub struct CaseOutcome {
+    pub name: String,
+    pub failures: Vec<String>,
+}
+
+/// Reads and parses a test file; Err is one line with file:line:col.
+pub fn read_file(path: &Path) -> Result<TestFile, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("{}: cannot read ({e})", path.display()))?;
+    parse(path, &text)
+}
+
+pub fn parse(path: &Path, text: &str) -> Result<TestFile, String> {
+    serde_yaml::from_str(text).map_err(|e| match e.location() {
+        Some(l) => format!("{}:{}:{}: {e}", path.display(), l.line(), l.column()),
+        None => format!("{}: {e}", path.display()),
+    })
+}
+
+/// The finished contexts of a case's events.
+fn contexts(case: &TestCase, dir: &Path) -> Result<Vec<Context>, String> {
+    let mut tracker = Tracker::new();
+    let mut out = Vec::new();
+    match (&case.events, &case.recording) {
+        (Some(list), None) => {
+            for ev in script::build(list)?.events {
+                out.extend(tracker.push(ev));
+            }
+        }
+        (None, Some(file)) => {
+            let rec = Recording::open(&dir.join(file)).map_err(|e| e.to_string())?;
+            if let Some(d) = &rec.damage {
+                return Err(d.to_string());
+            }
+            for input in rec.inputs().map_err(|e| e.to_string())? {
+                match input.map_err(|e| e.to_string())? {
+                    Input::Event(ev) => out.extend(tracker.push(*ev)),
+                    Input::Tick(now) => out.extend(tracker.take_ready(now)),
+                }
+            }
+        }
+        _ => return Err("give either `events` or `recording`".into()),
+    }
+    out.extend(tracker.drain());
+    Ok(out)
+}
+
+/// Runs one case; Err: the case itself is broken (bad events, unknown rule).
+pub fn run_case(rules: &[Rule], case: &TestCase, dir: &Path) -> Result<CaseOutcome, String> {
+    let known: BTreeSet<&str> = rules.iter().map(|r| r.id.as_str()).collect();
+    for id in case
+        .expect
+        .iter()
+        .map(|e| e.rule.as_str())
+        .chain(case.absent.iter().map(|s| s.as_str()))
+    {
+        if !known.contains(id) {
+            let help = super::diag::did_you_mean(id, known.iter().copied())
+                .map(|h| format!(" ({h})"))
+                .unwrap_or_default();
+            return Err(format!("no loaded rule has the id `{id}`{help}"));
+        }
+    }
+    // rule id -> levels of its findings
+    let mut found: BTreeMap<&str, Vec<&'static str>> = BTreeMap::new();
+    for ctx in contexts(case, dir)? {
+        let graph = LifeGraph::new(&ctx.events);
+        for f in evaluate(rules, &graph) {
+            let r = &rules[f.rule];
+            found
+                .entry(r.id.as_str())
+                .or_default()
+                .push(crate::output::json::level_name(r.level));
+        }
+    }
+    let mut failures = Vec::new();
+    for e in &case.expect {
+        let levels = found.get(e.rule.as_str()).cloned().unwrap_or_default();
+        let n = levels.len();
+        match e.count {
+            Some(want) if n != want => failures.push(format!(
+                "expected {want} finding(s) of {}, found {n}",
+                e.rule
+            )),
+            None if n == 0 => failures.push(format!("expected {} to fire; it did not", e.rule)),
+            _ => {}
+        }
+        if let (Some(want), Some(got)) = (&e.level, levels.first()) {
+            let want = if want == "warning" {
+                "warn"
+            } else {
+                want.as_str()
+            };
+            if want != *got {
+                failures.push(format!("expected {} at level {want}, found {got}", e.rule));
+            }
+        }
+    }
+    for id in &case.absent {
+        if let Some(levels) = found.get(id.as_str()) {
+            failures.push(format!(
+                "expected {id} not to fire; it fired {} time(s)",
+                levels.len()
+            ));
+        }
+    }
+    if !failures.is_empty() {
+        let all: Vec<String> = found
+            .iter()
+            .map(|(id, l)| format!("{id} ({} x{})", l[0], l.len()))
+            .collect();
+        failures.push(format!(
+            "found: {}",
+            if all.is_empty() {
+                "no findings".to_string()
+            } else {
+                all.join(", ")
+            }
+        ));
+    }
+    Ok(CaseOutcome {
+        name: case.name.clone(),
+        failures,
+    })
+}
+
+/// Which rules the cases fire and which they prove silent.
+#[derive(Default)]
+pub struct Coverage {
+    pub fired: BTreeSet<String>,
+    pub silent: BTreeSet<String>,
+}
+
+impl Coverage {
+    pub fn add(&mut self, case: &TestCase) {
+        for e in &case.expect {
+            if e.count != Some(0) {
+                self.fired.insert(e.rule.clone());
+            } else {
+                self.silent.insert(e.rule.clone());
+            }
+        }
+        self.silent.extend(case.absent.iter().cloned());
+    }
+
+    /// Rules without a firing test, and rules without a silent one.
+    pub fn missing(&self, rules: &[Rule]) -> (Vec<String>, Vec<String>) {
+        let ids = rules.iter().map(|r| r.id.clone());
+        let not_fired = ids.clone().filter(|id| !self.fired.contains(id)).collect();
+        let not_silent = ids.filter(|id| !self.silent.contains(id)).collect();
+        (not_fired, not_silent)
+    }
+}

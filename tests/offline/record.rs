@@ -1,0 +1,421 @@
+//! Recordings, replay, JSON output and rule tests, without a kernel: a
+//! recording reads back as written; the pipeline prints the same bytes from
+//! a recording as from the events themselves; damaged files are reported
+//! with their offset and replayed up to the damage; JSON lines read back
+//! into the documented types; `rules test` passes on the pack and reports
+//! failures readably.
+
+use nettrace::cli::args::OutputFormat;
+use nettrace::events::Event;
+use nettrace::kernel::btf::DropReasons;
+use nettrace::kernel::kallsyms::Kallsyms;
+use nettrace::output::lines::Formatter;
+use nettrace::output::pipeline::{DiagMode, Mode, Pipeline};
+use nettrace::output::time::Clock;
+use nettrace::record::read::{Input, ReadError, Recording};
+use nettrace::record::script::{self, ScriptEvent};
+use nettrace::record::write::Recorder;
+use nettrace::record::{End, Header};
+use proptest::prelude::*;
+use std::path::Path;
+use std::process::Command;
+
+/// A forwarded ping dropped by netfilter, a UDP datagram consumed, and a
+/// clone: three packets, interleaved.
+const EVENTS: &str = r#"
+- {probe: ip_forward, pkt: {proto: icmp, src: 10.0.0.1, dst: 10.0.1.2}}
+- {probe: udp_rcv, skb: 2, pkt: {proto: udp, src: "10.0.0.3:5000", dst: "10.0.0.4:53"}}
+- {probe: nft_do_chain, ret: NF_DROP, nf: {table: filter, chain: FORWARD, nft: true}}
+- {probe: skb_clone, skb: 2, clone: 3}
+- {probe: nf_hook_slow, ret: NF_DROP, nf: {family: ipv4, hook: FORWARD}}
+- {probe: kfree_skb, drop: NETFILTER_DROP, at: nf_hook_slow+0x92}
+- {probe: consume_skb, skb: 3}
+- {probe: consume_skb, skb: 2, t: 400000}
+"#;
+
+fn script() -> script::Script {
+    let list: Vec<ScriptEvent> = serde_yaml::from_str(EVENTS).unwrap();
+    script::build(&list).unwrap()
+}
+
+fn header(reasons: &DropReasons) -> Header {
+    Header {
+        nettrace: "test".into(),
+        created: "2026-11-26T00:00:00Z".into(),
+        kernel: "6.1.0-test".into(),
+        command: vec!["nettrace".into(), "--diag".into()],
+        probes: nettrace::catalogue::table::PROBES
+            .iter()
+            .map(|p| p.name.to_string())
+            .collect(),
+        drop_reasons: reasons.pairs(),
+        realtime_offset_ns: 1_700_000_000_000_000_000,
+    }
+}
+
+/// Ticks as a live run makes them: every 100 ms from the first event.
+fn inputs(events: &[Event]) -> Vec<Input> {
+    let mut out = Vec::new();
+    let mut next_tick = events[0].ts + 100_000_000;
+    for ev in events {
+        while ev.ts > next_tick {
+            out.push(Input::Tick(next_tick));
+            next_tick += 100_000_000;
+        }
+        out.push(Input::Event(Box::new(ev.clone())));
+    }
+    out.push(Input::Tick(next_tick + 1_000_000_000));
+    out
+}
+
+fn write(path: &Path, s: &script::Script, inputs: &[Input]) {
+    let mut r = Recorder::create(path, &header(&s.reasons)).unwrap();
+    for i in inputs {
+        match i {
+            Input::Event(ev) => r.event(ev, &s.kallsyms),
+            Input::Tick(t) => r.tick(*t),
+        }
+    }
+    r.finish(&End { events: 8, lost: 0 }).unwrap();
+}
+
+/// What the pipeline prints for these inputs.
+fn print(
+    inputs: impl IntoIterator<Item = Input>,
+    kallsyms: &Kallsyms,
+    reasons: &DropReasons,
+    mode: Mode,
+    diag: bool,
+    format: OutputFormat,
+) -> String {
+    let buf = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+    struct Shared(std::rc::Rc<std::cell::RefCell<Vec<u8>>>);
+    impl std::io::Write for Shared {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.borrow_mut().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let diag = diag.then(|| DiagMode {
+        rules: nettrace::rules::load_for_run(&[], true, Some(reasons))
+            .unwrap()
+            .0,
+        quiet: false,
+        keep: true,
+    });
+    let fmt = Formatter {
+        clock: Clock::monotonic(),
+        reasons,
+        kallsyms,
+        detail: false,
+        show_ret: false,
+    };
+    let mut p = Pipeline::new(fmt, mode, diag, None, format, Box::new(Shared(buf.clone())));
+    for i in inputs {
+        match i {
+            Input::Event(ev) => p.event(*ev),
+            Input::Tick(t) => p.tick(t),
+        }
+    }
+    p.finish();
+    drop(p);
+    let bytes = buf.borrow().clone();
+    String::from_utf8(bytes).unwrap()
+}
+
+#[test]
+fn a_recording_reads_back_as_written() {
+    let s = script();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("run.ntrec");
+    let want = inputs(&s.events);
+    write(&path, &s, &want);
+    let rec = Recording::open(&path).unwrap();
+    assert!(rec.damage.is_none());
+    assert_eq!(rec.end, Some(End { events: 8, lost: 0 }));
+    assert_eq!(rec.header, header(&s.reasons));
+    let got: Vec<Input> = rec.inputs().unwrap().map(Result::unwrap).collect();
+    assert_eq!(got, want);
+    // Only the symbols the events point at travel with them.
+    assert_eq!(rec.kallsyms.len(), 1);
+}
+
+#[test]
+fn replay_prints_what_the_events_print_in_every_mode() {
+    let s = script();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("run.ntrec");
+    let live = inputs(&s.events);
+    write(&path, &s, &live);
+    let rec = Recording::open(&path).unwrap();
+    for (mode, diag) in [
+        (Mode::Lifecycle, false),
+        (Mode::Lifecycle, true),
+        (Mode::Basic, false),
+        (Mode::Drop { stack: false }, false),
+    ] {
+        for format in [OutputFormat::Text, OutputFormat::Json] {
+            let direct = print(live.clone(), &s.kallsyms, &s.reasons, mode, diag, format);
+            let replayed = print(
+                rec.inputs().unwrap().map(Result::unwrap),
+                &rec.kallsyms,
+                &rec.reasons,
+                mode,
+                diag,
+                format,
+            );
+            assert!(!direct.is_empty());
+            assert_eq!(direct, replayed, "{mode:?} diag={diag} {format:?}");
+        }
+    }
+}
+
+#[test]
+fn json_lines_read_back_into_the_documented_types() {
+    use nettrace::output::json::{Kind, Line, VERSION};
+    let s = script();
+    let live = inputs(&s.events);
+    let cases = [
+        (Mode::Basic, false, Kind::Event, 8),
+        (Mode::Drop { stack: false }, false, Kind::Drop, 1),
+        (Mode::Lifecycle, false, Kind::Packet, 2),
+        (Mode::Lifecycle, true, Kind::Packet, 2),
+    ];
+    for (mode, diag, kind, lines) in cases {
+        let out = print(
+            live.clone(),
+            &s.kallsyms,
+            &s.reasons,
+            mode,
+            diag,
+            OutputFormat::Json,
+        );
+        let parsed: Vec<Line> = out
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+            .collect();
+        assert_eq!(parsed.len(), lines, "{mode:?}: {out}");
+        for l in &parsed {
+            assert_eq!(l.version, VERSION);
+            assert_eq!(l.kind, kind);
+        }
+        if diag {
+            let fwd = parsed
+                .iter()
+                .filter_map(|l| l.packet.as_ref())
+                .find(|p| p.events[0].probe == "ip_forward")
+                .unwrap();
+            let findings = fwd.findings.as_ref().unwrap();
+            let rules: Vec<&str> = findings.iter().map(|f| f.rule.as_str()).collect();
+            assert!(rules.contains(&"nft.drop"), "{rules:?}");
+            let drop = findings
+                .iter()
+                .find(|f| f.rule == "drop.NETFILTER_DROP")
+                .unwrap();
+            assert_eq!(drop.level, "error");
+            assert_eq!(fwd.events[drop.event].probe, "kfree_skb");
+            let d = fwd.events[drop.event].drop.as_ref().unwrap();
+            assert_eq!(d.reason.as_deref(), Some("NETFILTER_DROP"));
+            assert_eq!(d.location.as_deref(), Some("nf_hook_slow+0x92"));
+        }
+    }
+    // An unknown field is refused: the types are the schema.
+    let bad = r#"{"version":1,"type":"event","surprise":1}"#;
+    assert!(serde_json::from_str::<Line>(bad).is_err());
+}
+
+#[test]
+fn a_truncated_recording_replays_up_to_the_damage() {
+    let s = script();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("run.ntrec");
+    write(&path, &s, &inputs(&s.events));
+    let full = std::fs::read(&path).unwrap();
+    let cut = dir.path().join("cut.ntrec");
+    // Cut in the middle of the last event frame.
+    std::fs::write(&cut, &full[..full.len() - 30]).unwrap();
+    let rec = Recording::open(&cut).unwrap();
+    let damage = rec.damage.clone().expect("damage found");
+    let msg = damage.to_string();
+    assert!(msg.contains("damaged at byte offset"), "{msg}");
+    assert!(msg.contains("truncated"), "{msg}");
+    let events = rec
+        .inputs()
+        .unwrap()
+        .filter(|i| matches!(i, Ok(Input::Event(_))))
+        .count();
+    assert_eq!(events, 7, "every event before the damage");
+}
+
+#[test]
+fn unknown_versions_and_other_files_are_refused() {
+    let s = script();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("run.ntrec");
+    write(&path, &s, &inputs(&s.events));
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[6] = 99;
+    std::fs::write(&path, &bytes).unwrap();
+    match Recording::open(&path) {
+        Err(ReadError::Version {
+            found: 99, writer, ..
+        }) => assert_eq!(writer, "test"),
+        Err(e) => panic!("{e}"),
+        Ok(_) => panic!("version 99 accepted"),
+    }
+    std::fs::write(&path, b"{\"not\": \"a recording\"}").unwrap();
+    let err = Recording::open(&path).err().unwrap().to_string();
+    assert!(err.contains("not a nettrace recording"), "{err}");
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(400))]
+    /// Any damage — a flipped byte, a cut — is an error or a shorter
+    /// replay, never a panic or an allocation the frame length asked for.
+    #[test]
+    fn damaged_recordings_never_panic(
+        pos in 0usize..2000, byte in any::<u8>(), cut in 0usize..2000
+    ) {
+        let s = script();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("run.ntrec");
+        write(&path, &s, &inputs(&s.events));
+        let mut bytes = std::fs::read(&path).unwrap();
+        let pos = pos % bytes.len();
+        bytes[pos] = byte;
+        bytes.truncate(bytes.len() - cut % bytes.len());
+        std::fs::write(&path, &bytes).unwrap();
+        if let Ok(rec) = Recording::open(&path) {
+            for i in rec.inputs().unwrap() {
+                if i.is_err() { break; }
+            }
+        }
+    }
+}
+
+fn nettrace(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_nettrace"))
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn the_replay_command_prints_the_recording_and_reports_damage() {
+    let s = script();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("run.ntrec");
+    let live = inputs(&s.events);
+    write(&path, &s, &live);
+    let p = path.to_str().unwrap();
+    let (code, out, err) = nettrace(&["replay", p, "--diag", "--diag-keep"]);
+    assert_eq!(code, 0, "{err}");
+    let direct = print(
+        live,
+        &s.kallsyms,
+        &s.reasons,
+        Mode::Lifecycle,
+        true,
+        OutputFormat::Text,
+    );
+    assert_eq!(out, direct);
+    // Filters narrow the replay as the kernel filter would have.
+    let (code, out, err) = nettrace(&["replay", p, "-p", "udp"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("UDP: 10.0.0.3:5000"), "{out}");
+    assert!(!out.contains("ICMP"), "{out}");
+    // The clone (skb 3) follows its parent even though -p would not match it alone.
+    assert!(out.contains("***************** 2,3 *"), "{out}");
+    let bytes = std::fs::read(&path).unwrap();
+    std::fs::write(&path, &bytes[..bytes.len() - 30]).unwrap();
+    let (code, out, err) = nettrace(&["replay", p, "--basic"]);
+    assert_eq!(code, 1, "{err}");
+    assert_eq!(out.lines().count(), 7, "{out}");
+    assert!(err.contains("damaged at byte offset"), "{err}");
+    assert!(err.contains("everything before it was replayed"), "{err}");
+    let (code, _, err) = nettrace(&["replay", "/nonexistent.ntrec"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("cannot read the recording"), "{err}");
+}
+
+#[test]
+fn rules_test_passes_on_the_pack_with_full_coverage() {
+    let (code, out, err) = nettrace(&["rules", "test", "--require-coverage"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains(" 0 failed, 0 broken"), "{out}");
+    assert!(
+        out.contains("0 rules without a firing test, 0 without a silent one"),
+        "{out}"
+    );
+}
+
+#[test]
+fn rules_test_reports_a_wrong_expectation_readably() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("site.rules"),
+        "rule site.ssh-drop {\n    when probe nft_do_chain and ret == NF_DROP and dport == 22\n    level error\n    message \"ssh is dropped\"\n}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("site.test.yaml"),
+        r#"tests:
+  - name: ssh dropped
+    events:
+      - {probe: nft_do_chain, ret: NF_DROP, nf: {table: t, chain: c, nft: true}, pkt: {proto: tcp, src: "10.0.0.1:4000", dst: "10.0.0.2:22", flags: S}}
+    expect: [{rule: site.ssh-drop, level: error}]
+  - name: wrong on purpose
+    events:
+      - {probe: nft_do_chain, ret: NF_ACCEPT, nf: {table: t, chain: c, nft: true}, pkt: {proto: tcp, src: "10.0.0.1:4000", dst: "10.0.0.2:22", flags: S}}
+    expect: [{rule: site.ssh-drop}]
+    absent: [nft.accept]
+"#,
+    )
+    .unwrap();
+    let d = dir.path().to_str().unwrap();
+    let (code, out, _) = nettrace(&["rules", "test", d]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("FAIL ") && out.contains("site.test.yaml: wrong on purpose"),
+        "{out}"
+    );
+    assert!(
+        out.contains("    expected site.ssh-drop to fire; it did not"),
+        "{out}"
+    );
+    assert!(
+        out.contains("    expected nft.accept not to fire; it fired 1 time(s)"),
+        "{out}"
+    );
+    assert!(out.contains("    found: nft.accept (info x1)"), "{out}");
+    assert!(out.contains("1 passed, 1 failed, 0 broken"), "{out}");
+    // A typo in a rule id is a broken test, not a silent pass.
+    std::fs::write(
+        dir.path().join("site.test.yaml"),
+        "tests:\n  - name: typo\n    events: [{probe: nft_do_chain}]\n    absent: [nft.acept]\n",
+    )
+    .unwrap();
+    let (code, out, _) = nettrace(&["rules", "test", d]);
+    assert_eq!(code, 2, "{out}");
+    assert!(
+        out.contains("no loaded rule has the id `nft.acept`"),
+        "{out}"
+    );
+    // A YAML mistake names the file, line and column.
+    std::fs::write(
+        dir.path().join("site.test.yaml"),
+        "tests:\n  - name: x\n    evnts: []\n",
+    )
+    .unwrap();
+    let (code, _, err) = nettrace(&["rules", "test", d]);
+    assert_eq!(code, 2);
+    assert!(err.contains("site.test.yaml:3:"), "{err}");
+}
