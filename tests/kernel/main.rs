@@ -11,6 +11,7 @@ mod drop;
 mod host;
 mod lifecycle;
 mod netfilter;
+mod record;
 mod runner;
 mod scenario;
 mod scenarios;

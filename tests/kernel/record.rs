@@ -1,0 +1,204 @@
+//! Recording live runs (`--record`) and replaying them (`nettrace replay`):
+//! with the live run's flags, the replay prints exactly what the live run
+//! printed; with `--output json`, lines that read back into the documented
+//! types. On the host kernel (tracepoints) and, with function probes, in
+//! the VMs (NAT, FORWARD drop).
+
+use crate::runner::{bin, require, require_root, start, Cap};
+use crate::scenario::{closed_port, ping, send_udp, tcp_connect_refused, Router, TwoHosts};
+use std::process::Command;
+use std::time::Duration;
+
+/// Replays `file` with `flags`; returns stdout lines (and fails on errors).
+fn replay(file: &str, flags: &[&str]) -> Vec<String> {
+    let out = Command::new(bin())
+        .arg("replay")
+        .arg(file)
+        .args(flags)
+        .output()
+        .expect("run nettrace replay");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "replay {flags:?} failed: {stderr}");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+/// The live run's flags without the tracing-only ones (`-t`, `--record`).
+fn view_flags<'a>(live: &[&'a str]) -> Vec<&'a str> {
+    let mut out = Vec::new();
+    let mut it = live.iter();
+    while let Some(a) = it.next() {
+        match *a {
+            "-t" | "--record" => {
+                it.next();
+            }
+            "--hooks" => {}
+            a => out.push(a),
+        }
+    }
+    out
+}
+
+/// Asserts that replaying `file` with the live flags prints `live`, and
+/// that its JSON form reads back into the schema types.
+fn assert_replay_matches(file: &str, live_args: &[&str], live: &[String]) {
+    assert!(!live.is_empty(), "the live run printed nothing");
+    let flags = view_flags(live_args);
+    let replayed = replay(file, &flags);
+    assert_eq!(replayed, live, "replay differs from the live run");
+    let mut json_flags = flags.clone();
+    json_flags.extend(["--output", "json"]);
+    let lines = replay(file, &json_flags);
+    assert!(!lines.is_empty());
+    for l in &lines {
+        let parsed: nettrace::output::json::Line =
+            serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}"));
+        assert_eq!(parsed.version, nettrace::output::json::VERSION);
+    }
+}
+
+#[test]
+fn a_recorded_drop_monitor_replays_identically() {
+    if !require_root("a_recorded_drop_monitor_replays_identically") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("drop.ntrec");
+    let port = closed_port().to_string();
+    let args = [
+        "--drop",
+        "-p",
+        "tcp",
+        "--dport",
+        &port,
+        "--record",
+        file.to_str().unwrap(),
+    ];
+    let tracer = start(&args);
+    tcp_connect_refused(port.parse().unwrap());
+    tracer
+        .wait_line(Duration::from_secs(30), |l| l.contains("reason: NO_SOCKET"))
+        .expect("the drop of the refused SYN");
+    let live = tracer.stop();
+    assert_eq!(live.code, Some(0), "{}", live.stderr);
+    assert_replay_matches(file.to_str().unwrap(), &args, &live.stdout);
+}
+
+#[test]
+fn a_recorded_diagnosis_replays_identically() {
+    if !require_root("a_recorded_diagnosis_replays_identically") {
+        return;
+    }
+    let net = TwoHosts::new("rcdiag");
+    net.b
+        .exec(&["iptables", "-A", "INPUT", "-p", "udp", "-j", "DROP"]);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("diag.ntrec");
+    let args = [
+        "-t",
+        "link",
+        "--diag",
+        "-p",
+        "udp",
+        "--addr",
+        &net.a_addr,
+        "--record",
+        file.to_str().unwrap(),
+    ];
+    let tracer = start(&args);
+    send_udp(&net.a, 5000, &net.b_addr, 9000);
+    let live = tracer
+        .wait_exit(Duration::from_secs(60))
+        .expect("nettrace --diag did not stop after the error");
+    assert_eq!(live.code, Some(0), "{}", live.stderr);
+    assert!(live.stdout.iter().any(|l| l == "analysis finished!"));
+    assert_replay_matches(file.to_str().unwrap(), &args, &live.stdout);
+    // Better rules later: the same recording with a site rule added.
+    let rules = dir.path().join("site.rules");
+    std::fs::write(
+        &rules,
+        "rule site.udp-9000 {\n    when drop and dport == 9000\n    level error\n    message \"site: UDP 9000 is blocked here\"\n}\n",
+    )
+    .unwrap();
+    let out = replay(
+        file.to_str().unwrap(),
+        &["--diag", "--rules", rules.to_str().unwrap()],
+    )
+    .join("\n");
+    assert!(out.contains("site: UDP 9000 is blocked here"), "{out}");
+}
+
+#[test]
+fn a_recorded_forward_drop_and_nat_replay_identically() {
+    if !require(
+        "a_recorded_forward_drop_and_nat_replay_identically",
+        Cap::Kprobe,
+    ) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    // FORWARD drop, with the hook functions blamed.
+    let net = Router::new("rcfwd");
+    net.router.exec(&[
+        "iptables",
+        "-A",
+        "FORWARD",
+        "-p",
+        "icmp",
+        "-s",
+        &net.client_addr,
+        "-j",
+        "DROP",
+    ]);
+    let file = dir.path().join("fwd.ntrec");
+    let args = [
+        "-t",
+        "netfilter,ip",
+        "--diag",
+        "--hooks",
+        "-p",
+        "icmp",
+        "--saddr",
+        &net.client_addr,
+        "--record",
+        file.to_str().unwrap(),
+    ];
+    let tracer = start(&args);
+    assert!(!ping(&net.client, &net.server_addr, 1));
+    let live = tracer
+        .wait_exit(Duration::from_secs(60))
+        .expect("nettrace --diag did not stop after the error");
+    let text = live.stdout.join("\n");
+    assert!(
+        text.contains("following hook functions are blamed:"),
+        "{text}"
+    );
+    assert_replay_matches(file.to_str().unwrap(), &args, &live.stdout);
+    drop(net);
+
+    // MASQUERADE: both addresses in one block, replayed.
+    let net = Router::new("rcnat");
+    net.masquerade();
+    let file = dir.path().join("nat.ntrec");
+    let args = [
+        "-t",
+        "netfilter,ip",
+        "--diag",
+        "--diag-keep",
+        "-p",
+        "icmp",
+        "--saddr",
+        &net.client_addr,
+        "--record",
+        file.to_str().unwrap(),
+    ];
+    let tracer = start(&args);
+    assert!(ping(&net.client, &net.server_addr, 1));
+    std::thread::sleep(Duration::from_secs(2));
+    let live = tracer.stop();
+    let text = live.stdout.join("\n");
+    assert!(text.contains("NAT happens"), "{text}");
+    assert_replay_matches(file.to_str().unwrap(), &args, &live.stdout);
+}
