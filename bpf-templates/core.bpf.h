@@ -63,6 +63,14 @@ struct {
 	__type(value, u64);
 } lost SEC(".maps");
 
+/* --rate-kernel: per-CPU windows and what they suppressed. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, u32);
+	__type(value, struct nt_limiter);
+} limiter SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
@@ -128,8 +136,37 @@ static __always_inline u64 wake_flag(void)
 	return BPF_RB_NO_WAKEUP;
 }
 
+/* --rate-kernel: whether this CPU has sent its events for this second.
+ * A flood then costs a counter increment per event, not a ring-buffer
+ * copy and a user-space wake-up. */
+static __always_inline bool rate_limited(void)
+{
+	u32 zero = 0;
+	struct nt_limiter *l;
+	u64 now;
+
+	if (!CONFIG.rate_limit)
+		return false;
+	l = bpf_map_lookup_elem(&limiter, &zero);
+	if (!l)
+		return false;
+	now = bpf_ktime_get_ns();
+	if (now - l->window >= 1000000000ULL) {
+		l->window = now;
+		l->count = 0;
+	}
+	if (l->count >= CONFIG.rate_limit) {
+		l->suppressed++;
+		return true;
+	}
+	l->count++;
+	return false;
+}
+
 static __always_inline void emit(struct nt_event *e)
 {
+	if (rate_limited())
+		return;
 	if (bpf_ringbuf_output(&events, e, sizeof(*e), wake_flag()))
 		count_lost();
 }

@@ -144,6 +144,14 @@ struct nt_config {
 	unsigned char drop_stack;  /* collect a stack id on drops */
 	unsigned char hooks;       /* --hooks: record the hook functions at nf_hook_slow */
 	unsigned int wake_bytes;   /* wake user space once this much is queued */
+	unsigned int rate_limit;   /* --rate-kernel: events per second per CPU, 0 = no limit */
+};
+
+/* --rate-kernel: one CPU's window of one second. */
+struct nt_limiter {
+	unsigned long long window;     /* start of the window, ns */
+	unsigned long long count;      /* events sent in it */
+	unsigned long long suppressed; /* events not sent, in all */
 };
 
 #endif

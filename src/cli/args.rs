@@ -26,6 +26,13 @@ pub struct Args {
     /// With --diag: when netfilter drops a packet, list every hook function registered on that hook (needs function probes)
     #[arg(long, help_heading = "Diagnosis")]
     pub hooks: bool,
+    /// With --monitor: serve Prometheus metrics at http://ADDR:PORT/metrics (a bare PORT listens on 127.0.0.1)
+    #[arg(long, value_name = "ADDR:PORT", help_heading = "Monitor")]
+    pub metrics: Option<String>,
+    /// Events per second per CPU the kernel sends at most; the rest are counted in the kernel and
+    /// never copied out (0: no limit). Bounds the cost of floods, in any mode
+    #[arg(long, value_name = "N", default_value_t = 0, help_heading = "Monitor")]
+    pub rate_kernel: u32,
     /// Write every event of the run (and what is needed to decode it elsewhere) to FILE, for `nettrace replay` and `rules test` (docs/recording.md)
     #[arg(long, value_name = "FILE", help_heading = "Output")]
     pub record: Option<PathBuf>,
@@ -216,6 +223,25 @@ pub struct FilterFlags {
 /// What is printed and how, shared by live runs and `replay`.
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct ViewFlags {
+    /// Production monitoring: report findings of the rules that one event decides (return values,
+    /// drop reasons, resets, verdicts) as they happen, attaching only the probes they need, with no
+    /// per-packet lifecycle (docs/monitor.md)
+    #[arg(long, help_heading = "Modes")]
+    pub monitor: bool,
+    /// With --monitor: findings per second per rule at most; the rest are counted (0: no limit)
+    #[arg(long, value_name = "N", default_value_t = 10, help_heading = "Monitor")]
+    pub rate_per_rule: u32,
+    /// With --monitor: findings per second in all at most; the rest are counted (0: no limit)
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 100,
+        help_heading = "Monitor"
+    )]
+    pub rate_total: u32,
+    /// With --monitor: start lines with syslog priorities (<3> error, <4> warning, <6> info) for journald
+    #[arg(long, help_heading = "Monitor")]
+    pub journal: bool,
     /// Drop monitor: one line per dropped packet with reason and location
     #[arg(long, help_heading = "Modes")]
     pub drop: bool,

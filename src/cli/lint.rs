@@ -86,6 +86,33 @@ pub fn run(args: &LintArgs) -> i32 {
                 if reported.len() == 1 { "" } else { "s" },
                 rules
             );
+            // Which of the reported rules --monitor runs, and why not the others.
+            let mine: Vec<_> = compiled
+                .rules
+                .iter()
+                .filter(|r| reported.contains(&r.file))
+                .collect();
+            use crate::rules::monitor::{monitor_probes, NotMonitored};
+            let left_out: Vec<(&str, NotMonitored)> = mine
+                .iter()
+                .filter_map(|r| monitor_probes(r).err().map(|why| (r.id.as_str(), why)))
+                .collect();
+            let info = left_out
+                .iter()
+                .filter(|(_, w)| *w == NotMonitored::Info)
+                .count();
+            let others: Vec<String> = left_out
+                .iter()
+                .filter(|(_, w)| *w != NotMonitored::Info)
+                .map(|(id, why)| format!("{id}: {}", why.reason()))
+                .collect();
+            println!(
+                "--monitor runs {} of these {} rules ({info} info rules left out{}{})",
+                mine.len() - left_out.len(),
+                mine.len(),
+                if others.is_empty() { "" } else { "; also " },
+                others.join(", ")
+            );
         }
         LintFormat::Json => println!("{}", diag::render_json(&diags, reported.len(), rules)),
         LintFormat::Sarif => println!("{}", diag::render_sarif(&diags)),

@@ -127,6 +127,15 @@ fn run(args: &Args) -> anyhow::Result<()> {
         crate::load::select::select(args.trace.as_deref()).map_err(Fatal::usage)?
     };
     check_view(&args.view, args.hooks)?;
+    if args.metrics.is_some() && !args.view.monitor {
+        return Err(Fatal::usage("--metrics goes with --monitor").into());
+    }
+    if args.view.monitor && (args.trace.is_some() || args.view.ret) && !list {
+        return Err(Fatal::usage(
+            "--monitor attaches the probes its rules need; -t and --ret apply to tracing modes",
+        )
+        .into());
+    }
     if args.view.drop && (args.trace.is_some() || args.view.ret) && !list {
         return Err(Fatal::usage(
             "--drop watches the kfree_skb tracepoint only; -t and --ret apply to tracing modes",
@@ -139,12 +148,12 @@ fn run(args: &Args) -> anyhow::Result<()> {
     if args.check {
         return check::check(args);
     }
-    if args.view.diag {
+    if args.view.diag || args.view.monitor {
         // Broken rules stop the run before anything touches the kernel.
         crate::rules::load_for_run(&args.view.rules, !args.view.no_default_rules, None)
             .map_err(Fatal::usage)?;
     }
-    if !args.view.drop && !args.view.basic && filter.flags == 0 {
+    if !args.view.drop && !args.view.basic && !args.view.monitor && filter.flags == 0 {
         log::warn!(
             "no filter: every packet's lifecycle is traced, which costs CPU on a busy host (narrow it with -p, --addr, --port...)"
         );

@@ -47,7 +47,7 @@ pub fn run(args: &ReplayArgs) -> anyhow::Result<()> {
         rec.header.created,
         rec.header.command.join(" ")
     );
-    let diag = if args.view.diag {
+    let rules = if args.view.diag || args.view.monitor {
         let (rules, notes) = crate::rules::load_for_run(
             &args.view.rules,
             !args.view.no_default_rules,
@@ -57,14 +57,19 @@ pub fn run(args: &ReplayArgs) -> anyhow::Result<()> {
         for n in notes {
             log::warn!("{n}");
         }
-        Some(DiagMode {
-            rules,
-            quiet: args.view.diag_quiet,
-            keep: args.view.diag_keep,
-        })
+        rules
     } else {
-        None
+        Vec::new()
     };
+    let monitor = args.view.monitor.then(|| {
+        let (kept, _) = crate::rules::monitor::plan(&rules);
+        super::trace::monitor_mode(&args.view, kept, None)
+    });
+    let diag = args.view.diag.then_some(DiagMode {
+        rules,
+        quiet: args.view.diag_quiet,
+        keep: args.view.diag_keep,
+    });
     let fmt = Formatter {
         clock: if args.view.date {
             Clock::local(rec.header.realtime_offset_ns.into())
@@ -85,6 +90,9 @@ pub fn run(args: &ReplayArgs) -> anyhow::Result<()> {
         args.view.output,
         Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
     );
+    if let Some(m) = monitor {
+        pipeline = pipeline.with_monitor(m);
+    }
     let mut admission = Admission {
         filter,
         track: mode == Mode::Lifecycle,

@@ -14,7 +14,7 @@ use crate::load::plan::{
     self, Decision, LiveKernel, Mechanism, MechanismSupport, ProbeMode, SkipReason,
 };
 use crate::output::lines::Formatter;
-use crate::output::pipeline::{DiagMode, Mode, Pipeline};
+use crate::output::pipeline::{DiagMode, Limiter, Mode, MonitorMode, Pipeline};
 use crate::output::time::Clock;
 use crate::record::write::Recorder;
 use std::collections::BTreeMap;
@@ -213,26 +213,32 @@ fn with_life_probes(mut selection: Vec<&'static ProbeDef>) -> Vec<&'static Probe
     selection
 }
 
-/// Runs the lifecycle mode (default), `--drop` or `--basic`.
+/// Runs the lifecycle mode (default), `--diag`, `--drop`, `--basic` or `--monitor`.
 pub fn run(
     args: &Args,
     filter: nt_filter,
     selection: Vec<&'static ProbeDef>,
 ) -> anyhow::Result<()> {
-    let kernel = open_kernel(args)?;
-    let lifecycle = !args.view.drop && !args.view.basic;
-    let selection: Vec<&'static ProbeDef> = if args.view.drop {
-        crate::catalogue::table::PROBES
-            .iter()
-            .filter(|p| p.extra == Some(crate::catalogue::table::Extra::Drop))
-            .collect()
-    } else if lifecycle {
-        with_life_probes(selection)
-    } else {
-        selection
+    // The metrics address is taken before anything touches the kernel.
+    let metrics = match &args.metrics {
+        Some(addr) => {
+            let addr = if addr.parse::<u16>().is_ok() {
+                format!("127.0.0.1:{addr}")
+            } else {
+                addr.clone()
+            };
+            let shared = crate::output::metrics::Shared::default();
+            let bound =
+                crate::output::metrics::serve(&addr, shared.clone()).map_err(Fatal::usage)?;
+            log::info!("metrics at http://{bound}/metrics");
+            Some(shared)
+        }
+        None => None,
     };
+    let kernel = open_kernel(args)?;
+    let lifecycle = !args.view.drop && !args.view.basic && !args.view.monitor;
     let reasons = kernel.btf.drop_reasons();
-    let diag = if args.view.diag {
+    let rules = if args.view.diag || args.view.monitor {
         let (rules, notes) = crate::rules::load_for_run(
             &args.view.rules,
             !args.view.no_default_rules,
@@ -242,6 +248,39 @@ pub fn run(
         for n in notes {
             log::warn!("{n}");
         }
+        rules
+    } else {
+        Vec::new()
+    };
+    let monitor_plan = args.view.monitor.then(|| {
+        let (kept, probes) = crate::rules::monitor::plan(&rules);
+        log::info!(
+            "monitor mode runs {} of {} rules, on {} probes",
+            kept.len(),
+            rules.len(),
+            probes.len()
+        );
+        (kept, probes)
+    });
+    let selection: Vec<&'static ProbeDef> = if args.view.drop {
+        crate::catalogue::table::PROBES
+            .iter()
+            .filter(|p| p.extra == Some(crate::catalogue::table::Extra::Drop))
+            .collect()
+    } else if let Some((_, ids)) = &monitor_plan {
+        ids.iter()
+            .filter_map(|id| crate::catalogue::table::PROBES.get(*id as usize))
+            .collect()
+    } else if lifecycle {
+        with_life_probes(selection)
+    } else {
+        selection
+    };
+    let tested_rets = crate::rules::compile::ret_tested_probes(match &monitor_plan {
+        Some((kept, _)) => kept,
+        None => &rules,
+    });
+    let diag = if args.view.diag {
         log::info!("{} diagnosis rules loaded", rules.len());
         Some(DiagMode {
             rules,
@@ -259,6 +298,7 @@ pub fn run(
             drop_stack: u8::from(args.view.drop_stack),
             hooks: u8::from(args.hooks),
             wake_bytes: 64 * 1024,
+            rate_limit: args.rate_kernel,
         },
         btf_path: args.btf.clone(),
     };
@@ -266,10 +306,7 @@ pub fn run(
     let exits = Exits {
         all: args.view.ret,
         lifecycle,
-        tested: diag
-            .as_ref()
-            .map(|d| crate::rules::compile::ret_tested_probes(&d.rules))
-            .unwrap_or_default(),
+        tested: tested_rets,
     };
     let session = load_with_fallback(&kernel, args, &selection, &settings, &exits)?;
     let report = session.report.clone();
@@ -325,14 +362,23 @@ pub fn run(
         None => None,
     };
     let mode = view_mode(&args.view);
-    let pipeline = std::cell::RefCell::new(Pipeline::new(
+    let mut pipeline = Pipeline::new(
         fmt,
         mode,
         diag,
         args.view.count,
         args.view.output,
         Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
-    ));
+    );
+    if let Some((kept, _)) = monitor_plan {
+        if let Some(m) = &metrics {
+            if let Ok(mut mx) = m.lock() {
+                mx.probes_attached = report.attached.len() as u64;
+            }
+        }
+        pipeline = pipeline.with_monitor(monitor_mode(&args.view, kept, metrics.clone()));
+    }
+    let pipeline = std::cell::RefCell::new(pipeline);
     let recorder_cell = std::cell::RefCell::new(recorder.take());
     let undecodable = std::cell::Cell::new(0u64);
     let events = session
@@ -383,6 +429,12 @@ pub fn run(
                 break;
             }
         }
+        if let Some(m) = &metrics {
+            let (lost, limited) = (session.lost_events(), session.rate_limited_events());
+            if let Ok(mut mx) = m.lock() {
+                (mx.lost, mx.kernel_limited) = (lost, limited);
+            }
+        }
         if stop.load(Ordering::Relaxed) {
             break;
         }
@@ -403,11 +455,12 @@ pub fn run(
         }
     }
     pipeline.borrow_mut().finish();
-    let (printed, received, incomplete) = {
+    let (printed, received, incomplete, suppressed) = {
         let p = pipeline.borrow();
-        (p.printed, p.events, p.expired())
+        (p.printed, p.events, p.expired(), p.suppressed())
     };
     let lost = session.lost_events();
+    let rate_limited = session.rate_limited_events();
     drop(ring);
     let recorded = recorder_cell.into_inner().map(|r| {
         r.finish(&crate::record::End {
@@ -424,6 +477,8 @@ pub fn run(
         "summary: {printed} {} printed from {received} events{}, {lost} lost, {} probes attached ({}; {links} links), detached in {:.0} ms",
         if args.view.drop {
             "drops"
+        } else if args.view.monitor {
+            "findings"
         } else if lifecycle {
             "packets"
         } else {
@@ -440,6 +495,20 @@ pub fn run(
     );
     if lost > 0 {
         log::warn!("{lost} events were lost because the ring buffer was full");
+    }
+    if rate_limited > 0 {
+        log::warn!("{rate_limited} events were not sent by the kernel (--rate-kernel)");
+    }
+    if !suppressed.is_empty() {
+        let total: u64 = suppressed.iter().map(|(_, n)| n).sum();
+        let by: Vec<String> = suppressed
+            .iter()
+            .map(|(r, n)| format!("{r}: {n}"))
+            .collect();
+        log::warn!(
+            "{total} findings suppressed by the rate limits ({})",
+            by.join(", ")
+        );
     }
     if undecodable.get() > 0 {
         log::warn!(
@@ -459,9 +528,25 @@ pub fn run(
     }
 }
 
+/// Monitor mode's state for these flags.
+pub fn monitor_mode(
+    view: &super::args::ViewFlags,
+    rules: Vec<crate::rules::compile::Rule>,
+    metrics: Option<crate::output::metrics::Shared>,
+) -> MonitorMode {
+    MonitorMode {
+        limiter: Limiter::new(rules.len(), view.rate_per_rule, view.rate_total),
+        rules,
+        journal: view.journal,
+        metrics,
+    }
+}
+
 /// What the pipeline prints for these flags.
 pub fn view_mode(view: &super::args::ViewFlags) -> Mode {
-    if view.drop {
+    if view.monitor {
+        Mode::Monitor
+    } else if view.drop {
         Mode::Drop {
             stack: view.drop_stack,
         }

@@ -236,15 +236,26 @@ pub fn load(plan: &[PlannedProbe], settings: &LoadSettings) -> anyhow::Result<Se
 impl Session {
     /// Events the ring buffer had no room for, summed over CPUs.
     pub fn lost_events(&self) -> u64 {
+        self.percpu_sum("lost", 0)
+    }
+
+    /// Events `--rate-kernel` kept the kernel from sending, summed over
+    /// CPUs (`struct nt_limiter.suppressed`).
+    pub fn rate_limited_events(&self) -> u64 {
+        self.percpu_sum("limiter", 16)
+    }
+
+    /// The u64 at `offset` of a one-entry per-CPU array, summed over CPUs.
+    fn percpu_sum(&self, map: &str, offset: usize) -> u64 {
         let key = 0u32.to_ne_bytes();
         match self
-            .map("lost")
+            .map(map)
             .and_then(|m| m.lookup_percpu(&key, MapFlags::ANY).ok())
         {
             Some(Some(values)) => values
                 .iter()
                 .filter_map(|v| {
-                    v.get(..8)
+                    v.get(offset..offset + 8)
                         .map(|b| u64::from_ne_bytes(b.try_into().unwrap_or([0; 8])))
                 })
                 .sum(),

@@ -136,3 +136,38 @@ fn analysis_entry(fmt: &Formatter<'_>, n: usize, rule: &Rule, ev: &Event) -> Str
     s.push('\n');
     s
 }
+
+/// `--monitor`: one finding on one line, e.g.
+/// `[612.480131] ERROR nf.hook-drop: packet is dropped by netfilter (NF_DROP) -- [nf_hook_slow] ICMP: ... -- advice: check your netfilter rule`.
+/// With `journal`, a syslog priority prefix (`<3>` error, `<4>` warning,
+/// `<6>` info) lets journald keep the level.
+pub fn finding_line(fmt: &Formatter<'_>, rule: &Rule, ev: &Event, journal: bool) -> String {
+    let mut s = String::new();
+    if journal {
+        s.push_str(match rule.level {
+            Level::Error => "<3>",
+            Level::Warn => "<4>",
+            Level::Info => "<6>",
+        });
+    }
+    let line = fmt.event_line(ev);
+    // The event line starts with its time in brackets: keep it first.
+    let (time, rest) = line.split_once("] ").unwrap_or(("", &line));
+    let _ = write!(
+        s,
+        "{time}] {} {}: {} -- {rest}",
+        rule.level.label(),
+        rule.id,
+        interpolate(fmt, &rule.message, ev)
+    );
+    if ev.is_drop() {
+        if let Some(loc) = ev.location {
+            let _ = write!(s, " at {}", fmt.kallsyms.describe(loc));
+        }
+    }
+    if let Some(advice) = &rule.advice {
+        let _ = write!(s, " -- advice: {}", interpolate(fmt, advice, ev));
+    }
+    s.push('\n');
+    s
+}

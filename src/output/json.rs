@@ -25,6 +25,8 @@ pub enum Kind {
     Event,
     Drop,
     Packet,
+    /// `--monitor`: one finding and its event.
+    Finding,
 }
 
 /// One output line.
@@ -40,6 +42,9 @@ pub struct Line {
     /// `packet`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub packet: Option<JsonPacketLife>,
+    /// `finding` (its `event` index is 0: the line's own event).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finding: Option<JsonFinding>,
 }
 
 /// A packet's lifecycle (one text block).
@@ -294,6 +299,31 @@ pub fn line(kind: Kind, fmt: &Formatter<'_>, ev: &Event) -> String {
         kind,
         event: Some(event(fmt, ev)),
         packet: None,
+        finding: None,
+    })
+}
+
+fn finding(fmt: &Formatter<'_>, rule: &Rule, ev: &Event, index: usize) -> JsonFinding {
+    JsonFinding {
+        rule: rule.id.clone(),
+        level: level_name(rule.level).to_string(),
+        message: super::diagnosis::interpolate(fmt, &rule.message, ev),
+        advice: rule
+            .advice
+            .as_ref()
+            .map(|a| super::diagnosis::interpolate(fmt, a, ev)),
+        event: index,
+    }
+}
+
+/// A `finding` line (monitor mode).
+pub fn finding_line(fmt: &Formatter<'_>, rule: &Rule, ev: &Event) -> String {
+    to_line(&Line {
+        version: VERSION,
+        kind: Kind::Finding,
+        event: Some(event(fmt, ev)),
+        packet: None,
+        finding: Some(finding(fmt, rule, ev, 0)),
     })
 }
 
@@ -315,26 +345,14 @@ pub fn context_line(
     let findings = diag.map(|(rules, d)| {
         d.findings
             .iter()
-            .map(|f| {
-                let rule = &rules[f.rule];
-                let ev = events[f.event];
-                JsonFinding {
-                    rule: rule.id.clone(),
-                    level: level_name(rule.level).to_string(),
-                    message: super::diagnosis::interpolate(fmt, &rule.message, ev),
-                    advice: rule
-                        .advice
-                        .as_ref()
-                        .map(|a| super::diagnosis::interpolate(fmt, a, ev)),
-                    event: f.event,
-                }
-            })
+            .map(|f| finding(fmt, &rules[f.rule], events[f.event], f.event))
             .collect()
     });
     to_line(&Line {
         version: VERSION,
         kind: Kind::Packet,
         event: None,
+        finding: None,
         packet: Some(JsonPacketLife {
             skbs: ctx.skbs.iter().map(|s| hex(*s)).collect(),
             complete: ctx.complete,

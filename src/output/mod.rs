@@ -5,6 +5,7 @@
 pub mod diagnosis;
 pub mod json;
 pub mod lines;
+pub mod metrics;
 pub mod packet;
 pub mod pipeline;
 pub mod time;

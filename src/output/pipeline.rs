@@ -21,6 +21,8 @@ pub enum Mode {
     Drop { stack: bool },
     /// One block per packet (default, and `--diag`).
     Lifecycle,
+    /// `--monitor`: each event alone through the single-event rules.
+    Monitor,
 }
 
 /// `--diag`: the rules and what to print.
@@ -30,12 +32,69 @@ pub struct DiagMode {
     pub keep: bool,
 }
 
+/// `--monitor`: the rules, the rate limits and the counters.
+pub struct MonitorMode {
+    pub rules: Vec<Rule>,
+    pub limiter: Limiter,
+    /// Prefix lines with syslog levels for journald (`--journal`).
+    pub journal: bool,
+    pub metrics: Option<super::metrics::Shared>,
+}
+
+/// Findings per second, per rule and in all, counted in windows of one
+/// second of event time that open with the first finding after the last
+/// window closed (so a replay suppresses what the live run did).
+pub struct Limiter {
+    per_rule: u32,
+    total: u32,
+    window_start: Option<u64>,
+    rule_count: Vec<u32>,
+    total_count: u32,
+    /// Findings suppressed, per rule.
+    pub suppressed: Vec<u64>,
+}
+
+impl Limiter {
+    /// `0` is no limit.
+    pub fn new(rules: usize, per_rule: u32, total: u32) -> Limiter {
+        Limiter {
+            per_rule,
+            total,
+            window_start: None,
+            rule_count: vec![0; rules],
+            total_count: 0,
+            suppressed: vec![0; rules],
+        }
+    }
+
+    pub fn allow(&mut self, rule: usize, ts: u64) -> bool {
+        if self
+            .window_start
+            .is_none_or(|start| ts >= start.saturating_add(1_000_000_000))
+        {
+            self.window_start = Some(ts);
+            self.rule_count.iter_mut().for_each(|c| *c = 0);
+            self.total_count = 0;
+        }
+        let over = (self.per_rule > 0 && self.rule_count[rule] >= self.per_rule)
+            || (self.total > 0 && self.total_count >= self.total);
+        if over {
+            self.suppressed[rule] += 1;
+            return false;
+        }
+        self.rule_count[rule] += 1;
+        self.total_count += 1;
+        true
+    }
+}
+
 /// Per-run output state.
 pub struct Pipeline<'a> {
     pub fmt: Formatter<'a>,
     mode: Mode,
     tracker: Option<Tracker>,
     diag: Option<DiagMode>,
+    monitor: Option<MonitorMode>,
     limit: Option<u64>,
     format: OutputFormat,
     out: Box<dyn Write + 'a>,
@@ -62,6 +121,7 @@ impl<'a> Pipeline<'a> {
             mode,
             tracker: (mode == Mode::Lifecycle).then(Tracker::new),
             diag,
+            monitor: None,
             limit,
             format,
             out,
@@ -70,6 +130,24 @@ impl<'a> Pipeline<'a> {
             broken_pipe: false,
             done: false,
         }
+    }
+
+    /// Monitor mode's rules, limits and counters.
+    pub fn with_monitor(mut self, monitor: MonitorMode) -> Self {
+        self.monitor = Some(monitor);
+        self
+    }
+
+    /// Findings suppressed by the rate limits, per rule id (monitor mode).
+    pub fn suppressed(&self) -> Vec<(String, u64)> {
+        self.monitor.as_ref().map_or_else(Vec::new, |m| {
+            m.rules
+                .iter()
+                .zip(&m.limiter.suppressed)
+                .filter(|(_, n)| **n > 0)
+                .map(|(r, n)| (r.id.clone(), *n))
+                .collect()
+        })
     }
 
     /// Whether the run should stop reading: the output is gone, `--count`
@@ -94,6 +172,10 @@ impl<'a> Pipeline<'a> {
             return;
         }
         self.events += 1;
+        if self.mode == Mode::Monitor {
+            self.monitor_event(&ev);
+            return;
+        }
         if let Some(tracker) = self.tracker.as_mut() {
             let forced = tracker.push(ev);
             self.print_contexts(forced);
@@ -110,6 +192,7 @@ impl<'a> Pipeline<'a> {
                 text
             }
             (Mode::Drop { .. }, OutputFormat::Json) => json::line(json::Kind::Drop, &self.fmt, &ev),
+            (Mode::Monitor, _) => return,
             (_, OutputFormat::Text) => {
                 let mut text = self.fmt.event_line(&ev);
                 text.push('\n');
@@ -119,6 +202,58 @@ impl<'a> Pipeline<'a> {
         };
         self.write(&text);
         self.printed += 1;
+    }
+
+    /// Monitor mode: the findings of one event, rate-limited, and the
+    /// counters.
+    fn monitor_event(&mut self, ev: &Event) {
+        let Some(m) = self.monitor.as_mut() else {
+            return;
+        };
+        let graph = crate::rules::graph::LifeGraph::new([ev]);
+        let findings = crate::rules::eval::evaluate(&m.rules, &graph);
+        let mut lines = Vec::new();
+        let mut counted = Vec::new();
+        for f in &findings {
+            let rule = &m.rules[f.rule];
+            if m.limiter.allow(f.rule, ev.ts) {
+                lines.push(match self.format {
+                    OutputFormat::Text => {
+                        super::diagnosis::finding_line(&self.fmt, rule, ev, m.journal)
+                    }
+                    OutputFormat::Json => json::finding_line(&self.fmt, rule, ev),
+                });
+                counted.push((rule.id.clone(), json::level_name(rule.level), true));
+            } else {
+                counted.push((rule.id.clone(), json::level_name(rule.level), false));
+            }
+        }
+        if let Some(metrics) = &m.metrics {
+            if let Ok(mut mx) = metrics.lock() {
+                mx.events += 1;
+                for (id, level, reported) in counted {
+                    if reported {
+                        *mx.findings.entry((id, level)).or_default() += 1;
+                    } else {
+                        *mx.suppressed.entry(id).or_default() += 1;
+                    }
+                }
+                if ev.is_drop() {
+                    let reason = ev
+                        .reason
+                        .map_or_else(|| "unknown".into(), |r| self.fmt.reasons.name(r));
+                    let location = ev
+                        .location
+                        .and_then(|a| self.fmt.kallsyms.resolve(a).map(|l| l.symbol.to_string()))
+                        .unwrap_or_else(|| "unknown".into());
+                    mx.count_drop(reason, location);
+                }
+            }
+        }
+        for l in lines {
+            self.write(&l);
+            self.printed += 1;
+        }
     }
 
     /// The clock reached `now` (CLOCK_MONOTONIC ns): print the packets

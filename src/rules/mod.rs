@@ -9,6 +9,7 @@ pub mod compile;
 pub mod diag;
 pub mod eval;
 pub mod graph;
+pub mod monitor;
 pub mod testing;
 
 /// The default pack, `rules.d/*.rules`, embedded at build time (sorted by

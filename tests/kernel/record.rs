@@ -42,10 +42,24 @@ fn view_flags<'a>(live: &[&'a str]) -> Vec<&'a str> {
 }
 
 /// Asserts that replaying `file` with the live flags prints `live`, and
-/// that its JSON form reads back into the schema types.
+/// that its JSON form reads back into the schema types. In the VM bench
+/// (NETTRACE_REPLAY_DIR set) the recording, the live output and the flags
+/// are also saved for tools/vm-test to replay on the host.
 fn assert_replay_matches(file: &str, live_args: &[&str], live: &[String]) {
     assert!(!live.is_empty(), "the live run printed nothing");
     let flags = view_flags(live_args);
+    if let Some(dir) = std::env::var_os("NETTRACE_REPLAY_DIR") {
+        let dir = std::path::Path::new(&dir);
+        std::fs::create_dir_all(dir).unwrap();
+        let name = std::path::Path::new(file)
+            .file_stem()
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        std::fs::copy(file, dir.join(format!("{name}.ntrec"))).unwrap();
+        std::fs::write(dir.join(format!("{name}.out")), live.join("\n") + "\n").unwrap();
+        std::fs::write(dir.join(format!("{name}.flags")), flags.join("\n") + "\n").unwrap();
+    }
     let replayed = replay(file, &flags);
     assert_eq!(replayed, live, "replay differs from the live run");
     let mut json_flags = flags.clone();

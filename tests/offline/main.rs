@@ -7,6 +7,7 @@ mod catalogue;
 mod cli;
 mod format;
 mod lifecycle;
+mod monitor;
 mod plan;
 mod record;
 mod rules;
