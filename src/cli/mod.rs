@@ -87,6 +87,25 @@ fn init_logging(args: &Args) {
     libbpf_rs::set_print(Some((libbpf_rs::PrintLevel::Debug, libbpf_print)));
 }
 
+/// The rules of a `--diag` or `--monitor` run (none otherwise), checked
+/// against the drop reasons of the kernel the events come from; overrides
+/// of built-in rules are noted on stderr.
+pub fn view_rules(
+    view: &args::ViewFlags,
+    reasons: &crate::kernel::btf::DropReasons,
+) -> Result<Vec<crate::rules::compile::Rule>, Fatal> {
+    if !view.diag && !view.monitor {
+        return Ok(Vec::new());
+    }
+    let (rules, notes) =
+        crate::rules::load_for_run(&view.rules, !view.no_default_rules, Some(reasons))
+            .map_err(Fatal::usage)?;
+    for n in notes {
+        log::warn!("{n}");
+    }
+    Ok(rules)
+}
+
 /// Flag combinations of what is printed, for live runs and replays.
 pub fn check_view(view: &args::ViewFlags, hooks: bool) -> Result<(), Fatal> {
     if view.drop_stack && !view.drop {

@@ -9,7 +9,7 @@ use super::exit::{ExitCode, Fatal};
 use crate::events::{flags, Event};
 use crate::load::attach::nt_filter;
 use crate::output::lines::Formatter;
-use crate::output::pipeline::{DiagMode, Mode, Pipeline};
+use crate::output::pipeline::{DiagMode, Mode};
 use crate::output::time::Clock;
 use crate::record::read::{Input, Recording};
 use std::collections::HashSet;
@@ -47,20 +47,7 @@ pub fn run(args: &ReplayArgs) -> anyhow::Result<()> {
         rec.header.created,
         rec.header.command.join(" ")
     );
-    let rules = if args.view.diag || args.view.monitor {
-        let (rules, notes) = crate::rules::load_for_run(
-            &args.view.rules,
-            !args.view.no_default_rules,
-            Some(&rec.reasons),
-        )
-        .map_err(Fatal::usage)?;
-        for n in notes {
-            log::warn!("{n}");
-        }
-        rules
-    } else {
-        Vec::new()
-    };
+    let rules = super::view_rules(&args.view, &rec.reasons)?;
     let monitor = args.view.monitor.then(|| {
         let (kept, _) = crate::rules::monitor::plan(&rules);
         super::trace::monitor_mode(&args.view, kept, None)
@@ -82,14 +69,7 @@ pub fn run(args: &ReplayArgs) -> anyhow::Result<()> {
         show_ret: args.view.ret,
     };
     let mode = super::trace::view_mode(&args.view);
-    let mut pipeline = Pipeline::new(
-        fmt,
-        mode,
-        diag,
-        args.view.count,
-        args.view.output,
-        Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
-    );
+    let mut pipeline = super::trace::stdout_pipeline(&args.view, fmt, diag);
     if let Some(m) = monitor {
         pipeline = pipeline.with_monitor(m);
     }

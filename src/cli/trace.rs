@@ -238,20 +238,7 @@ pub fn run(
     let kernel = open_kernel(args)?;
     let lifecycle = !args.view.drop && !args.view.basic && !args.view.monitor;
     let reasons = kernel.btf.drop_reasons();
-    let rules = if args.view.diag || args.view.monitor {
-        let (rules, notes) = crate::rules::load_for_run(
-            &args.view.rules,
-            !args.view.no_default_rules,
-            Some(&reasons),
-        )
-        .map_err(Fatal::usage)?;
-        for n in notes {
-            log::warn!("{n}");
-        }
-        rules
-    } else {
-        Vec::new()
-    };
+    let rules = super::view_rules(&args.view, &reasons)?;
     let monitor_plan = args.view.monitor.then(|| {
         let (kept, probes) = crate::rules::monitor::plan(&rules);
         log::info!(
@@ -361,15 +348,7 @@ pub fn run(
         ),
         None => None,
     };
-    let mode = view_mode(&args.view);
-    let mut pipeline = Pipeline::new(
-        fmt,
-        mode,
-        diag,
-        args.view.count,
-        args.view.output,
-        Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
-    );
+    let mut pipeline = stdout_pipeline(&args.view, fmt, diag);
     if let Some((kept, _)) = monitor_plan {
         if let Some(m) = &metrics {
             if let Ok(mut mx) = m.lock() {
@@ -526,6 +505,22 @@ pub fn run(
         }
         None => Ok(()),
     }
+}
+
+/// The pipeline these flags ask for, printing to stdout.
+pub fn stdout_pipeline<'a>(
+    view: &super::args::ViewFlags,
+    fmt: Formatter<'a>,
+    diag: Option<DiagMode>,
+) -> Pipeline<'a> {
+    Pipeline::new(
+        fmt,
+        view_mode(view),
+        diag,
+        view.count,
+        view.output,
+        Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+    )
 }
 
 /// Monitor mode's state for these flags.

@@ -3,24 +3,14 @@
 //! ipt_do_table, the verdict, and the findings of the seed's example.
 
 use crate::runner::{require, start, start_in_netns, Cap};
-use crate::scenario::{ping, send_udp, Bridge, Netns, Router, TwoHosts};
+use crate::scenario::{drop_icmp_from, ping, send_udp, Bridge, Netns, Router, TwoHosts};
 use std::time::Duration;
 
 /// The router drops ICMP from the client in FORWARD (with `iptables`, the
 /// nft flavour, or `iptables-legacy`); `--diag` runs until that error.
 fn forward_drop_diagnosis(tag: &str, iptables: &str, extra: &[&str]) -> (Router, String) {
     let net = Router::new(tag);
-    net.router.exec(&[
-        iptables,
-        "-A",
-        "FORWARD",
-        "-p",
-        "icmp",
-        "-s",
-        &net.client_addr,
-        "-j",
-        "DROP",
-    ]);
+    net.drop_client_icmp(iptables);
     let mut args = vec![
         "-t",
         "netfilter,ip",
@@ -208,17 +198,7 @@ fn bridged_packet_dropped_by_iptables_shows_bridge_and_ipv4_hooks() {
     let net = Bridge::new("nfbr");
     net.switch
         .exec(&["sysctl", "-qw", "net.bridge.bridge-nf-call-iptables=1"]);
-    net.switch.exec(&[
-        "iptables",
-        "-A",
-        "FORWARD",
-        "-p",
-        "icmp",
-        "-s",
-        &net.a_addr,
-        "-j",
-        "DROP",
-    ]);
+    drop_icmp_from(&net.switch, "iptables", &net.a_addr);
     let tracer = start(&[
         "-t",
         "bridge,netfilter",

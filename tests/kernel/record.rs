@@ -155,17 +155,7 @@ fn a_recorded_forward_drop_and_nat_replay_identically() {
     let dir = tempfile::tempdir().unwrap();
     // FORWARD drop, with the hook functions blamed.
     let net = Router::new("rcfwd");
-    net.router.exec(&[
-        "iptables",
-        "-A",
-        "FORWARD",
-        "-p",
-        "icmp",
-        "-s",
-        &net.client_addr,
-        "-j",
-        "DROP",
-    ]);
+    net.drop_client_icmp("iptables");
     let file = dir.path().join("fwd.ntrec");
     let args = [
         "-t",

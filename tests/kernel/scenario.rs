@@ -224,6 +224,12 @@ impl Router {
         }
     }
 
+    /// The router drops ICMP from the client in FORWARD, with `iptables`
+    /// (nft flavour) or `iptables-legacy`.
+    pub fn drop_client_icmp(&self, iptables: &str) {
+        drop_icmp_from(&self.router, iptables, &self.client_addr);
+    }
+
     /// SNAT the client's traffic leaving towards the server.
     pub fn masquerade(&self) {
         self.router.exec(&[
@@ -238,6 +244,13 @@ impl Router {
             "MASQUERADE",
         ]);
     }
+}
+
+/// `ns` drops forwarded ICMP from `src` (iptables FORWARD chain).
+pub fn drop_icmp_from(ns: &Netns, iptables: &str, src: &str) {
+    ns.exec(&[
+        iptables, "-A", "FORWARD", "-p", "icmp", "-s", src, "-j", "DROP",
+    ]);
 }
 
 /// Two hosts on a bridge in a third namespace: `a` ── br0 ── `b`.

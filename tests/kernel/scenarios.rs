@@ -16,17 +16,7 @@ fn router_forwards_and_forward_drops_are_netfilter_drops() {
         ping(&net.client, &net.server_addr, 1),
         "router does not forward"
     );
-    net.router.exec(&[
-        "iptables",
-        "-A",
-        "FORWARD",
-        "-p",
-        "icmp",
-        "-s",
-        &net.client_addr,
-        "-j",
-        "DROP",
-    ]);
+    net.drop_client_icmp("iptables");
     let tracer = start(&["--drop", "-p", "icmp", "--saddr", &net.client_addr]);
     assert!(
         !ping(&net.client, &net.server_addr, 1),

@@ -11,3 +11,4 @@ mod monitor;
 mod plan;
 mod record;
 mod rules;
+mod support;

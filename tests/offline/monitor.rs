@@ -82,17 +82,7 @@ fn monitor_output(format: OutputFormat, journal: bool, metrics: bool) -> (String
     .unwrap();
     let s = script::build(&list).unwrap();
     let rules = plan(&pack()).0;
-    let buf = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
-    struct Shared(std::rc::Rc<std::cell::RefCell<Vec<u8>>>);
-    impl std::io::Write for Shared {
-        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-            self.0.borrow_mut().extend_from_slice(b);
-            Ok(b.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
+    let buf = crate::support::Capture::default();
     let shared = metrics.then(nettrace::output::metrics::Shared::default);
     let fmt = Formatter {
         clock: Clock::monotonic(),
@@ -107,7 +97,7 @@ fn monitor_output(format: OutputFormat, journal: bool, metrics: bool) -> (String
         None,
         None,
         format,
-        Box::new(Shared(buf.clone())),
+        Box::new(buf.clone()),
     )
     .with_monitor(MonitorMode {
         limiter: Limiter::new(rules.len(), 10, 100),
@@ -120,7 +110,7 @@ fn monitor_output(format: OutputFormat, journal: bool, metrics: bool) -> (String
     }
     p.finish();
     drop(p);
-    let text = String::from_utf8(buf.borrow().clone()).unwrap();
+    let text = buf.text();
     let m = shared.map(|m| std::mem::take(&mut *m.lock().unwrap()));
     (text, m)
 }

@@ -88,17 +88,7 @@ fn print(
     diag: bool,
     format: OutputFormat,
 ) -> String {
-    let buf = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
-    struct Shared(std::rc::Rc<std::cell::RefCell<Vec<u8>>>);
-    impl std::io::Write for Shared {
-        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-            self.0.borrow_mut().extend_from_slice(b);
-            Ok(b.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
+    let buf = crate::support::Capture::default();
     let diag = diag.then(|| DiagMode {
         rules: nettrace::rules::load_for_run(&[], true, Some(reasons))
             .unwrap()
@@ -113,7 +103,7 @@ fn print(
         detail: false,
         show_ret: false,
     };
-    let mut p = Pipeline::new(fmt, mode, diag, None, format, Box::new(Shared(buf.clone())));
+    let mut p = Pipeline::new(fmt, mode, diag, None, format, Box::new(buf.clone()));
     for i in inputs {
         match i {
             Input::Event(ev) => p.event(*ev),
@@ -122,8 +112,7 @@ fn print(
     }
     p.finish();
     drop(p);
-    let bytes = buf.borrow().clone();
-    String::from_utf8(bytes).unwrap()
+    buf.text()
 }
 
 #[test]
