@@ -113,6 +113,49 @@ pub enum Cond {
     Test(Field, CmpOp, Vec<Val>),
 }
 
+impl Cond {
+    /// The probes an event must come from for this condition to hold on
+    /// it (sorted); None: any probe might do. A conjunction is pinned by
+    /// any of its parts, a disjunction by all of them; `after`/`before`/
+    /// `seen` speak of other events and pin nothing.
+    pub fn probes(&self) -> Option<Vec<u32>> {
+        match self {
+            Cond::Probes(ids) => Some(ids.clone()),
+            Cond::Flag(f) => Some(flag_probes(*f)),
+            Cond::Const(false) => Some(Vec::new()),
+            Cond::And(v) => v
+                .iter()
+                .filter_map(Cond::probes)
+                .reduce(|a, b| a.into_iter().filter(|x| b.contains(x)).collect()),
+            Cond::Or(v) => {
+                let mut all = Vec::new();
+                for x in v {
+                    all.extend(x.probes()?);
+                }
+                all.sort_unstable();
+                all.dedup();
+                Some(all)
+            }
+            _ => None,
+        }
+    }
+}
+
+/// The probes whose events can carry a flag: drops come from the drop
+/// probes, frees from free and drop probes, clones from clone probes.
+pub fn flag_probes(f: Flag) -> Vec<u32> {
+    use crate::catalogue::table::Extra;
+    PROBES
+        .iter()
+        .filter(|p| match f {
+            Flag::Drop => p.extra == Some(Extra::Drop),
+            Flag::Free => matches!(p.extra, Some(Extra::Free | Extra::Drop)),
+            Flag::Clone => p.extra == Some(Extra::Clone),
+        })
+        .map(|p| p.id)
+        .collect()
+}
+
 /// A message or advice with `{field}` placeholders.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Part {
@@ -150,6 +193,9 @@ pub struct Rule {
     pub see: Vec<String>,
     pub fallback: bool,
     pub cond: Cond,
+    /// The probes an event must come from for `cond` to hold on it
+    /// (sorted; None: any probe): evaluation skips the rule elsewhere.
+    pub on_probes: Option<Vec<u32>>,
     pub file: PathBuf,
     pub line: usize,
     /// Where the id is written, for diagnostics about the whole rule.
@@ -448,7 +494,9 @@ impl Checker<'_> {
             return None;
         }
         let (line, _) = self.file.line_col(a.span.start);
+        let cond = cond?;
         Some(Rule {
+            on_probes: cond.probes(),
             id: a.id.value.clone(),
             level: level?,
             message: message?,
@@ -456,7 +504,7 @@ impl Checker<'_> {
             tags: a.tags.iter().map(|t| t.value.clone()).collect(),
             see: a.see.iter().map(|t| t.value.clone()).collect(),
             fallback: a.fallback,
-            cond: cond?,
+            cond,
             file: self.file.path.clone(),
             line,
             id_span: a.id.span,

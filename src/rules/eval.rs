@@ -22,15 +22,23 @@ pub fn evaluate(rules: &[Rule], graph: &LifeGraph<'_>) -> Vec<Finding> {
     let mut out = Vec::new();
     for event in 0..graph.len() {
         let before = out.len();
+        let probe = graph.events[event].probe;
+        // Most rules name their probes: a binary search skips them on
+        // other probes' events before any condition is evaluated.
+        let may_hold = |r: &Rule| {
+            r.on_probes
+                .as_ref()
+                .is_none_or(|p| p.binary_search(&probe).is_ok())
+        };
         for (i, r) in rules.iter().enumerate() {
-            if !r.fallback && holds(&r.cond, graph, event) {
+            if !r.fallback && may_hold(r) && holds(&r.cond, graph, event) {
                 out.push(Finding { rule: i, event });
             }
         }
         if out.len() == before {
             if let Some(i) = rules
                 .iter()
-                .position(|r| r.fallback && holds(&r.cond, graph, event))
+                .position(|r| r.fallback && may_hold(r) && holds(&r.cond, graph, event))
             {
                 out.push(Finding { rule: i, event });
             }

@@ -5,8 +5,7 @@
 //! `drop`/`free`/`clone`). Monitor mode then attaches only those probes
 //! and evaluates each event alone, without lifecycles.
 
-use super::compile::{Cond, Level, Rule};
-use crate::catalogue::table::{Extra, PROBES};
+use super::compile::{flag_probes, Cond, Level, Rule};
 use crate::rules::ast::Flag;
 
 /// Why a rule is left out of monitor mode.
@@ -39,42 +38,6 @@ fn has_order(c: &Cond) -> bool {
     }
 }
 
-fn flag_probes(f: Flag) -> Vec<u32> {
-    PROBES
-        .iter()
-        .filter(|p| match f {
-            Flag::Drop => p.extra == Some(Extra::Drop),
-            Flag::Free => matches!(p.extra, Some(Extra::Free | Extra::Drop)),
-            Flag::Clone => p.extra == Some(Extra::Clone),
-        })
-        .map(|p| p.id)
-        .collect()
-}
-
-/// The probes an event must come from for `c` to hold (sorted); None:
-/// any probe might do.
-fn probes_of(c: &Cond) -> Option<Vec<u32>> {
-    match c {
-        Cond::Probes(ids) => Some(ids.clone()),
-        Cond::Flag(f) => Some(flag_probes(*f)),
-        Cond::Const(false) => Some(Vec::new()),
-        Cond::And(v) => v
-            .iter()
-            .filter_map(probes_of)
-            .reduce(|a, b| a.into_iter().filter(|x| b.contains(x)).collect()),
-        Cond::Or(v) => {
-            let mut all = Vec::new();
-            for x in v {
-                all.extend(probes_of(x)?);
-            }
-            all.sort_unstable();
-            all.dedup();
-            Some(all)
-        }
-        _ => None,
-    }
-}
-
 /// The probes monitor mode attaches for `rule`, or why it does not run it.
 pub fn monitor_probes(rule: &Rule) -> Result<Vec<u32>, NotMonitored> {
     if rule.level < Level::Warn {
@@ -83,9 +46,7 @@ pub fn monitor_probes(rule: &Rule) -> Result<Vec<u32>, NotMonitored> {
     if has_order(&rule.cond) {
         return Err(NotMonitored::Order);
     }
-    let mut ids = probes_of(&rule.cond).ok_or(NotMonitored::AnyProbe)?;
-    ids.sort_unstable();
-    Ok(ids)
+    rule.on_probes.clone().ok_or(NotMonitored::AnyProbe)
 }
 
 /// The rules monitor mode runs (in evaluation order) and the probes they
