@@ -12,13 +12,25 @@ pub mod rules_test;
 pub mod trace;
 
 use args::Args;
-use clap::Parser;
 use exit::{ExitCode, Fatal};
 
 /// Runs nettrace with the process arguments; returns the exit code.
 pub fn main() -> i32 {
-    let args = match Args::try_parse() {
-        Ok(a) => a,
+    use clap::{CommandFactory, FromArgMatches};
+    let parsed = Args::command()
+        .try_get_matches()
+        .and_then(|m| Args::from_arg_matches(&m).map(|a| (a, m)));
+    let args = match parsed {
+        Ok((a, m)) => {
+            if let Some(flag) = live_flag_before_subcommand(&a, &m) {
+                eprintln!(
+                    "nettrace: `{flag}` before the subcommand applies to live runs only; give the subcommand's flags after it (see nettrace help {})",
+                    m.subcommand_name().unwrap_or("")
+                );
+                return ExitCode::Usage as i32;
+            }
+            a
+        }
         Err(e) => {
             use clap::error::ErrorKind;
             if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
@@ -58,6 +70,17 @@ pub fn main() -> i32 {
             }
         },
     }
+}
+
+/// A top-level flag other than -v/--debug given with a subcommand, which
+/// would otherwise be silently ignored (`nettrace --diag replay FILE`).
+fn live_flag_before_subcommand(args: &Args, m: &clap::ArgMatches) -> Option<String> {
+    args.command.as_ref()?;
+    m.ids()
+        .map(|id| id.as_str())
+        .filter(|id| !matches!(*id, "verbose" | "debug"))
+        .find(|id| m.value_source(id) == Some(clap::parser::ValueSource::CommandLine))
+        .map(|id| format!("--{}", id.replace('_', "-")))
 }
 
 static LIBBPF_DEBUG: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);

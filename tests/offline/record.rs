@@ -408,3 +408,20 @@ fn rules_test_reports_a_wrong_expectation_readably() {
     assert_eq!(code, 2);
     assert!(err.contains("site.test.yaml:3:"), "{err}");
 }
+
+#[test]
+fn live_flags_before_a_subcommand_are_refused_not_ignored() {
+    let (code, _, err) = nettrace(&["--diag", "replay", "/tmp/none.ntrec"]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("`--diag` before the subcommand applies to live runs only"),
+        "{err}"
+    );
+    // Logging flags apply to subcommands too.
+    let (code, _, err) = nettrace(&["-v", "rules", "test", "--no-default-rules", "/nonexistent"]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("/nonexistent: no such file or directory"),
+        "{err}"
+    );
+}
