@@ -27,7 +27,13 @@ impl Admission {
             self.track && ev.flags & flags::TRACKED != 0 && self.admitted.contains(&ev.skb);
         let keep = tracked || crate::cli::filter::matches(&self.filter, ev);
         if keep && self.track {
-            self.admitted.insert(ev.skb);
+            // As the kernel's tracked map: a freed skb leaves it, so the
+            // set stays bounded on long recordings.
+            if ev.flags & flags::FREE != 0 {
+                self.admitted.remove(&ev.skb);
+            } else {
+                self.admitted.insert(ev.skb);
+            }
             if let Some(child) = ev.clone {
                 self.admitted.insert(child);
             }

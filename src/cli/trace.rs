@@ -341,7 +341,7 @@ pub fn run(
         detail: args.view.detail,
         show_ret: args.view.ret,
     };
-    let mut recorder = match &args.record {
+    let recorder = match &args.record {
         Some(path) => Some(
             Recorder::create(path, &record_header(&kernel, &reasons, realtime_offset))
                 .map_err(Fatal::usage)?,
@@ -358,7 +358,7 @@ pub fn run(
         pipeline = pipeline.with_monitor(monitor_mode(&args.view, kept, metrics.clone()));
     }
     let pipeline = std::cell::RefCell::new(pipeline);
-    let recorder_cell = std::cell::RefCell::new(recorder.take());
+    let recorder_cell = std::cell::RefCell::new(recorder);
     let undecodable = std::cell::Cell::new(0u64);
     let events = session
         .map("events")

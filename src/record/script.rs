@@ -11,7 +11,7 @@ use crate::events::{flags, Event, NfFacts, Packet, PacketSource, ETH_P_ARP, ETH_
 use crate::kernel::btf::DropReasons;
 use crate::kernel::kallsyms::Kallsyms;
 use serde::Deserialize;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -210,7 +210,7 @@ pub fn build(list: &[ScriptEvent]) -> Result<Script, String> {
     let reasons = known_reasons();
     let mut symbols: Vec<String> = Vec::new();
     let mut last_pkt: HashMap<u64, Packet> = HashMap::new();
-    let mut seen: HashMap<u64, ()> = HashMap::new();
+    let mut seen: HashSet<u64> = HashSet::new();
     let mut events = Vec::new();
     let mut ts = 1_000_000_000u64;
     for (i, s) in list.iter().enumerate() {
@@ -225,7 +225,7 @@ pub fn build(list: &[ScriptEvent]) -> Result<Script, String> {
         };
         let skb = s.skb.unwrap_or(1);
         let mut ev = Event::new(ts, skb, probe.id);
-        if seen.insert(skb, ()).is_some() {
+        if !seen.insert(skb) {
             ev.flags |= flags::TRACKED;
         }
         ev.pkt = match &s.pkt {
@@ -284,7 +284,7 @@ pub fn build(list: &[ScriptEvent]) -> Result<Script, String> {
         if let Some(child) = s.clone {
             ev.flags |= flags::CLONE;
             ev.clone = Some(child);
-            seen.insert(child, ());
+            seen.insert(child);
             last_pkt.insert(child, ev.pkt.clone());
         }
         let frees = matches!(probe.extra, Some(Extra::Free | Extra::Drop));
