@@ -25,13 +25,18 @@ pub struct Diagnosis {
 /// Fills `{field}` placeholders from the event.
 pub fn interpolate(fmt: &Formatter<'_>, parts: &[Part], ev: &Event) -> String {
     let mut s = String::new();
+    push_interpolated(&mut s, fmt, parts, ev);
+    s
+}
+
+/// Appends a message with its placeholders filled to `s`.
+pub fn push_interpolated(s: &mut String, fmt: &Formatter<'_>, parts: &[Part], ev: &Event) {
     for part in parts {
         match part {
             Part::Lit(t) => s.push_str(t),
-            Part::Field(f) => s.push_str(&field_text(fmt, f, ev).unwrap_or_else(|| "?".into())),
+            Part::Field(f) => s.push_str(field_text(fmt, f, ev).as_deref().unwrap_or("?")),
         }
     }
-    s
 }
 
 fn field_text(fmt: &Formatter<'_>, field: &str, ev: &Event) -> Option<String> {
@@ -71,12 +76,17 @@ fn field_text(fmt: &Formatter<'_>, field: &str, ev: &Event) -> Option<String> {
 pub fn diagnose(fmt: &Formatter<'_>, rules: &[Rule], ctx: &Context) -> Diagnosis {
     let graph = LifeGraph::new(&ctx.events);
     let findings = evaluate(rules, &graph);
-    let mut notes = vec![String::new(); graph.len()];
-    for f in &findings {
-        let msg = interpolate(fmt, &rules[f.rule].message, graph.events[f.event]);
-        let _ = write!(notes[f.event], " *{msg}*");
-    }
-    let mut text = fmt.context_block_annotated(ctx, &notes);
+    let mut text = String::new();
+    // Findings come by event: walk them beside the event lines.
+    let mut next = 0;
+    fmt.push_context_block(&mut text, ctx, |s, i| {
+        while let Some(f) = findings.get(next).filter(|f| f.event == i) {
+            s.push_str(" *");
+            push_interpolated(s, fmt, &rules[f.rule].message, graph.events[f.event]);
+            s.push('*');
+            next += 1;
+        }
+    });
     let reported: Vec<&Finding> = findings
         .iter()
         .filter(|f| rules[f.rule].level >= Level::Warn)

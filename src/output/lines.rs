@@ -1,7 +1,8 @@
 //! Text lines for single events: the `--drop` line and the per-event line
 //! of `--basic` (and, later, of lifecycle blocks).
 
-use super::packet::summary;
+use super::packet::{push_summary, summary};
+use super::text::{push_hex, push_int, push_int_padded, push_padded};
 use super::time::Clock;
 use crate::catalogue::table::{RetKind, PROBES};
 use crate::events::Event;
@@ -121,23 +122,30 @@ impl Formatter<'_> {
     /// A finished context: the header naming its skbs, then its events in
     /// time order, then a blank line.
     pub fn context_block(&self, ctx: &crate::lifecycle::Context) -> String {
-        self.context_block_annotated(ctx, &[])
+        let mut s = String::new();
+        self.push_context_block(&mut s, ctx, |_, _| {});
+        s
     }
 
-    /// A context block with `notes[i]` appended to the i-th event line (in
-    /// time order): the diagnosis messages.
-    pub fn context_block_annotated(
+    /// Appends a context block; `note(s, i)` appends to the i-th event line
+    /// (in time order) what the diagnosis says of it.
+    pub fn push_context_block(
         &self,
+        s: &mut String,
         ctx: &crate::lifecycle::Context,
-        notes: &[String],
-    ) -> String {
-        let skbs: Vec<String> = ctx.skbs.iter().map(|s| format!("{s:x}")).collect();
-        let mut s = format!("***************** {} ***************\n", skbs.join(","));
-        for (i, ev) in ctx.sorted_events().into_iter().enumerate() {
-            s.push_str(&self.event_line(ev));
-            if let Some(n) = notes.get(i) {
-                s.push_str(n);
+        mut note: impl FnMut(&mut String, usize),
+    ) {
+        s.push_str("***************** ");
+        for (i, skb) in ctx.skbs.iter().enumerate() {
+            if i > 0 {
+                s.push(',');
             }
+            push_hex(s, *skb);
+        }
+        s.push_str(" ***************\n");
+        for (i, ev) in ctx.sorted_events().into_iter().enumerate() {
+            self.push_event_line(s, ev);
+            note(s, i);
             s.push('\n');
         }
         if ctx.truncated > 0 {
@@ -160,33 +168,53 @@ impl Formatter<'_> {
             s.push_str("(incomplete: the packet was not seen freed or dropped)\n");
         }
         s.push('\n');
-        s
     }
 
     /// `[ts] [probe_name          ] summary` (with `--detail`, the skb,
     /// cpu, interface, pid, command and netns in brackets first).
     pub fn event_line(&self, ev: &Event) -> String {
+        let mut s = String::new();
+        self.push_event_line(&mut s, ev);
+        s
+    }
+
+    /// Appends an event line (without its newline) to `s`.
+    pub fn push_event_line(&self, s: &mut String, ev: &Event) {
         let probe = PROBES.get(ev.probe as usize);
         let name = probe.map_or("?", |p| p.name);
-        let mut s = format!("[{}] ", self.clock.format(ev.ts));
+        s.push('[');
+        self.clock.push(s, ev.ts);
+        s.push_str("] [");
         if self.detail {
             let ifname = if ev.ifname.is_empty() {
                 "-"
             } else {
                 &ev.ifname
             };
-            let _ = write!(
-                s,
-                "[{:x}][{name:<20}][cpu:{:<3}][{ifname:<5}][pid:{:<7}][{:<12}][ns:{}] ",
-                ev.skb, ev.cpu, ev.pid, ev.comm, ev.netns
-            );
+            push_hex(s, ev.skb);
+            s.push_str("][");
+            push_padded(s, name, 20);
+            s.push_str("][cpu:");
+            push_int_padded(s, ev.cpu, 3);
+            s.push_str("][");
+            push_padded(s, ifname, 5);
+            s.push_str("][pid:");
+            push_int_padded(s, ev.pid, 7);
+            s.push_str("][");
+            push_padded(s, &ev.comm, 12);
+            s.push_str("][ns:");
+            push_int(s, ev.netns);
+            s.push_str("] ");
         } else {
-            let _ = write!(s, "[{name:<20}] ");
+            push_padded(s, name, 20);
+            s.push_str("] ");
         }
-        s.push_str(&summary(&ev.pkt));
+        push_summary(s, &ev.pkt);
         if let Some(r) = ev.reason.filter(|_| ev.is_drop()) {
             if !self.reasons.is_empty() {
-                let _ = write!(s, " *reason: {}*", self.reasons.name(r));
+                s.push_str(" *reason: ");
+                s.push_str(&self.reasons.name(r));
+                s.push('*');
             }
         }
         if let Some(nf) = &ev.nf {
@@ -202,6 +230,5 @@ impl Formatter<'_> {
             }
             _ => {}
         }
-        s
     }
 }

@@ -8,4 +8,5 @@ pub mod lines;
 pub mod metrics;
 pub mod packet;
 pub mod pipeline;
+pub mod text;
 pub mod time;

@@ -4,6 +4,7 @@
 //! When the probe saw no usable header the summary says so instead of
 //! printing whatever bytes were there.
 
+use super::text::{push_int, push_ip};
 use crate::events::{
     Packet, PacketSource, ETH_P_ARP, ETH_P_IP, ETH_P_IPV6, IPPROTO_ICMP, IPPROTO_ICMPV6,
     IPPROTO_TCP, IPPROTO_UDP,
@@ -55,16 +56,25 @@ pub fn parse_tcp_flags(s: &str) -> Result<u8, String> {
     })
 }
 
-fn endpoint(addr: Option<IpAddr>, port: u16) -> String {
+fn endpoint(s: &mut String, addr: Option<IpAddr>, port: u16) {
     match addr {
-        Some(IpAddr::V6(a)) => format!("[{a}]:{port}"),
-        Some(a) => format!("{a}:{port}"),
-        None => format!("?:{port}"),
+        Some(IpAddr::V6(a)) => {
+            s.push('[');
+            push_ip(s, IpAddr::V6(a));
+            s.push(']');
+        }
+        Some(a) => push_ip(s, a),
+        None => s.push('?'),
     }
+    s.push(':');
+    push_int(s, port);
 }
 
-fn host(addr: Option<IpAddr>) -> String {
-    addr.map(|a| a.to_string()).unwrap_or_else(|| "?".into())
+fn host(s: &mut String, addr: Option<IpAddr>) {
+    match addr {
+        Some(a) => push_ip(s, a),
+        None => s.push('?'),
+    }
 }
 
 fn icmp_name(v6: bool, ty: u8) -> Option<&'static str> {
@@ -105,68 +115,107 @@ pub fn l4_name(proto: u8) -> Option<&'static str> {
 
 /// The summary of a packet, e.g. `TCP: 127.0.0.1:40392 -> 127.0.0.1:9999 seq:3067626996, ack:0, flags:S`.
 pub fn summary(p: &Packet) -> String {
-    if p.source == PacketSource::None {
-        return format!("unknown: no packet headers yet (len {})", p.len);
-    }
     let mut s = String::new();
+    push_summary(&mut s, p);
+    s
+}
+
+/// Appends the summary of a packet to `s`.
+pub fn push_summary(s: &mut String, p: &Packet) {
+    if p.source == PacketSource::None {
+        s.push_str("unknown: no packet headers yet (len ");
+        push_int(s, p.len);
+        s.push(')');
+        return;
+    }
     let v6 = p.l3_proto == ETH_P_IPV6;
+    let arrow = |s: &mut String| s.push_str(" -> ");
     match (p.l3_proto, p.l4_proto) {
-        (ETH_P_ARP, _) => {
-            let _ = match p.arp_op {
-                1 => write!(s, "ARP: who-has {} tell {}", host(p.daddr), host(p.saddr)),
-                2 => write!(
-                    s,
-                    "ARP: {} is-at (reply to {})",
-                    host(p.saddr),
-                    host(p.daddr)
-                ),
-                op => write!(s, "ARP: op {op}, {} -> {}", host(p.saddr), host(p.daddr)),
-            };
-        }
-        (ETH_P_IP | ETH_P_IPV6, IPPROTO_TCP) if p.source == PacketSource::Socket => {
-            let _ = write!(
-                s,
-                "TCP: {} -> {}",
-                endpoint(p.saddr, p.sport),
-                endpoint(p.daddr, p.dport)
-            );
-        }
-        (ETH_P_IP | ETH_P_IPV6, IPPROTO_TCP) => {
-            let _ = write!(
-                s,
-                "TCP: {} -> {} seq:{}, ack:{}, flags:{}",
-                endpoint(p.saddr, p.sport),
-                endpoint(p.daddr, p.dport),
-                p.seq,
-                p.ack,
-                tcp_flags(p.tcp_flags)
-            );
-        }
-        (ETH_P_IP | ETH_P_IPV6, IPPROTO_UDP) => {
-            let _ = write!(
-                s,
-                "UDP: {} -> {}",
-                endpoint(p.saddr, p.sport),
-                endpoint(p.daddr, p.dport)
-            );
+        (ETH_P_ARP, _) => match p.arp_op {
+            1 => {
+                s.push_str("ARP: who-has ");
+                host(s, p.daddr);
+                s.push_str(" tell ");
+                host(s, p.saddr);
+            }
+            2 => {
+                s.push_str("ARP: ");
+                host(s, p.saddr);
+                s.push_str(" is-at (reply to ");
+                host(s, p.daddr);
+                s.push(')');
+            }
+            op => {
+                s.push_str("ARP: op ");
+                push_int(s, op);
+                s.push_str(", ");
+                host(s, p.saddr);
+                arrow(s);
+                host(s, p.daddr);
+            }
+        },
+        (ETH_P_IP | ETH_P_IPV6, proto @ (IPPROTO_TCP | IPPROTO_UDP)) => {
+            s.push_str(if proto == IPPROTO_TCP {
+                "TCP: "
+            } else {
+                "UDP: "
+            });
+            endpoint(s, p.saddr, p.sport);
+            arrow(s);
+            endpoint(s, p.daddr, p.dport);
+            if proto == IPPROTO_TCP && p.source != PacketSource::Socket {
+                s.push_str(" seq:");
+                push_int(s, p.seq);
+                s.push_str(", ack:");
+                push_int(s, p.ack);
+                s.push_str(", flags:");
+                for (bit, c, _) in TCP_FLAGS {
+                    if p.tcp_flags & bit != 0 {
+                        s.push(c);
+                    }
+                }
+            }
         }
         (ETH_P_IP, IPPROTO_ICMP) | (ETH_P_IPV6, IPPROTO_ICMPV6) => {
-            let label = if v6 { "ICMPv6" } else { "ICMP" };
-            let _ = write!(s, "{label}: {} -> {} ", host(p.saddr), host(p.daddr));
-            let _ = match icmp_name(v6, p.icmp_type) {
+            s.push_str(if v6 { "ICMPv6: " } else { "ICMP: " });
+            host(s, p.saddr);
+            arrow(s);
+            host(s, p.daddr);
+            s.push(' ');
+            match icmp_name(v6, p.icmp_type) {
                 Some(n @ ("ping request" | "ping reply")) => {
-                    write!(s, "{n}, seq: {}, id: {}", p.icmp_seq, p.icmp_id)
+                    s.push_str(n);
+                    s.push_str(", seq: ");
+                    push_int(s, p.icmp_seq);
+                    s.push_str(", id: ");
+                    push_int(s, p.icmp_id);
                 }
-                Some(n) => write!(s, "{n}, code: {}", p.icmp_code),
-                None => write!(s, "type {}, code {}", p.icmp_type, p.icmp_code),
-            };
+                Some(n) => {
+                    s.push_str(n);
+                    s.push_str(", code: ");
+                    push_int(s, p.icmp_code);
+                }
+                None => {
+                    s.push_str("type ");
+                    push_int(s, p.icmp_type);
+                    s.push_str(", code ");
+                    push_int(s, p.icmp_code);
+                }
+            }
         }
         (ETH_P_IP | ETH_P_IPV6, proto) => {
-            let label = if v6 { "IPv6" } else { "IP" };
-            let name = l4_name(proto)
-                .map(str::to_uppercase)
-                .unwrap_or_else(|| format!("proto {proto}"));
-            let _ = write!(s, "{label}: {} -> {} {name}", host(p.saddr), host(p.daddr));
+            s.push_str(if v6 { "IPv6: " } else { "IP: " });
+            host(s, p.saddr);
+            arrow(s);
+            host(s, p.daddr);
+            s.push(' ');
+            match l4_name(proto) {
+                Some(name) => s.push_str(&name.to_uppercase()),
+                None => {
+                    s.push_str("proto ");
+                    push_int(s, proto);
+                }
+            }
         }
         (l3, _) => {
             let _ = write!(s, "ether type {l3:#06x}, len {}", p.len);
@@ -175,5 +224,4 @@ pub fn summary(p: &Packet) -> String {
     if p.source == PacketSource::Socket {
         s.push_str(" (from socket: headers not built yet)");
     }
-    s
 }

@@ -98,6 +98,8 @@ pub struct Pipeline<'a> {
     limit: Option<u64>,
     format: OutputFormat,
     out: Box<dyn Write + 'a>,
+    /// The text of one event, reused (no allocation per printed event).
+    line: String,
     /// Packets, drops or events printed.
     pub printed: u64,
     /// Events received, printed or not.
@@ -125,6 +127,7 @@ impl<'a> Pipeline<'a> {
             limit,
             format,
             out,
+            line: String::new(),
             printed: 0,
             events: 0,
             broken_pipe: false,
@@ -181,26 +184,31 @@ impl<'a> Pipeline<'a> {
             self.print_contexts(forced);
             return;
         }
-        let text = match (self.mode, self.format) {
+        let mut text = std::mem::take(&mut self.line);
+        text.clear();
+        match (self.mode, self.format) {
             (Mode::Drop { .. }, _) if !ev.is_drop() => return,
             (Mode::Drop { stack }, OutputFormat::Text) => {
-                let mut text = self.fmt.drop_line(&ev);
+                text.push_str(&self.fmt.drop_line(&ev));
                 text.push('\n');
                 if stack && !ev.stack.is_empty() {
                     text.push_str(&self.fmt.stack_block(&ev.stack));
                 }
-                text
             }
-            (Mode::Drop { .. }, OutputFormat::Json) => json::line(json::Kind::Drop, &self.fmt, &ev),
+            (Mode::Drop { .. }, OutputFormat::Json) => {
+                text.push_str(&json::line(json::Kind::Drop, &self.fmt, &ev))
+            }
             (Mode::Monitor, _) => return,
             (_, OutputFormat::Text) => {
-                let mut text = self.fmt.event_line(&ev);
+                self.fmt.push_event_line(&mut text, &ev);
                 text.push('\n');
-                text
             }
-            (_, OutputFormat::Json) => json::line(json::Kind::Event, &self.fmt, &ev),
-        };
+            (_, OutputFormat::Json) => {
+                text.push_str(&json::line(json::Kind::Event, &self.fmt, &ev))
+            }
+        }
         self.write(&text);
+        self.line = text;
         self.printed += 1;
     }
 

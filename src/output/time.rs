@@ -2,6 +2,7 @@
 //! (`[1272349.614564]`), or wall-clock date and time with `--date`.
 
 use chrono::{DateTime, Local};
+use std::fmt::Write as _;
 
 /// Converts BPF timestamps (CLOCK_MONOTONIC ns) to printable strings.
 #[derive(Debug, Clone, Copy)]
@@ -68,22 +69,30 @@ impl Clock {
     }
 
     pub fn format(&self, ts_ns: u64) -> String {
+        let mut s = String::new();
+        self.push(&mut s, ts_ns);
+        s
+    }
+
+    /// Appends the printed time to `s`.
+    pub fn push(&self, s: &mut String, ts_ns: u64) {
+        use super::text::{push_int, push_zero_padded};
         match self.offset_ns {
-            None => format!(
-                "{}.{:06}",
-                ts_ns / 1_000_000_000,
-                (ts_ns % 1_000_000_000) / 1000
-            ),
+            None => {
+                push_int(s, ts_ns / 1_000_000_000);
+                s.push('.');
+                push_zero_padded(s, (ts_ns % 1_000_000_000) / 1000, 6);
+            }
             Some(off) => {
                 let wall = ts_ns as i128 + off;
                 let secs = (wall / 1_000_000_000) as i64;
                 let nanos = (wall % 1_000_000_000) as u32;
                 const SHAPE: &str = "%Y-%m-%d %H:%M:%S%.6f";
-                match DateTime::from_timestamp(secs, nanos) {
-                    Some(t) if self.utc => t.format(SHAPE).to_string(),
-                    Some(t) => t.with_timezone(&Local).format(SHAPE).to_string(),
-                    None => format!("{secs}"),
-                }
+                let _ = match DateTime::from_timestamp(secs, nanos) {
+                    Some(t) if self.utc => write!(s, "{}", t.format(SHAPE)),
+                    Some(t) => write!(s, "{}", t.with_timezone(&Local).format(SHAPE)),
+                    None => write!(s, "{secs}"),
+                };
             }
         }
     }

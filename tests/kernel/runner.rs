@@ -13,8 +13,14 @@ use std::time::{Duration, Instant};
 pub const READY_LINE: &str = "begin trace...";
 const READY_TIMEOUT: Duration = Duration::from_secs(120);
 
+/// The nettrace binary under test: `NETTRACE_BIN` when set (tools/vm-test
+/// runs a snapshot, so the tree can be rebuilt while a VM runs), else the
+/// one cargo built beside this test.
 pub fn bin() -> &'static str {
-    env!("CARGO_BIN_EXE_nettrace")
+    static BIN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    BIN.get_or_init(|| {
+        std::env::var("NETTRACE_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_nettrace").into())
+    })
 }
 
 /// Whether this process may run kernel tests. Outside CI, a missing

@@ -1,0 +1,109 @@
+//! Appending text pieces to one buffer without the `format!` machinery:
+//! integers through `itoa`, hex, padded columns, IPv4 addresses. The event
+//! line is printed for every event of every packet, and `format!` chains
+//! cost most of user space's time per event (BENCHMARKS.md); these helpers
+//! write the same bytes into a buffer the caller reuses.
+
+use std::fmt::Write as _;
+use std::net::IpAddr;
+
+/// Appends an integer in decimal.
+pub fn push_int(s: &mut String, n: impl itoa::Integer) {
+    s.push_str(itoa::Buffer::new().format(n));
+}
+
+/// Appends `n` in lower-case hex, without a prefix (`{:x}`).
+pub fn push_hex(s: &mut String, n: u64) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut buf = [0u8; 16];
+    let mut i = buf.len();
+    let mut n = n;
+    loop {
+        i -= 1;
+        buf[i] = DIGITS[(n & 0xf) as usize];
+        n >>= 4;
+        if n == 0 {
+            break;
+        }
+    }
+    for &b in &buf[i..] {
+        s.push(b as char);
+    }
+}
+
+/// Appends `text` left-aligned in a column of `width` characters (`{:<w}`).
+pub fn push_padded(s: &mut String, text: &str, width: usize) {
+    s.push_str(text);
+    let len = if text.is_ascii() {
+        text.len()
+    } else {
+        text.chars().count()
+    };
+    for _ in len..width {
+        s.push(' ');
+    }
+}
+
+/// Appends an integer left-aligned in a column of `width` (`{:<w}`).
+pub fn push_int_padded(s: &mut String, n: impl itoa::Integer, width: usize) {
+    push_padded(s, itoa::Buffer::new().format(n), width);
+}
+
+/// Appends `n` zero-padded to `width` digits (`{:0w}`).
+pub fn push_zero_padded(s: &mut String, n: u64, width: usize) {
+    let mut buf = itoa::Buffer::new();
+    let digits = buf.format(n);
+    for _ in digits.len()..width {
+        s.push('0');
+    }
+    s.push_str(digits);
+}
+
+/// Appends an address as `Display` prints it.
+pub fn push_ip(s: &mut String, addr: IpAddr) {
+    match addr {
+        IpAddr::V4(a) => {
+            let [a, b, c, d] = a.octets();
+            push_int(s, a);
+            s.push('.');
+            push_int(s, b);
+            s.push('.');
+            push_int(s, c);
+            s.push('.');
+            push_int(s, d);
+        }
+        IpAddr::V6(a) => {
+            let _ = write!(s, "{a}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn helpers_print_what_format_prints(n: u64, w in 0usize..24, v4: u32, v6: u128, text in "\\PC{0,12}") {
+            let mut s = String::new();
+            push_int(&mut s, n);
+            s.push('|');
+            push_hex(&mut s, n);
+            s.push('|');
+            push_padded(&mut s, &text, w);
+            s.push('|');
+            push_int_padded(&mut s, n, w);
+            s.push('|');
+            push_zero_padded(&mut s, n % 1_000_000, 6);
+            s.push('|');
+            push_ip(&mut s, IpAddr::V4(v4.into()));
+            s.push('|');
+            push_ip(&mut s, IpAddr::V6(v6.into()));
+            let v4 = std::net::Ipv4Addr::from(v4);
+            let v6 = std::net::Ipv6Addr::from(v6);
+            let want = format!("{n}|{n:x}|{text:<w$}|{n:<w$}|{:06}|{v4}|{v6}", n % 1_000_000);
+            prop_assert_eq!(s, want);
+        }
+    }
+}
