@@ -59,7 +59,7 @@ pub fn run(args: &ReplayArgs) -> anyhow::Result<()> {
         super::trace::monitor_mode(&args.view, kept, None)
     });
     let diag = args.view.diag.then_some(DiagMode {
-        rules,
+        rules: crate::rules::eval::RuleSet::new(rules),
         quiet: args.view.diag_quiet,
         keep: args.view.diag_keep,
     });

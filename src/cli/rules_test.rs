@@ -122,6 +122,7 @@ fn run_inner(args: &RulesTestArgs) -> Result<i32, String> {
     for n in notes {
         eprintln!("note: {n}");
     }
+    let rules = crate::rules::eval::RuleSet::new(rules);
     let (mut passed, mut failed, mut broken) = (0, 0, 0);
     let mut coverage = Coverage::default();
     for (path, file) in &files {

@@ -270,7 +270,7 @@ pub fn run(
     let diag = if args.view.diag {
         log::info!("{} diagnosis rules loaded", rules.len());
         Some(DiagMode {
-            rules,
+            rules: crate::rules::eval::RuleSet::new(rules),
             quiet: args.view.diag_quiet,
             keep: args.view.diag_keep,
         })
@@ -531,7 +531,7 @@ pub fn monitor_mode(
 ) -> MonitorMode {
     MonitorMode {
         limiter: Limiter::new(rules.len(), view.rate_per_rule, view.rate_total),
-        rules,
+        rules: crate::rules::eval::RuleSet::new(rules),
         journal: view.journal,
         metrics,
     }

@@ -9,7 +9,7 @@ use crate::catalogue::table::PROBES;
 use crate::events::{Event, IPPROTO_TCP, IPPROTO_UDP};
 use crate::lifecycle::Context;
 use crate::rules::compile::{Level, Part, Rule};
-use crate::rules::eval::{evaluate, Finding};
+use crate::rules::eval::{evaluate, Finding, RuleSet};
 use crate::rules::graph::LifeGraph;
 use std::fmt::Write as _;
 
@@ -73,7 +73,7 @@ fn field_text(fmt: &Formatter<'_>, field: &str, ev: &Event) -> Option<String> {
 }
 
 /// Evaluates the rules on a finished context and renders it.
-pub fn diagnose(fmt: &Formatter<'_>, rules: &[Rule], ctx: &Context) -> Diagnosis {
+pub fn diagnose(fmt: &Formatter<'_>, rules: &RuleSet, ctx: &Context) -> Diagnosis {
     let graph = LifeGraph::new(&ctx.events);
     let findings = evaluate(rules, &graph);
     let mut text = String::new();

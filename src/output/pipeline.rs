@@ -9,7 +9,8 @@ use super::lines::Formatter;
 use crate::cli::args::OutputFormat;
 use crate::events::Event;
 use crate::lifecycle::{Context, Tracker};
-use crate::rules::compile::{Level, Rule};
+use crate::rules::compile::Level;
+use crate::rules::eval::RuleSet;
 use std::io::Write;
 
 /// What a run prints.
@@ -27,14 +28,14 @@ pub enum Mode {
 
 /// `--diag`: the rules and what to print.
 pub struct DiagMode {
-    pub rules: Vec<Rule>,
+    pub rules: RuleSet,
     pub quiet: bool,
     pub keep: bool,
 }
 
 /// `--monitor`: the rules, the rate limits and the counters.
 pub struct MonitorMode {
-    pub rules: Vec<Rule>,
+    pub rules: RuleSet,
     pub limiter: Limiter,
     /// Prefix lines with syslog levels for journald (`--journal`).
     pub journal: bool,

@@ -17,30 +17,85 @@ pub struct Finding {
     pub event: usize,
 }
 
+/// Rules with an index by probe: for each probe, the rules that can hold
+/// on its events (most rules name their probes), so an event visits a
+/// handful of rules rather than the whole pack. Derefs to the rules.
+pub struct RuleSet {
+    rules: Vec<Rule>,
+    by_probe: Vec<Vec<u32>>,
+    /// Rules for events of a probe this build does not know.
+    unpinned: Vec<u32>,
+}
+
+impl RuleSet {
+    pub fn new(rules: Vec<Rule>) -> RuleSet {
+        let mut by_probe = vec![Vec::new(); PROBES.len()];
+        let mut unpinned = Vec::new();
+        for (i, r) in rules.iter().enumerate() {
+            match &r.on_probes {
+                None => {
+                    by_probe.iter_mut().for_each(|v| v.push(i as u32));
+                    unpinned.push(i as u32);
+                }
+                Some(probes) => {
+                    for p in probes {
+                        if let Some(v) = by_probe.get_mut(*p as usize) {
+                            v.push(i as u32);
+                        }
+                    }
+                }
+            }
+        }
+        RuleSet {
+            rules,
+            by_probe,
+            unpinned,
+        }
+    }
+
+    /// Indexes of the rules that can hold on an event of `probe`, in order.
+    pub fn candidates(&self, probe: u32) -> &[u32] {
+        self.by_probe
+            .get(probe as usize)
+            .map_or(&self.unpinned, |v| v)
+    }
+
+    pub fn into_rules(self) -> Vec<Rule> {
+        self.rules
+    }
+}
+
+impl std::ops::Deref for RuleSet {
+    type Target = [Rule];
+    fn deref(&self) -> &[Rule] {
+        &self.rules
+    }
+}
+
 /// Every finding of a context, by event then rule order.
-pub fn evaluate(rules: &[Rule], graph: &LifeGraph<'_>) -> Vec<Finding> {
+pub fn evaluate(rules: &RuleSet, graph: &LifeGraph<'_>) -> Vec<Finding> {
     let mut out = Vec::new();
     for event in 0..graph.len() {
         let before = out.len();
-        let probe = graph.events[event].probe;
-        // Most rules name their probes: a binary search skips them on
-        // other probes' events before any condition is evaluated.
-        let may_hold = |r: &Rule| {
-            r.on_probes
-                .as_ref()
-                .is_none_or(|p| p.binary_search(&probe).is_ok())
-        };
-        for (i, r) in rules.iter().enumerate() {
-            if !r.fallback && may_hold(r) && holds(&r.cond, graph, event) {
-                out.push(Finding { rule: i, event });
+        let candidates = rules.candidates(graph.events[event].probe);
+        for &i in candidates {
+            let r = &rules[i as usize];
+            if !r.fallback && holds(&r.cond, graph, event) {
+                out.push(Finding {
+                    rule: i as usize,
+                    event,
+                });
             }
         }
         if out.len() == before {
-            if let Some(i) = rules
-                .iter()
-                .position(|r| r.fallback && may_hold(r) && holds(&r.cond, graph, event))
-            {
-                out.push(Finding { rule: i, event });
+            if let Some(&i) = candidates.iter().find(|&&i| {
+                let r = &rules[i as usize];
+                r.fallback && holds(&r.cond, graph, event)
+            }) {
+                out.push(Finding {
+                    rule: i as usize,
+                    event,
+                });
             }
         }
     }

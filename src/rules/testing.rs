@@ -4,7 +4,7 @@
 //! run through the same lifecycle grouping and evaluation as a live run.
 
 use super::compile::Rule;
-use super::eval::evaluate;
+use super::eval::{evaluate, RuleSet};
 use super::graph::LifeGraph;
 use crate::lifecycle::{Context, Tracker};
 use crate::record::read::{Input, Recording};
@@ -99,7 +99,7 @@ fn contexts(case: &TestCase, dir: &Path) -> Result<Vec<Context>, String> {
 }
 
 /// Runs one case; Err: the case itself is broken (bad events, unknown rule).
-pub fn run_case(rules: &[Rule], case: &TestCase, dir: &Path) -> Result<CaseOutcome, String> {
+pub fn run_case(rules: &RuleSet, case: &TestCase, dir: &Path) -> Result<CaseOutcome, String> {
     let known: BTreeSet<&str> = rules.iter().map(|r| r.id.as_str()).collect();
     for id in case
         .expect
