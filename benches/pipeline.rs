@@ -29,9 +29,11 @@ const PACKET: &str = r#"
 fn benches(c: &mut Criterion) {
     let list: Vec<ScriptEvent> = serde_yaml::from_str(PACKET).unwrap();
     let s = script::build(&list).unwrap();
-    let rules = nettrace::rules::load_for_run(&[], true, Some(&s.reasons))
-        .unwrap()
-        .0;
+    let rules = nettrace::rules::eval::RuleSet::new(
+        nettrace::rules::load_for_run(&[], true, Some(&s.reasons))
+            .unwrap()
+            .0,
+    );
     let fmt = Formatter {
         clock: Clock::monotonic(),
         reasons: &s.reasons,

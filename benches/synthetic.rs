@@ -95,10 +95,10 @@ fn main() {
                     if ev.probe == path[3] {
                         ev.flags |= flags::RET;
                         ev.ret = Some(1);
-                        ev.nf = Some(NfFacts {
+                        ev.nf = Some(Box::new(NfFacts {
                             pf_hook: Some((2, if step == 3 { 0 } else { 1 })),
                             ..NfFacts::default()
-                        });
+                        }));
                     }
                 } else if step == path.len() {
                     if n % 16 != 0 {

@@ -12,7 +12,7 @@ use crate::output::lines::Formatter;
 use crate::output::pipeline::{DiagMode, Mode};
 use crate::output::time::Clock;
 use crate::record::read::{Input, Recording};
-use std::collections::HashSet;
+use rustc_hash::FxHashSet as HashSet;
 
 /// The kernel's tracked-skb map, replayed: which skbs passed the filter.
 struct Admission {
@@ -82,7 +82,7 @@ pub fn run(args: &ReplayArgs) -> anyhow::Result<()> {
     let mut admission = Admission {
         filter,
         track: mode == Mode::Lifecycle,
-        admitted: HashSet::new(),
+        admitted: HashSet::default(),
     };
     let mut inputs = rec.inputs().map_err(|e| Fatal::usage(e.to_string()))?;
     let mut damage = None;

@@ -187,7 +187,7 @@ fn enrich(ev: &mut Event, session: &Session, hooks: bool, drop_stack: bool) {
     }
     if drop_stack {
         if let Some(id) = ev.stack_id {
-            ev.stack = session.take_stack(id);
+            ev.stack = session.take_stack(id).into();
         }
     }
 }

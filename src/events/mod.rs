@@ -114,19 +114,127 @@ pub struct Event {
     pub cpu: u32,
     pub ifindex: u32,
     pub netns: u32,
-    pub comm: String,
-    pub ifname: String,
+    pub comm: ShortName,
+    pub ifname: ShortName,
     pub pkt: Packet,
-    /// Netfilter facts, for netfilter probes.
-    pub nf: Option<NfFacts>,
+    /// Netfilter facts, for netfilter probes (boxed: most events have none).
+    pub nf: Option<Box<NfFacts>>,
     /// `--drop-stack`: the kernel call stack (addresses, innermost first),
     /// filled in by the tracing loop from the stack map.
-    pub stack: Vec<u64>,
+    pub stack: Box<[u64]>,
 }
 
 fn c_string(bytes: &[u8]) -> String {
     let end = bytes.iter().position(|b| *b == 0).unwrap_or(bytes.len());
     String::from_utf8_lossy(&bytes[..end]).into_owned()
+}
+
+/// A short kernel name kept inline: a task's command or an interface name
+/// (at most 15 bytes in the kernel). Every event carries two, and as heap
+/// strings they were most of an event's allocations. Longer text (a
+/// hand-written event, invalid bytes made into U+FFFD) is cut at a
+/// character boundary. Serialized as a string, like the `String` it
+/// replaced, so recordings are unchanged.
+#[derive(Clone, Copy, PartialEq, Eq, Default, Hash)]
+pub struct ShortName {
+    len: u8,
+    bytes: [u8; ShortName::CAPACITY],
+}
+
+impl ShortName {
+    pub const CAPACITY: usize = 15;
+
+    pub fn new(text: &str) -> ShortName {
+        let mut end = text.len().min(Self::CAPACITY);
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        let mut bytes = [0u8; Self::CAPACITY];
+        bytes[..end].copy_from_slice(&text.as_bytes()[..end]);
+        ShortName {
+            len: end as u8,
+            bytes,
+        }
+    }
+
+    /// From a NUL-terminated kernel buffer.
+    pub fn from_c(bytes: &[u8]) -> ShortName {
+        let end = bytes.iter().position(|b| *b == 0).unwrap_or(bytes.len());
+        match std::str::from_utf8(&bytes[..end]) {
+            Ok(text) => ShortName::new(text),
+            Err(_) => ShortName::new(&String::from_utf8_lossy(&bytes[..end])),
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        // Only whole characters of a str are ever copied in.
+        std::str::from_utf8(&self.bytes[..self.len as usize]).unwrap_or_default()
+    }
+}
+
+impl std::ops::Deref for ShortName {
+    type Target = str;
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl std::fmt::Display for ShortName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
+impl std::fmt::Debug for ShortName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+impl From<&str> for ShortName {
+    fn from(text: &str) -> ShortName {
+        ShortName::new(text)
+    }
+}
+
+impl From<String> for ShortName {
+    fn from(text: String) -> ShortName {
+        ShortName::new(&text)
+    }
+}
+
+impl PartialEq<str> for ShortName {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
+impl PartialEq<&str> for ShortName {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+impl Serialize for ShortName {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for ShortName {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<ShortName, D::Error> {
+        struct Visit;
+        impl serde::de::Visitor<'_> for Visit {
+            type Value = ShortName;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<ShortName, E> {
+                Ok(ShortName::new(v))
+            }
+        }
+        d.deserialize_str(Visit)
+    }
 }
 
 fn addr(family: u8, bytes: &[u8; 16]) -> Option<IpAddr> {
@@ -172,12 +280,16 @@ impl Event {
         };
         let f = raw.flags;
         let n = &raw.nf;
-        let nf = (n.valid != 0).then(|| NfFacts {
-            pf_hook: (n.valid & nf_valid::HOOK != 0).then_some((n.pf, n.hook)),
-            table: (n.valid & nf_valid::TABLE != 0).then(|| c_string(&n.table.map(|c| c as u8))),
-            chain: (n.valid & nf_valid::CHAIN != 0).then(|| c_string(&n.chain.map(|c| c as u8))),
-            nft: n.valid & nf_valid::NFT != 0,
-            hooks: Vec::new(),
+        let nf = (n.valid != 0).then(|| {
+            Box::new(NfFacts {
+                pf_hook: (n.valid & nf_valid::HOOK != 0).then_some((n.pf, n.hook)),
+                table: (n.valid & nf_valid::TABLE != 0)
+                    .then(|| c_string(&n.table.map(|c| c as u8))),
+                chain: (n.valid & nf_valid::CHAIN != 0)
+                    .then(|| c_string(&n.chain.map(|c| c as u8))),
+                nft: n.valid & nf_valid::NFT != 0,
+                hooks: Vec::new(),
+            })
         });
         Event {
             ts: raw.ts,
@@ -193,8 +305,8 @@ impl Event {
             cpu: raw.cpu,
             ifindex: raw.ifindex,
             netns: raw.netns,
-            comm: c_string(&raw.comm.map(|c| c as u8)),
-            ifname: c_string(&raw.ifname.map(|c| c as u8)),
+            comm: ShortName::from_c(&raw.comm.map(|c| c as u8)),
+            ifname: ShortName::from_c(&raw.ifname.map(|c| c as u8)),
             pkt: Packet {
                 source,
                 l3_proto: p.l3_proto,
@@ -215,7 +327,7 @@ impl Event {
                 len: p.len,
             },
             nf,
-            stack: Vec::new(),
+            stack: Box::default(),
         }
     }
 
@@ -235,11 +347,11 @@ impl Event {
             cpu: 0,
             ifindex: 0,
             netns: 0,
-            comm: String::new(),
-            ifname: String::new(),
+            comm: ShortName::default(),
+            ifname: ShortName::default(),
             pkt: Packet::empty(),
             nf: None,
-            stack: Vec::new(),
+            stack: Box::default(),
         }
     }
 
@@ -270,5 +382,16 @@ impl Packet {
             ip_id: 0,
             len: 0,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// Events are held by the hundred thousand (a packet waits out its grace
+    /// period): keep them small.
+    #[test]
+    fn an_event_stays_small() {
+        let size = std::mem::size_of::<super::Event>();
+        assert!(size <= 232, "Event is {size} bytes");
     }
 }

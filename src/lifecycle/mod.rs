@@ -19,7 +19,8 @@
 pub mod identity;
 
 use crate::events::{flags, Event};
-use std::collections::{HashMap, VecDeque};
+use rustc_hash::FxHashMap as HashMap;
+use std::collections::VecDeque;
 use std::time::Duration;
 
 /// How long a finished context waits for late events.
@@ -155,16 +156,23 @@ impl Tracker {
             self.by_skb.insert(child, id);
             ctx.finished_at = None;
         }
+        let mut finished = false;
         if ev.flags & flags::FREE != 0 {
             ctx.live.retain(|s| *s != ev.skb);
             if ctx.live.is_empty() {
                 ctx.finished_at = Some(ctx.last_activity);
+                finished = true;
             }
         }
         if ctx.events.len() < MAX_EVENTS {
             ctx.events.push(ev);
         } else {
             ctx.truncated += 1;
+        }
+        if finished {
+            // Most held events belong to finished packets waiting out their
+            // grace period: give back the vector's growth slack (in place).
+            ctx.events.shrink_to_fit();
         }
         out
     }

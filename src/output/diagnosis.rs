@@ -54,7 +54,7 @@ fn field_text(fmt: &Formatter<'_>, field: &str, ev: &Event) -> Option<String> {
         "sport" if ports => p.sport.to_string(),
         "dport" if ports => p.dport.to_string(),
         "proto" => summary(p).split(':').next()?.to_string(),
-        "ifname" if !ev.ifname.is_empty() => ev.ifname.clone(),
+        "ifname" if !ev.ifname.is_empty() => ev.ifname.to_string(),
         "nf.family" => crate::catalogue::nfnames::family_name(ev.nf.as_ref()?.pf_hook?.0),
         "nf.hook" => {
             let (pf, hook) = ev.nf.as_ref()?.pf_hook?;
@@ -74,9 +74,20 @@ fn field_text(fmt: &Formatter<'_>, field: &str, ev: &Event) -> Option<String> {
 
 /// Evaluates the rules on a finished context and renders it.
 pub fn diagnose(fmt: &Formatter<'_>, rules: &RuleSet, ctx: &Context) -> Diagnosis {
+    diagnose_into(fmt, rules, ctx, String::new())
+}
+
+/// `diagnose`, rendering into `text` (cleared first): a caller that reuses
+/// one buffer for every packet allocates nothing per packet for text.
+pub fn diagnose_into(
+    fmt: &Formatter<'_>,
+    rules: &RuleSet,
+    ctx: &Context,
+    mut text: String,
+) -> Diagnosis {
     let graph = LifeGraph::new(&ctx.events);
     let findings = evaluate(rules, &graph);
-    let mut text = String::new();
+    text.clear();
     // Findings come by event: walk them beside the event lines.
     let mut next = 0;
     fmt.push_context_block(&mut text, ctx, |s, i| {

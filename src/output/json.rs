@@ -252,8 +252,8 @@ pub fn event(fmt: &Formatter<'_>, ev: &Event) -> JsonEvent {
         skb: hex(ev.skb),
         cpu: ev.cpu,
         pid: ev.pid,
-        comm: ev.comm.clone(),
-        ifname: (!ev.ifname.is_empty()).then(|| ev.ifname.clone()),
+        comm: ev.comm.to_string(),
+        ifname: (!ev.ifname.is_empty()).then(|| ev.ifname.to_string()),
         netns: ev.netns,
         packet: packet(&ev.pkt),
         ret: ev.ret.map(|value| JsonRet {

@@ -307,24 +307,33 @@ impl<'a> Pipeline<'a> {
                 return;
             }
             let Some(diag) = &self.diag else {
-                let text = match self.format {
-                    OutputFormat::Text => self.fmt.context_block(&c),
-                    OutputFormat::Json => json::context_line(&self.fmt, &c, None),
-                };
+                let mut text = std::mem::take(&mut self.line);
+                text.clear();
+                match self.format {
+                    OutputFormat::Text => self.fmt.push_context_block(&mut text, &c, |_, _| {}),
+                    OutputFormat::Json => text.push_str(&json::context_line(&self.fmt, &c, None)),
+                }
                 self.write(&text);
+                self.line = text;
                 self.printed += 1;
                 continue;
             };
-            let d = super::diagnosis::diagnose(&self.fmt, &diag.rules, &c);
+            // One text buffer serves every packet (no allocation per packet).
+            let buf = std::mem::take(&mut self.line);
+            let d = super::diagnosis::diagnose_into(&self.fmt, &diag.rules, &c, buf);
             if diag.quiet && d.worst < Some(Level::Warn) {
+                self.line = d.text;
                 continue;
             }
             let stop = d.worst == Some(Level::Error) && !diag.keep;
-            let text = match self.format {
-                OutputFormat::Text => d.text,
-                OutputFormat::Json => json::context_line(&self.fmt, &c, Some((&diag.rules, &d))),
-            };
-            self.write(&text);
+            match self.format {
+                OutputFormat::Text => self.write(&d.text),
+                OutputFormat::Json => {
+                    let line = json::context_line(&self.fmt, &c, Some((&diag.rules, &d)));
+                    self.write(&line);
+                }
+            }
+            self.line = d.text;
             self.printed += 1;
             if stop {
                 if self.format == OutputFormat::Text {

@@ -64,6 +64,8 @@ struct Frames<R: Read> {
     path: String,
     offset: u64,
     index: u64,
+    /// The last frame's payload (reused: one allocation per file, not per frame).
+    payload: Vec<u8>,
 }
 
 impl<R: Read> Frames<R> {
@@ -77,7 +79,7 @@ impl<R: Read> Frames<R> {
     }
 
     /// The next frame, None at a clean end of file.
-    fn next(&mut self) -> Option<Result<(u8, Vec<u8>), ReadError>> {
+    fn next(&mut self) -> Option<Result<(u8, &[u8]), ReadError>> {
         let at = self.offset;
         let mut head = [0u8; 5];
         match read_full(&mut self.r, &mut head) {
@@ -112,8 +114,11 @@ impl<R: Read> Frames<R> {
                 format!("a frame of {len} bytes (at most {MAX_FRAME})"),
             )));
         }
-        let mut payload = vec![0u8; len as usize];
-        match read_full(&mut self.r, &mut payload) {
+        let mut payload = std::mem::take(&mut self.payload);
+        payload.resize(len as usize, 0);
+        let read = read_full(&mut self.r, &mut payload);
+        self.payload = payload;
+        match read {
             Ok(n) if n == len as usize => {}
             Ok(n) => {
                 return Some(Err(self.damaged(
@@ -125,7 +130,7 @@ impl<R: Read> Frames<R> {
         }
         self.offset += 5 + len as u64;
         self.index += 1;
-        Some(Ok((kind, payload)))
+        Some(Ok((kind, &self.payload)))
     }
 }
 
@@ -165,6 +170,7 @@ fn open_frames(path: &Path) -> Result<(Frames<BufReader<std::fs::File>>, u16), R
             path: p,
             offset: 8,
             index: 0,
+            payload: Vec::new(),
         },
         version,
     ))
@@ -175,7 +181,7 @@ impl Recording {
     pub fn open(path: &Path) -> Result<Recording, ReadError> {
         let (mut frames, version) = open_frames(path)?;
         let header = match frames.next() {
-            Some(Ok((kind::HEADER, json))) => serde_json::from_slice::<Header>(&json)
+            Some(Ok((kind::HEADER, json))) => serde_json::from_slice::<Header>(json)
                 .map_err(|e| frames.damaged(8, format!("the header is not valid ({e})")))?,
             Some(Ok(_)) | None => {
                 return Err(frames.damaged(8, "the recording has no header frame"));
@@ -206,7 +212,7 @@ impl Recording {
                     damage = Some(e);
                     break;
                 }
-                Some(Ok((kind::SYMBOL, bytes))) => match postcard::from_bytes::<Symbol>(&bytes) {
+                Some(Ok((kind::SYMBOL, bytes))) => match postcard::from_bytes::<Symbol>(bytes) {
                     Ok(s) if !s.name.contains(char::is_whitespace) && !s.name.is_empty() => {
                         symbols.push_str(&format!("{:x} t {}\n", s.start, s.name));
                     }
@@ -215,7 +221,7 @@ impl Recording {
                         break;
                     }
                 },
-                Some(Ok((kind::END, bytes))) => match postcard::from_bytes::<End>(&bytes) {
+                Some(Ok((kind::END, bytes))) => match postcard::from_bytes::<End>(bytes) {
                     Ok(e) => end = Some(e),
                     Err(e) => {
                         damage = Some(
@@ -294,7 +300,7 @@ impl Iterator for Inputs<'_> {
             };
             match kind {
                 kind::EVENT => {
-                    let mut ev: Event = match postcard::from_bytes(&bytes) {
+                    let mut ev: Event = match postcard::from_bytes(bytes) {
                         Ok(ev) => ev,
                         Err(e) => {
                             self.ended = true;
@@ -313,7 +319,7 @@ impl Iterator for Inputs<'_> {
                     return Some(Ok(Input::Event(Box::new(ev))));
                 }
                 kind::TICK => {
-                    let Ok(raw) = <[u8; 8]>::try_from(bytes.as_slice()) else {
+                    let Ok(raw) = <[u8; 8]>::try_from(bytes) else {
                         self.ended = true;
                         return Some(Err(self.frames.damaged(at, "a tick frame is not 8 bytes")));
                     };

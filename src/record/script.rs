@@ -7,7 +7,9 @@
 
 use crate::catalogue::retnames;
 use crate::catalogue::table::{Extra, PROBES};
-use crate::events::{flags, Event, NfFacts, Packet, PacketSource, ETH_P_ARP, ETH_P_IP, ETH_P_IPV6};
+use crate::events::{
+    flags, Event, NfFacts, Packet, PacketSource, ShortName, ETH_P_ARP, ETH_P_IP, ETH_P_IPV6,
+};
 use crate::kernel::btf::DropReasons;
 use crate::kernel::kallsyms::Kallsyms;
 use serde::Deserialize;
@@ -292,9 +294,9 @@ pub fn build(list: &[ScriptEvent]) -> Result<Script, String> {
             ev.flags |= flags::FREE;
         }
         if let Some(nf) = &s.nf {
-            ev.nf = Some(nf_facts(nf).map_err(fail)?);
+            ev.nf = Some(Box::new(nf_facts(nf).map_err(fail)?));
         }
-        ev.ifname = s.dev.clone().unwrap_or_default();
+        ev.ifname = ShortName::new(s.dev.as_deref().unwrap_or_default());
         ev.netns = s.netns.unwrap_or(0);
         events.push(ev);
     }

@@ -7,42 +7,59 @@
 use crate::events::Event;
 use petgraph::graph::{DiGraph, NodeIndex};
 use petgraph::visit::{Dfs, Reversed};
-use std::collections::HashMap;
+use std::cell::OnceCell;
 
 pub struct LifeGraph<'a> {
     /// Events in time order; node i is events[i].
     pub events: Vec<&'a Event>,
-    graph: DiGraph<(), ()>,
+    /// Built when a rule first asks about order: most packets are
+    /// evaluated without one.
+    graph: OnceCell<DiGraph<(), ()>>,
 }
 
 impl<'a> LifeGraph<'a> {
-    /// Builds the graph of one context's events (in any order).
+    /// The graph of one context's events (in any order).
     pub fn new(events: impl IntoIterator<Item = &'a Event>) -> LifeGraph<'a> {
         let mut events: Vec<&Event> = events.into_iter().collect();
         events.sort_by_key(|e| e.ts);
-        let mut graph = DiGraph::with_capacity(events.len(), events.len());
-        let nodes: Vec<NodeIndex> = events.iter().map(|_| graph.add_node(())).collect();
-        let mut last_of_skb: HashMap<u64, NodeIndex> = HashMap::new();
-        // Clone events waiting for their child's first event.
-        let mut pending_child: HashMap<u64, NodeIndex> = HashMap::new();
-        for (i, ev) in events.iter().enumerate() {
-            let node = nodes[i];
-            match last_of_skb.get(&ev.skb) {
-                Some(prev) => {
-                    graph.add_edge(*prev, node, ());
+        LifeGraph {
+            events,
+            graph: OnceCell::new(),
+        }
+    }
+
+    fn graph(&self) -> &DiGraph<(), ()> {
+        self.graph.get_or_init(|| {
+            let events = &self.events;
+            let mut graph = DiGraph::with_capacity(events.len(), events.len());
+            let nodes: Vec<NodeIndex> = events.iter().map(|_| graph.add_node(())).collect();
+            // A packet has a few skbs: lists beat hash maps here.
+            let mut last_of_skb: Vec<(u64, NodeIndex)> = Vec::new();
+            // Clone events waiting for their child's first event.
+            let mut pending_child: Vec<(u64, NodeIndex)> = Vec::new();
+            for (i, ev) in events.iter().enumerate() {
+                let node = nodes[i];
+                match last_of_skb.iter_mut().find(|(skb, _)| *skb == ev.skb) {
+                    Some((_, prev)) => {
+                        graph.add_edge(*prev, node, ());
+                        *prev = node;
+                    }
+                    None => {
+                        if let Some(at) = pending_child.iter().position(|(c, _)| *c == ev.skb) {
+                            graph.add_edge(pending_child.swap_remove(at).1, node, ());
+                        }
+                        last_of_skb.push((ev.skb, node));
+                    }
                 }
-                None => {
-                    if let Some(parent) = pending_child.remove(&ev.skb) {
-                        graph.add_edge(parent, node, ());
+                if let Some(child) = ev.clone {
+                    match pending_child.iter_mut().find(|(c, _)| *c == child) {
+                        Some((_, parent)) => *parent = node,
+                        None => pending_child.push((child, node)),
                     }
                 }
             }
-            last_of_skb.insert(ev.skb, node);
-            if let Some(child) = ev.clone {
-                pending_child.insert(child, node);
-            }
-        }
-        LifeGraph { events, graph }
+            graph
+        })
     }
 
     pub fn len(&self) -> usize {
@@ -55,9 +72,10 @@ impl<'a> LifeGraph<'a> {
 
     /// Nodes before `i` in the packet's life (ancestors), nearest first.
     pub fn earlier(&self, i: usize) -> Vec<usize> {
-        let mut dfs = Dfs::new(Reversed(&self.graph), NodeIndex::new(i));
+        let graph = self.graph();
+        let mut dfs = Dfs::new(Reversed(graph), NodeIndex::new(i));
         let mut out = Vec::new();
-        while let Some(n) = dfs.next(Reversed(&self.graph)) {
+        while let Some(n) = dfs.next(Reversed(graph)) {
             if n.index() != i {
                 out.push(n.index());
             }
@@ -67,9 +85,10 @@ impl<'a> LifeGraph<'a> {
 
     /// Nodes after `i` in the packet's life (descendants).
     pub fn later(&self, i: usize) -> Vec<usize> {
-        let mut dfs = Dfs::new(&self.graph, NodeIndex::new(i));
+        let graph = self.graph();
+        let mut dfs = Dfs::new(graph, NodeIndex::new(i));
         let mut out = Vec::new();
-        while let Some(n) = dfs.next(&self.graph) {
+        while let Some(n) = dfs.next(graph) {
             if n.index() != i {
                 out.push(n.index());
             }

@@ -101,7 +101,7 @@ fn monitor_output(format: OutputFormat, journal: bool, metrics: bool) -> (String
     )
     .with_monitor(MonitorMode {
         limiter: Limiter::new(rules.len(), 10, 100),
-        rules,
+        rules: nettrace::rules::eval::RuleSet::new(rules),
         journal,
         metrics: shared.clone(),
     });

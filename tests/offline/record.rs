@@ -90,9 +90,11 @@ fn print(
 ) -> String {
     let buf = crate::support::Capture::default();
     let diag = diag.then(|| DiagMode {
-        rules: nettrace::rules::load_for_run(&[], true, Some(reasons))
-            .unwrap()
-            .0,
+        rules: nettrace::rules::eval::RuleSet::new(
+            nettrace::rules::load_for_run(&[], true, Some(reasons))
+                .unwrap()
+                .0,
+        ),
         quiet: false,
         keep: true,
     });

@@ -338,10 +338,10 @@ mod diagnosis {
             ev(4_049_295_624_000, "ip_rcv", t, None, &ping),
             ev(4_049_295_683_000, "ip_forward", t, None, &ping),
             Event {
-                nf: Some(NfFacts {
+                nf: Some(Box::new(NfFacts {
                     pf_hook: Some((2, 2)),
                     ..NfFacts::default()
-                }),
+                })),
                 ..ev(
                     4_049_295_687_000,
                     "nf_hook_slow",
@@ -351,13 +351,13 @@ mod diagnosis {
                 )
             },
             Event {
-                nf: Some(NfFacts {
+                nf: Some(Box::new(NfFacts {
                     pf_hook: Some((2, 2)),
                     table: Some("filter".into()),
                     chain: Some("FORWARD".into()),
                     nft: true,
                     ..NfFacts::default()
-                }),
+                })),
                 ..ev(
                     4_049_295_695_000,
                     "nft_do_chain",
@@ -400,8 +400,9 @@ mod diagnosis {
             ev(365_673_326_090_000, "tcp_v4_send_reset", t, None, &syn),
             drop,
         ]);
-        let a = diagnose(&fmt, &out.rules, &forward_drop);
-        let b = diagnose(&fmt, &out.rules, &not_listened);
+        let set = nettrace::rules::eval::RuleSet::new(out.rules.clone());
+        let a = diagnose(&fmt, &set, &forward_drop);
+        let b = diagnose(&fmt, &set, &not_listened);
         assert_eq!(a.worst, Some(nettrace::rules::compile::Level::Error));
         insta::assert_snapshot!("diagnosis_blocks", format!("{}{}", a.text, b.text));
     }
