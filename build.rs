@@ -41,14 +41,14 @@ fn run() -> anyhow::Result<()> {
     })?;
 
     let template = fs::read_to_string(templates.join("nettrace.bpf.c.j2"))?;
-    let c_source = render::render_bpf(&cat, &template)?;
-    let c_path = out.join("nettrace.bpf.c");
-    fs::write(&c_path, c_source)?;
     fs::write(out.join("probe_table.rs"), render::render_rust(&cat))?;
-
     let clang = env::var("NETTRACE_CLANG").unwrap_or_else(|_| "clang".into());
+    for object in &render::OBJECTS {
+        let c_path = out.join(format!("{}.bpf.c", object.name));
+        fs::write(&c_path, render::render_bpf(&cat, &template, object)?)?;
+        compile(&clang, &templates, &c_path, &out, object.name, &[], false)?;
+    }
     let nr_probes = format!("-DNT_NR_PROBES={}", cat.probes.len());
-    compile(&clang, &templates, &c_path, &out, "nettrace", &[], false)?;
     let layout = templates.join("layout.bpf.c");
     compile(
         &clang,

@@ -60,6 +60,17 @@ pub fn check_report(args: &Args) -> Result<(String, bool), Fatal> {
     let _ = writeln!(s, "BTF:           yes ({})", kernel.btf.path().display());
     let _ = writeln!(s, "fentry:        {}", yes_no(&caps.fentry));
     let _ = writeln!(s, "kprobe:        {}", yes_no(&caps.kprobe));
+    let _ = writeln!(
+        s,
+        "kprobe.multi:  {}",
+        if kernel.kprobe_multi() {
+            "yes (fprobe: all functions in one link)"
+        } else if caps.kprobe.is_ok() {
+            "no (kernel without fprobe: one link per function)"
+        } else {
+            "no"
+        }
+    );
     let _ = writeln!(s, "tp_btf:        {}", yes_no(&caps.tp_btf));
     let _ = writeln!(s, "raw_tp:        {}", yes_no(&caps.raw_tp));
     let _ = writeln!(s, "ring buffer:   {}", yes_no(&caps.ringbuf));

@@ -37,19 +37,32 @@ pub fn open_kernel(args: &Args) -> Result<KernelContext, Fatal> {
             "loading BPF programs needs root (or CAP_BPF with CAP_PERFMON); run nettrace with sudo",
         ));
     }
-    let t = Instant::now();
-    let btf = KernelBtf::load(args.btf.as_deref())
-        .map_err(|e| Fatal::new(ExitCode::KernelLacks, e.to_string()))?;
-    log::debug!("BTF read in {:.2}s", t.elapsed().as_secs_f64());
-    let t = Instant::now();
-    let kallsyms = Kallsyms::load().unwrap_or_else(|e| {
-        log::warn!("cannot read /proc/kallsyms ({e}): locations will be shown as addresses");
-        Kallsyms::default()
+    // kallsyms is read beside BTF and the capability probes: each takes
+    // about a second on an emulated machine, and they share nothing.
+    let (btf, kallsyms, caps) = std::thread::scope(|s| {
+        let kallsyms = s.spawn(|| {
+            let t = Instant::now();
+            let k = Kallsyms::load().unwrap_or_else(|e| {
+                log::warn!(
+                    "cannot read /proc/kallsyms ({e}): locations will be shown as addresses"
+                );
+                Kallsyms::default()
+            });
+            log::debug!("kallsyms read in {:.2}s", t.elapsed().as_secs_f64());
+            k
+        });
+        let t = Instant::now();
+        let btf = KernelBtf::load(args.btf.as_deref())
+            .map_err(|e| Fatal::new(ExitCode::KernelLacks, e.to_string()));
+        log::debug!("BTF read in {:.2}s", t.elapsed().as_secs_f64());
+        let t = Instant::now();
+        let caps = btf.as_ref().ok().map(|b| caps::detect(Some(b)));
+        log::debug!("capabilities probed in {:.2}s", t.elapsed().as_secs_f64());
+        let kallsyms = kallsyms.join().unwrap_or_default();
+        (btf, kallsyms, caps)
     });
-    log::debug!("kallsyms read in {:.2}s", t.elapsed().as_secs_f64());
-    let t = Instant::now();
-    let caps = caps::detect(Some(&btf));
-    log::debug!("capabilities probed in {:.2}s", t.elapsed().as_secs_f64());
+    let btf = btf?;
+    let caps = caps.expect("capabilities are probed when BTF loads");
     Ok(KernelContext {
         btf,
         kallsyms,
@@ -58,11 +71,18 @@ pub fn open_kernel(args: &Args) -> Result<KernelContext, Fatal> {
 }
 
 impl KernelContext {
+    /// Whether kprobe.multi links attach: they need fprobe, which exists
+    /// only when the kernel was configured with it (Debian's 6.1 was not).
+    pub fn kprobe_multi(&self) -> bool {
+        self.caps.kprobe.is_ok() && self.kallsyms.has_function("fprobe_register")
+    }
+
     pub fn support(&self) -> MechanismSupport {
         MechanismSupport {
             fentry: self.caps.fentry.is_ok(),
             fentry_max_args: crate::kernel::caps::fentry_max_args(&self.caps.release),
             kprobe: self.caps.kprobe.is_ok(),
+            kprobe_multi: self.kprobe_multi(),
             tp_btf: self.caps.tp_btf.is_ok(),
             raw_tp: self.caps.raw_tp.is_ok(),
         }
@@ -139,7 +159,13 @@ fn load_with_fallback(
     settings: &LoadSettings,
     exits: &Exits,
 ) -> Result<Session, Fatal> {
+    let t = Instant::now();
     let planned = kernel.plan(selection, args.probe_mode, args.tp_mode, exits);
+    log::debug!(
+        "{} probes planned in {:.2}s",
+        planned.len(),
+        t.elapsed().as_secs_f64()
+    );
     match attach::load(&planned, settings) {
         Ok(s) => Ok(s),
         Err(e) => {
@@ -288,6 +314,7 @@ pub fn run(
             rate_limit: args.rate_kernel,
         },
         btf_path: args.btf.clone(),
+        kprobe_multi: kernel.kprobe_multi(),
     };
     let started = Instant::now();
     let exits = Exits {

@@ -30,20 +30,71 @@ pub fn flavour_prefix(flavour: &str) -> &'static str {
         .unwrap_or_else(|| panic!("unknown flavour {flavour}"))
 }
 
-fn ret_cast(kind: RetKind) -> &'static str {
+/// How a return value is widened to 64 bits, by C type: the casts of the
+/// per-probe exit programs, and the classes the kprobe-multi exit program
+/// switches on (its cookie's `RET` field).
+pub const RET_CASTS: [&str; 4] = [
+    "(long long)",
+    "(long long)(int)",
+    "(long long)(u32)",
+    "(long long)(u8)",
+];
+
+/// The index in `RET_CASTS` of a return kind.
+pub fn ret_class(kind: RetKind) -> u8 {
     match kind {
-        RetKind::None | RetKind::Pointer => "(long long)",
+        RetKind::None | RetKind::Pointer => 0,
         RetKind::Int
         | RetKind::Errno
         | RetKind::NetRx
         | RetKind::NetXmit
         | RetKind::NfHook
-        | RetKind::CtVerdict => "(long long)(int)",
-        RetKind::NfVerdict | RetKind::XdpAction | RetKind::GroResult | RetKind::DropReason => {
-            "(long long)(u32)"
-        }
-        RetKind::Bool => "(long long)(u8)",
+        | RetKind::CtVerdict => 1,
+        RetKind::NfVerdict | RetKind::XdpAction | RetKind::GroResult | RetKind::DropReason => 2,
+        RetKind::Bool => 3,
     }
+}
+
+fn ret_cast(kind: RetKind) -> &'static str {
+    RET_CASTS[ret_class(kind) as usize]
+}
+
+/// The attach cookie of a kprobe-multi function: what the per-probe
+/// programs have as constants, packed in 64 bits (name, first bit, width).
+/// Argument fields hold an index 0..=5, or `COOKIE_NONE`. The generated C
+/// gets `NT_CK_<NAME>(cookie)` readers from this same table.
+pub const COOKIE_FIELDS: [(&str, u32, u32); 14] = [
+    ("PROBE", 0, 16),
+    ("SKB", 16, 4),
+    ("SKB_VIA", 20, 2),
+    ("SK", 22, 4),
+    ("SK_VIA", 26, 1),
+    ("KIND", 27, 2),
+    ("EXIT", 29, 2),
+    ("RET", 31, 2),
+    ("NF_STATE", 33, 4),
+    ("NF_NFT_PKT", 37, 4),
+    ("NF_XT_TABLE", 41, 4),
+    ("NF_NFT_CHAIN", 45, 4),
+    ("NF_ENTRIES", 49, 4),
+    ("VALID", 53, 1),
+];
+
+/// An absent argument in a cookie's argument field.
+pub const COOKIE_NONE: u64 = 15;
+
+/// `#define NT_CK_<NAME>(c)` readers for the cookie fields.
+fn cookie_readers() -> String {
+    let mut s = String::new();
+    for (name, shift, width) in COOKIE_FIELDS {
+        let _ = writeln!(
+            s,
+            "#define NT_CK_{name}(c) ((u32)(((c) >> {shift}) & {:#x}))",
+            (1u64 << width) - 1
+        );
+    }
+    let _ = writeln!(s, "#define NT_CK_NONE {COOKIE_NONE}");
+    s
 }
 
 fn tp_arg(idx: Option<u32>, ty: &str) -> String {
@@ -99,8 +150,45 @@ fn probe_values(cat: &Catalogue) -> Vec<Value> {
         .collect()
 }
 
-/// Renders the BPF C source for `cat` from the template text.
-pub fn render_bpf(cat: &Catalogue, template: &str) -> Result<String, minijinja::Error> {
+/// One BPF object built from the template: which function-probe flavours
+/// it holds, and whether it has the generic kprobe programs. Opening an
+/// object costs time in proportion to its programs (about 3 s for every
+/// flavour on an emulated machine), so a run opens the smallest object
+/// that has what its plan attaches.
+#[derive(Debug, Clone, Copy)]
+pub struct ObjectSpec {
+    pub name: &'static str,
+    pub function_flavours: &'static [&'static str],
+    pub generic: bool,
+}
+
+/// The objects build.rs compiles, smallest last. `nettrace` has every
+/// program: the per-probe kprobes are the fallback for kernels that refuse
+/// the generic ones (before 5.15, no attach cookies).
+pub const OBJECTS: [ObjectSpec; 3] = [
+    ObjectSpec {
+        name: "nettrace",
+        function_flavours: &["fentry", "kprobe"],
+        generic: true,
+    },
+    ObjectSpec {
+        name: "nettrace-fentry",
+        function_flavours: &["fentry"],
+        generic: true,
+    },
+    ObjectSpec {
+        name: "nettrace-kprobe",
+        function_flavours: &[],
+        generic: true,
+    },
+];
+
+/// Renders the BPF C source of one object for `cat` from the template text.
+pub fn render_bpf(
+    cat: &Catalogue,
+    template: &str,
+    object: &ObjectSpec,
+) -> Result<String, minijinja::Error> {
     let mut env = Environment::new();
     env.set_trim_blocks(false);
     env.add_template("nettrace.bpf.c", template)?;
@@ -122,6 +210,10 @@ pub fn render_bpf(cat: &Catalogue, template: &str) -> Result<String, minijinja::
         ctx_type => ctx_type,
         arg => arg,
         ret_cast => ret_casts,
+        cookie_readers => cookie_readers(),
+        object => object.name,
+        function_flavours => object.function_flavours,
+        generic => object.generic,
     })
 }
 

@@ -3,6 +3,7 @@
 //! load, so one program this kernel refuses cannot fail the others. Links
 //! are kept in one vector: dropping the session detaches everything at once.
 
+use super::generic;
 use super::plan::{Decision, Mechanism, SkipReason};
 use crate::catalogue::table::{ProbeDef, PROBES};
 use crate::codegen::render::prog_name;
@@ -26,8 +27,12 @@ pub mod layout {
 
 pub use layout::types::{nt_config, nt_event, nt_filter};
 
-/// The compiled BPF object with every generated program.
-static OBJECT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/nettrace.bpf.o"));
+/// The compiled BPF objects (codegen::render::OBJECTS): every program;
+/// tracepoints, fentry/fexit and the generic kprobes; tracepoints and the
+/// generic kprobes.
+static OBJECT_FULL: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/nettrace.bpf.o"));
+static OBJECT_FENTRY: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/nettrace-fentry.bpf.o"));
+static OBJECT_KPROBE: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/nettrace-kprobe.bpf.o"));
 
 /// One probe to load, as planned.
 #[derive(Debug, Clone)]
@@ -71,6 +76,20 @@ pub struct LoadSettings {
     pub config: nt_config,
     /// Kernel BTF for CO-RE relocations when not /sys/kernel/btf/vmlinux.
     pub btf_path: Option<std::path::PathBuf>,
+    /// The kernel attaches kprobe.multi links (fprobe, 5.18+).
+    pub kprobe_multi: bool,
+}
+
+/// How kprobe-mode probes are loaded and attached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KprobeStyle {
+    /// The generic programs, every function through one kprobe.multi link.
+    Multi,
+    /// The generic programs, one kprobe link (with its cookie) per function.
+    Generic,
+    /// One program per probe and one link each: the fallback when the
+    /// kernel refuses the generic programs.
+    PerProbe,
 }
 
 /// Writes the run's settings into the object's .rodata, whose layout is
@@ -112,14 +131,89 @@ fn set_rodata(
     Ok(())
 }
 
-/// Loads the object with the planned programs and attaches them.
+/// Loads the object with the planned programs and attaches them. Kprobes
+/// use the generic programs (kprobe.multi where the kernel has it); if the
+/// kernel refuses those, the per-probe programs are tried.
 pub fn load(plan: &[PlannedProbe], settings: &LoadSettings) -> anyhow::Result<Session> {
+    let uses_kprobes = plan.iter().any(|p| {
+        matches!(
+            p.decision,
+            Decision::Attach {
+                mechanism: Mechanism::Kprobe,
+                ..
+            }
+        )
+    });
+    if !uses_kprobes {
+        // No kprobe program loads: the smaller objects serve.
+        return load_as(plan, settings, KprobeStyle::Generic);
+    }
+    // Each style falls back to the next: a kernel may refuse kprobe.multi
+    // for one of the functions, or the generic programs altogether.
+    // NETTRACE_KPROBE_STYLE (multi, generic, per-probe) starts the chain
+    // elsewhere: tools/bench compares the styles' start-up with it.
+    let all = [
+        KprobeStyle::Multi,
+        KprobeStyle::Generic,
+        KprobeStyle::PerProbe,
+    ];
+    let first = match std::env::var("NETTRACE_KPROBE_STYLE").as_deref() {
+        Ok("per-probe") => 2,
+        Ok("generic") => 1,
+        _ if settings.kprobe_multi => 0,
+        _ => 1,
+    };
+    let styles = &all[first..];
+    let mut last = None;
+    for (i, style) in styles.iter().enumerate() {
+        match load_as(plan, settings, *style) {
+            Ok(s) => return Ok(s),
+            Err(e) => {
+                if let Some(next) = styles.get(i + 1) {
+                    log::warn!("kprobes as {style:?} failed ({e:#}); trying {next:?}");
+                }
+                last = Some(e);
+            }
+        }
+    }
+    Err(last.expect("at least one style was tried"))
+}
+
+fn load_as(
+    plan: &[PlannedProbe],
+    settings: &LoadSettings,
+    style: KprobeStyle,
+) -> anyhow::Result<Session> {
+    let t = std::time::Instant::now();
     let mut builder = ObjectBuilder::default();
     builder.name("nettrace")?;
     if let Some(p) = &settings.btf_path {
         builder.btf_custom_path(p)?;
     }
-    let mut open = builder.open_memory(OBJECT)?;
+    let generic = style != KprobeStyle::PerProbe;
+    let uses_fentry = plan.iter().any(|p| {
+        matches!(
+            p.decision,
+            Decision::Attach {
+                mechanism: Mechanism::Fentry,
+                ..
+            }
+        )
+    });
+    let (object_name, bytes) = match (generic, uses_fentry) {
+        (false, _) => ("nettrace", OBJECT_FULL),
+        (true, true) => ("nettrace-fentry", OBJECT_FENTRY),
+        (true, false) => ("nettrace-kprobe", OBJECT_KPROBE),
+    };
+    let mut open = builder.open_memory(bytes)?;
+    log::debug!(
+        "BPF object {object_name} opened in {:.2}s",
+        t.elapsed().as_secs_f64()
+    );
+    let (entry_prog, exit_prog) = match style {
+        KprobeStyle::Multi => (generic::MULTI_ENTRY, generic::MULTI_EXIT),
+        _ => (generic::SINGLE_ENTRY, generic::SINGLE_EXIT),
+    };
 
     // program name -> attach target (None: the target is given at attach)
     let mut wanted: HashMap<String, Option<String>> = HashMap::new();
@@ -133,20 +227,29 @@ pub fn load(plan: &[PlannedProbe], settings: &LoadSettings) -> anyhow::Result<Se
         else {
             continue;
         };
+        let exit = p.with_exit && mechanism.exit_prefix().is_some();
+        if exit {
+            ret_on[p.probe.id as usize] = 1;
+        }
+        if generic && *mechanism == Mechanism::Kprobe {
+            wanted.insert(entry_prog.into(), None);
+            if exit {
+                wanted.insert(exit_prog.into(), None);
+            }
+            continue;
+        }
         let preset =
             matches!(mechanism, Mechanism::Fentry | Mechanism::TpBtf).then(|| target.clone());
         wanted.insert(
             prog_name(mechanism.entry_prefix(), p.probe.name, *variant),
             preset.clone(),
         );
-        if p.with_exit {
-            if let Some(prefix) = mechanism.exit_prefix() {
-                wanted.insert(prog_name(prefix, p.probe.name, *variant), preset);
-                ret_on[p.probe.id as usize] = 1;
-            }
+        if let (true, Some(prefix)) = (exit, mechanism.exit_prefix()) {
+            wanted.insert(prog_name(prefix, p.probe.name, *variant), preset);
         }
     }
     set_rodata(&mut open, settings, &ret_on)?;
+    let t = std::time::Instant::now();
     for mut prog in open.progs_mut() {
         let name = prog.name().to_string_lossy().into_owned();
         match wanted.get(&name) {
@@ -159,9 +262,17 @@ pub fn load(plan: &[PlannedProbe], settings: &LoadSettings) -> anyhow::Result<Se
             None => prog.set_autoload(false),
         }
     }
+    log::debug!(
+        "programs chosen and targets set in {:.2}s",
+        t.elapsed().as_secs_f64()
+    );
     let t = std::time::Instant::now();
     let object = open.load()?;
-    log::debug!("BPF object loaded in {:.2}s", t.elapsed().as_secs_f64());
+    log::debug!(
+        "BPF object loaded in {:.2}s ({} programs, kprobes: {style:?})",
+        t.elapsed().as_secs_f64(),
+        wanted.len()
+    );
     let t = std::time::Instant::now();
 
     let mut links = Vec::new();
@@ -172,6 +283,7 @@ pub fn load(plan: &[PlannedProbe], settings: &LoadSettings) -> anyhow::Result<Se
             .filter(|p| wanted.contains_key(p.name().to_string_lossy().as_ref()))
             .map(|p| (p.name().to_string_lossy().into_owned(), p))
             .collect();
+        let mut multi: Vec<&PlannedProbe> = Vec::new();
         for p in plan {
             let (mechanism, target, variant) = match &p.decision {
                 Decision::Attach {
@@ -184,15 +296,33 @@ pub fn load(plan: &[PlannedProbe], settings: &LoadSettings) -> anyhow::Result<Se
                     continue;
                 }
             };
+            if style == KprobeStyle::Multi && mechanism == Mechanism::Kprobe {
+                multi.push(p);
+                continue;
+            }
+            let prog_of = |name: &str| {
+                progs
+                    .get(name)
+                    .ok_or_else(|| format!("program {name} missing"))
+            };
             let attach_one = |prefix: &str, ret: bool| -> Result<Link, String> {
-                let name = prog_name(prefix, p.probe.name, variant);
-                let prog = progs
-                    .get(&name)
-                    .ok_or_else(|| format!("program {name} missing"))?;
                 let r = match mechanism {
-                    Mechanism::Fentry | Mechanism::TpBtf => prog.attach(),
-                    Mechanism::Kprobe => prog.attach_kprobe(ret, target),
-                    Mechanism::RawTp => prog.attach_raw_tracepoint(target),
+                    Mechanism::Kprobe if generic => {
+                        let prog = prog_of(if ret { exit_prog } else { entry_prog })?;
+                        let opts = libbpf_rs::KprobeOpts {
+                            cookie: generic::cookie(p.probe, variant),
+                            ..Default::default()
+                        };
+                        prog.attach_kprobe_with_opts(ret, target, opts)
+                    }
+                    _ => {
+                        let prog = prog_of(&prog_name(prefix, p.probe.name, variant))?;
+                        match mechanism {
+                            Mechanism::Fentry | Mechanism::TpBtf => prog.attach(),
+                            Mechanism::Kprobe => prog.attach_kprobe(ret, target),
+                            Mechanism::RawTp => prog.attach_raw_tracepoint(target),
+                        }
+                    }
                 };
                 r.map_err(|e| {
                     let s = e.to_string();
@@ -220,6 +350,9 @@ pub fn load(plan: &[PlannedProbe], settings: &LoadSettings) -> anyhow::Result<Se
                 Err(e) => report.skipped.push((p.probe.id, SkipReason::Mechanism(e))),
             }
         }
+        if !multi.is_empty() {
+            attach_multi(&progs, &multi, &mut links, &mut report)?;
+        }
     }
     log::debug!(
         "{} links attached in {:.2}s",
@@ -231,6 +364,66 @@ pub fn load(plan: &[PlannedProbe], settings: &LoadSettings) -> anyhow::Result<Se
         links,
         report,
     })
+}
+
+/// Attaches every kprobe of the plan through one kprobe.multi link for the
+/// entries and one for the exits. The kernel takes or refuses a link as a
+/// whole: on a refusal the caller loads again with one generic kprobe link
+/// per function, which reports each function that fails on its own.
+fn attach_multi(
+    progs: &HashMap<String, libbpf_rs::ProgramMut<'_>>,
+    probes: &[&PlannedProbe],
+    links: &mut Vec<Link>,
+    report: &mut AttachReport,
+) -> anyhow::Result<()> {
+    let target_of = |p: &PlannedProbe| match &p.decision {
+        Decision::Attach {
+            target, variant, ..
+        } => (target.clone(), generic::cookie(p.probe, *variant)),
+        Decision::Skip(_) => unreachable!("only attached probes are here"),
+    };
+    let multi = |prog: &str, ret: bool, ps: &[&PlannedProbe]| -> anyhow::Result<Link> {
+        let prog = progs
+            .get(prog)
+            .with_context(|| format!("program {prog} missing"))?;
+        let (symbols, cookies): (Vec<String>, Vec<u64>) = ps.iter().map(|p| target_of(p)).unzip();
+        let link = prog.attach_kprobe_multi_with_opts(libbpf_rs::KprobeMultiOpts {
+            symbols,
+            cookies,
+            retprobe: ret,
+            ..Default::default()
+        })?;
+        Ok(link)
+    };
+    let exits: Vec<&PlannedProbe> = probes.iter().copied().filter(|p| p.with_exit).collect();
+    let entry = multi(generic::MULTI_ENTRY, false, probes);
+    let exit = if exits.is_empty() {
+        Ok(None)
+    } else {
+        multi(generic::MULTI_EXIT, true, &exits).map(Some)
+    };
+    match (entry, exit) {
+        (Ok(e), Ok(x)) => {
+            links.push(e);
+            links.extend(x);
+            for p in probes {
+                report.attached.push((p.probe.id, Mechanism::Kprobe));
+            }
+            log::debug!(
+                "{} functions through kprobe.multi ({} with exits)",
+                probes.len(),
+                exits.len()
+            );
+            Ok(())
+        }
+        (e, x) => {
+            let err = e.err().or(x.err()).expect("one attach failed");
+            anyhow::bail!(
+                "kprobe.multi refused the {} functions: {err:#}",
+                probes.len()
+            )
+        }
+    }
 }
 
 impl Session {

@@ -2,5 +2,6 @@
 //! on this kernel (`plan`), and loading/attaching the BPF object (`attach`).
 
 pub mod attach;
+pub mod generic;
 pub mod plan;
 pub mod select;

@@ -12,7 +12,9 @@ use std::fmt;
 /// How function probes attach (`--probe-mode`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum ProbeMode {
-    /// fentry/fexit where the kernel allows it, else kprobes.
+    /// kprobes through kprobe.multi links where the kernel has fprobe
+    /// (5.18+: the whole catalogue attaches in one link and detaches in
+    /// well under a second), else fentry/fexit where BTF allows, else kprobes.
     Auto,
     /// fentry/fexit only.
     Fentry,
@@ -143,6 +145,8 @@ pub struct MechanismSupport {
     /// Most arguments an fentry trampoline handles (x86: 6 before 6.4, then 12).
     pub fentry_max_args: usize,
     pub kprobe: bool,
+    /// kprobe.multi links (fprobe): one link for every function.
+    pub kprobe_multi: bool,
     pub tp_btf: bool,
     pub raw_tp: bool,
 }
@@ -272,6 +276,7 @@ pub fn decide(
                     }))
                 }
                 ProbeMode::Kprobe if support.kprobe => Mechanism::Kprobe,
+                ProbeMode::Auto if support.kprobe && support.kprobe_multi => Mechanism::Kprobe,
                 ProbeMode::Auto if fentry_ok => Mechanism::Fentry,
                 ProbeMode::Auto if support.kprobe => Mechanism::Kprobe,
                 _ => {

@@ -52,6 +52,7 @@ fn check_reports_the_kernels_capabilities() {
         Ok("host") => {
             assert!(field(&report, "fentry").starts_with("no"), "{report}");
             assert!(field(&report, "kprobe").starts_with("no"), "{report}");
+            assert_eq!(field(&report, "kprobe.multi"), "no", "{report}");
             // Tracepoint probes attach; function probes are all skipped.
             let life = report
                 .lines()
@@ -68,12 +69,21 @@ fn check_reports_the_kernels_capabilities() {
         Ok("vm") => {
             assert!(field(&report, "fentry").starts_with("yes"), "{report}");
             assert!(field(&report, "kprobe").starts_with("yes"), "{report}");
-            // Function groups attach through fentry.
+            // Debian's 6.12 has fprobe, its 6.1 does not.
+            let multi = field(&report, "kprobe.multi").starts_with("yes");
+            match std::env::var("NETTRACE_KERNEL_NAME").as_deref() {
+                Ok("6.12") => assert!(multi, "{report}"),
+                Ok("6.1") => assert!(!multi, "{report}"),
+                _ => {}
+            }
+            // Function groups attach through kprobe.multi where there is
+            // fprobe (one link for all), else through fentry.
             let ip_in = report
                 .lines()
                 .find(|l| l.starts_with("ip/ip-in "))
                 .unwrap_or_else(|| panic!("{report}"));
-            assert!(ip_in.contains("fentry: "), "{ip_in}");
+            let want = if multi { "kprobe: " } else { "fentry: " };
+            assert!(ip_in.contains(want), "{ip_in}");
         }
         _ => {}
     }

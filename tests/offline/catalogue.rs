@@ -141,8 +141,51 @@ fn bad_catalogues_are_rejected_naming_the_entry() {
 #[test]
 fn generated_c_for_fixture_catalogue() {
     let cat = Catalogue::from_yaml(&repo("tests/fixtures/catalogue/small.yaml")).unwrap();
-    let c = render_bpf(&cat, &repo("bpf-templates/nettrace.bpf.c.j2")).unwrap();
+    let c = render_bpf(
+        &cat,
+        &repo("bpf-templates/nettrace.bpf.c.j2"),
+        &nettrace::codegen::render::OBJECTS[0],
+    )
+    .unwrap();
     insta::assert_snapshot!("fixture_bpf_c", c);
+}
+
+/// The smaller objects hold only their flavours (the full one is above).
+#[test]
+fn smaller_objects_hold_only_their_programs() {
+    let cat = Catalogue::from_yaml(&repo("tests/fixtures/catalogue/small.yaml")).unwrap();
+    let template = repo("bpf-templates/nettrace.bpf.c.j2");
+    let [full, fentry, kprobe] = nettrace::codegen::render::OBJECTS;
+    let c = |o| render_bpf(&cat, &template, &o).unwrap();
+    let (full, fentry, kprobe) = (c(full), c(fentry), c(kprobe));
+    for (text, want, not) in [
+        (
+            &full,
+            &[
+                "SEC(\"fentry\")",
+                "SEC(\"kprobe\")\nint kp__",
+                "SEC(\"kprobe.multi\")",
+            ][..],
+            &[][..],
+        ),
+        (
+            &fentry,
+            &["SEC(\"fentry\")", "SEC(\"fexit\")", "SEC(\"kprobe.multi\")"][..],
+            &["int kp__", "int kr__"][..],
+        ),
+        (
+            &kprobe,
+            &["SEC(\"tp_btf\")", "SEC(\"kprobe.multi\")", "int kg__entry"][..],
+            &["SEC(\"fentry\")", "int kp__", "int kr__", "SEC(\"fexit\")"][..],
+        ),
+    ] {
+        for w in want {
+            assert!(text.contains(w), "missing {w}");
+        }
+        for n in not {
+            assert!(!text.contains(n), "unexpected {n}");
+        }
+    }
 }
 
 #[test]

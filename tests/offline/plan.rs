@@ -37,6 +37,7 @@ const ALL: MechanismSupport = MechanismSupport {
     fentry: true,
     fentry_max_args: 6,
     kprobe: true,
+    kprobe_multi: false,
     tp_btf: true,
     raw_tp: true,
 };
@@ -44,6 +45,7 @@ const HOST: MechanismSupport = MechanismSupport {
     fentry: false,
     fentry_max_args: 12,
     kprobe: false,
+    kprobe_multi: false,
     tp_btf: true,
     raw_tp: true,
 };
@@ -130,6 +132,13 @@ fn mechanisms_per_mode_and_capability() {
     };
     assert_eq!(mech(ProbeMode::Auto, ALL), Some(Mechanism::Fentry));
     assert_eq!(mech(ProbeMode::Kprobe, ALL), Some(Mechanism::Kprobe));
+    // With fprobe, auto prefers kprobes: one kprobe.multi link for all.
+    let fprobe = MechanismSupport {
+        kprobe_multi: true,
+        ..ALL
+    };
+    assert_eq!(mech(ProbeMode::Auto, fprobe), Some(Mechanism::Kprobe));
+    assert_eq!(mech(ProbeMode::Fentry, fprobe), Some(Mechanism::Fentry));
     assert_eq!(mech(ProbeMode::Auto, HOST), None);
     // No BTF for the function: kprobe in auto mode, nothing in fentry mode.
     let tiw = probe("tcp_in_window").unwrap();
