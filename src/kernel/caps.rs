@@ -123,9 +123,21 @@ pub fn detect(btf: Option<&KernelBtf>) -> Capabilities {
         caps.ringbuf = caps.raw_tp.clone();
         return caps;
     };
-    caps.fentry = try_load(Some(target), Which::Fentry);
-    caps.tp_btf = try_load(Some("consume_skb"), Which::TpBtf);
-    caps.raw_tp = try_load(Some("consume_skb"), Which::RawTp);
+    // Three independent loads (each parses the kernel's BTF in libbpf, and
+    // the fentry detach waits for the kernel): side by side.
+    let (fentry, tp_btf, raw_tp) = std::thread::scope(|s| {
+        let fentry = s.spawn(|| try_load(Some(target), Which::Fentry));
+        let tp_btf = s.spawn(|| try_load(Some("consume_skb"), Which::TpBtf));
+        let raw_tp = try_load(Some("consume_skb"), Which::RawTp);
+        let joined = |h: std::thread::ScopedJoinHandle<'_, Result<(), String>>| {
+            h.join()
+                .unwrap_or_else(|_| Err("the probe thread panicked".into()))
+        };
+        (joined(fentry), joined(tp_btf), raw_tp)
+    });
+    caps.fentry = fentry;
+    caps.tp_btf = tp_btf;
+    caps.raw_tp = raw_tp;
     caps.ringbuf = caps.raw_tp.clone();
     caps
 }

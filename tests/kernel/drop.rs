@@ -1,6 +1,6 @@
 //! `nettrace --drop` on the running kernel: real drops, real reasons.
 
-use crate::runner::{require_root, start};
+use crate::runner::{require_root, start, stop_all};
 use crate::scenario::{closed_port, send_udp, tcp_connect_refused, TwoHosts};
 use std::time::Duration;
 
@@ -37,13 +37,12 @@ fn iptables_drop_of_udp_is_reported_with_netfilter_drop() {
     assert!(line.contains("reason: NETFILTER_DROP"), "{line}");
     assert!(location_ok(&line), "location is not symbol+0xoff: {line}");
     assert!(line.starts_with('['), "{line}");
-    let finished = other.stop();
+    let [finished, done] = stop_all([other, matching]);
     assert!(
         !finished.stdout.iter().any(|l| l.contains(&tuple)),
         "a non-matching filter printed the drop: {:?}",
         finished.stdout
     );
-    let done = matching.stop();
     assert_eq!(done.code, Some(0), "{}", done.stderr);
     assert!(done.stderr.contains("end trace..."), "{}", done.stderr);
     assert!(done.stderr.contains("0 lost"), "{}", done.stderr);

@@ -1,6 +1,6 @@
 //! The default mode on the running kernel: one block per packet.
 
-use crate::runner::{require, require_root, start, start_in_netns, Cap};
+use crate::runner::{require, require_root, start, start_in_netns, stop_all, Cap};
 use crate::scenario::{ping, tcp_connect, Netns, PacketTap, Router, TwoHosts};
 use std::time::Duration;
 
@@ -19,7 +19,7 @@ fn ping_between_namespaces_gives_one_block_per_packet() {
         .wait_line(Duration::from_secs(30), |l| l.contains(&request))
         .expect("a block for the ping request");
     std::thread::sleep(Duration::from_secs(1));
-    let out = tracer.stop().stdout;
+    let [out, basic_out, other_out] = stop_all([tracer, basic, other]).map(|f| f.stdout);
     // The block holding the request: a header naming the skb, then events
     // in time order from transmit to receive, ending with the free.
     // Without clone probes (tracepoint-only kernels) the sender's copy of
@@ -57,7 +57,6 @@ fn ping_between_namespaces_gives_one_block_per_packet() {
         "{probes:?}"
     );
     // --basic: the same events, no blocks.
-    let basic_out = basic.stop().stdout;
     assert!(basic_out
         .iter()
         .any(|l| l.contains(&request) && l.contains("[net_dev_queue")));
@@ -66,7 +65,6 @@ fn ping_between_namespaces_gives_one_block_per_packet() {
         "{basic_out:?}"
     );
     // Another address: nothing.
-    let other_out = other.stop().stdout;
     assert!(
         !other_out.iter().any(|l| l.contains(&net.a_addr)),
         "{other_out:?}"
@@ -118,7 +116,7 @@ fn netns_length_and_tcp_flag_filters() {
     // filter must leave out.
     assert!(!tcp_connect(&net.a, &net.b_addr, 9));
     std::thread::sleep(std::time::Duration::from_secs(2));
-    let [in_a, in_c, current, short, long, syn] = runs.map(|r| r.stop().stdout);
+    let [in_a, in_c, current, short, long, syn] = stop_all(runs).map(|f| f.stdout);
     let a = &net.a_addr;
     assert!(!lines_with(&in_a, a).is_empty(), "--netns of a: nothing");
     assert!(
@@ -201,7 +199,7 @@ fn function_path_clones_and_return_values() {
     ]);
     assert!(ping(&net.a, &net.b_addr, 1));
     std::thread::sleep(Duration::from_secs(2));
-    let (plain, with_ret) = (plain.stop().stdout, with_ret.stop().stdout);
+    let [plain, with_ret] = stop_all([plain, with_ret]).map(|f| f.stdout);
     let request = format!("ICMP: {} -> {} ping request", net.a_addr, net.b_addr);
     let all = blocks(&plain);
     let block = block_with(&all, &request);

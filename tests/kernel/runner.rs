@@ -197,9 +197,19 @@ impl Running {
     }
 
     /// Stops nettrace with SIGINT and collects everything it printed.
-    pub fn stop(mut self) -> Finished {
+    pub fn stop(self) -> Finished {
+        self.interrupt();
+        self.collect()
+    }
+
+    /// Sends SIGINT without waiting.
+    fn interrupt(&self) {
         // SAFETY: sending a signal to our own child process.
         unsafe { libc::kill(self.child.id() as i32, libc::SIGINT) };
+    }
+
+    /// Waits for the exit SIGINT asked for and collects the output.
+    fn collect(mut self) -> Finished {
         let deadline = Instant::now() + Duration::from_secs(60);
         let code = loop {
             match self.child.try_wait() {
@@ -218,6 +228,13 @@ impl Running {
             stderr: self.stderr.lock().unwrap().clone(),
         }
     }
+}
+
+/// Stops several tracers: all are signalled first, so their detaches (a
+/// kernel wait per link) overlap instead of adding up.
+pub fn stop_all<const N: usize>(runs: [Running; N]) -> [Finished; N] {
+    runs.iter().for_each(Running::interrupt);
+    runs.map(Running::collect)
 }
 
 impl Drop for Running {
