@@ -185,10 +185,12 @@ impl<'a> Pipeline<'a> {
             self.print_contexts(forced);
             return;
         }
+        if matches!(self.mode, Mode::Drop { .. }) && !ev.is_drop() {
+            return;
+        }
         let mut text = std::mem::take(&mut self.line);
         text.clear();
         match (self.mode, self.format) {
-            (Mode::Drop { .. }, _) if !ev.is_drop() => return,
             (Mode::Drop { stack }, OutputFormat::Text) => {
                 text.push_str(&self.fmt.drop_line(&ev));
                 text.push('\n');
@@ -199,7 +201,6 @@ impl<'a> Pipeline<'a> {
             (Mode::Drop { .. }, OutputFormat::Json) => {
                 text.push_str(&json::line(json::Kind::Drop, &self.fmt, &ev))
             }
-            (Mode::Monitor, _) => return,
             (_, OutputFormat::Text) => {
                 self.fmt.push_event_line(&mut text, &ev);
                 text.push('\n');
