@@ -57,19 +57,30 @@ pub fn describe_ret(kind: RetKind, ret: i64) -> String {
     }
 }
 
+/// Appends the netfilter note of an event line to `s`:
 /// ` *ipv4 in chain: FORWARD*`, ` *iptables table:filter, chain:FORWARD*`.
-pub fn netfilter_note(nf: &crate::events::NfFacts) -> String {
+pub fn push_netfilter_note(s: &mut String, nf: &crate::events::NfFacts) {
     use crate::catalogue::nfnames::{family_name, hook_name};
     match (&nf.table, nf.pf_hook) {
         (Some(table), _) => {
-            let chain = nf.chain_name().unwrap_or("?");
-            let kind = if nf.nft { "nftables" } else { "iptables" };
-            format!(" *{kind} table:{table}, chain:{chain}*")
+            s.push_str(if nf.nft {
+                " *nftables table:"
+            } else {
+                " *iptables table:"
+            });
+            s.push_str(table);
+            s.push_str(", chain:");
+            s.push_str(nf.chain_name().unwrap_or("?"));
+            s.push('*');
         }
         (None, Some((pf, hook))) => {
-            format!(" *{} in chain: {}*", family_name(pf), hook_name(pf, hook))
+            s.push_str(" *");
+            s.push_str(&family_name(pf));
+            s.push_str(" in chain: ");
+            s.push_str(&hook_name(pf, hook));
+            s.push('*');
         }
-        (None, None) => String::new(),
+        (None, None) => {}
     }
 }
 
@@ -218,7 +229,7 @@ impl Formatter<'_> {
             }
         }
         if let Some(nf) = &ev.nf {
-            s.push_str(&netfilter_note(nf));
+            push_netfilter_note(s, nf);
         }
         match (probe, ev.ret) {
             (Some(p), Some(ret)) if self.show_ret => {
