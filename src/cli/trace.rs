@@ -10,9 +10,7 @@ use crate::kernel::btf::KernelBtf;
 use crate::kernel::caps::{self, Capabilities};
 use crate::kernel::kallsyms::Kallsyms;
 use crate::load::attach::{self, nt_config, nt_filter, LoadSettings, PlannedProbe, Session};
-use crate::load::plan::{
-    self, Decision, LiveKernel, Mechanism, MechanismSupport, ProbeMode, SkipReason,
-};
+use crate::load::plan::{self, LiveKernel, Mechanism, MechanismSupport, ProbeMode, SkipReason};
 use crate::output::lines::Formatter;
 use crate::output::pipeline::{DiagMode, Limiter, Mode, MonitorMode, Pipeline};
 use crate::output::time::Clock;
@@ -169,15 +167,7 @@ fn load_with_fallback(
     match attach::load(&planned, settings) {
         Ok(s) => Ok(s),
         Err(e) => {
-            let uses_fentry = planned.iter().any(|p| {
-                matches!(
-                    p.decision,
-                    Decision::Attach {
-                        mechanism: Mechanism::Fentry,
-                        ..
-                    }
-                )
-            });
+            let uses_fentry = attach::plan_uses(&planned, Mechanism::Fentry);
             if args.probe_mode == ProbeMode::Auto && uses_fentry && kernel.caps.kprobe.is_ok() {
                 log::warn!("loading with fentry failed ({e}); retrying with kprobes");
                 let planned = kernel.plan(selection, ProbeMode::Kprobe, args.tp_mode, exits);

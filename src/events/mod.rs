@@ -124,9 +124,14 @@ pub struct Event {
     pub stack: Box<[u64]>,
 }
 
-fn c_string(bytes: &[u8]) -> String {
+/// The text of a NUL-terminated kernel buffer (borrowed when valid UTF-8).
+fn c_str(bytes: &[u8]) -> std::borrow::Cow<'_, str> {
     let end = bytes.iter().position(|b| *b == 0).unwrap_or(bytes.len());
-    String::from_utf8_lossy(&bytes[..end]).into_owned()
+    String::from_utf8_lossy(&bytes[..end])
+}
+
+fn c_string(bytes: &[u8]) -> String {
+    c_str(bytes).into_owned()
 }
 
 /// A short kernel name kept inline: a task's command or an interface name
@@ -135,7 +140,7 @@ fn c_string(bytes: &[u8]) -> String {
 /// hand-written event, invalid bytes made into U+FFFD) is cut at a
 /// character boundary. Serialized as a string, like the `String` it
 /// replaced, so recordings are unchanged.
-#[derive(Clone, Copy, PartialEq, Eq, Default, Hash)]
+#[derive(Clone, Copy, PartialEq, Eq, Default)]
 pub struct ShortName {
     len: u8,
     bytes: [u8; ShortName::CAPACITY],
@@ -159,11 +164,7 @@ impl ShortName {
 
     /// From a NUL-terminated kernel buffer.
     pub fn from_c(bytes: &[u8]) -> ShortName {
-        let end = bytes.iter().position(|b| *b == 0).unwrap_or(bytes.len());
-        match std::str::from_utf8(&bytes[..end]) {
-            Ok(text) => ShortName::new(text),
-            Err(_) => ShortName::new(&String::from_utf8_lossy(&bytes[..end])),
-        }
+        ShortName::new(&c_str(bytes))
     }
 
     pub fn as_str(&self) -> &str {
@@ -194,24 +195,6 @@ impl std::fmt::Debug for ShortName {
 impl From<&str> for ShortName {
     fn from(text: &str) -> ShortName {
         ShortName::new(text)
-    }
-}
-
-impl From<String> for ShortName {
-    fn from(text: String) -> ShortName {
-        ShortName::new(&text)
-    }
-}
-
-impl PartialEq<str> for ShortName {
-    fn eq(&self, other: &str) -> bool {
-        self.as_str() == other
-    }
-}
-
-impl PartialEq<&str> for ShortName {
-    fn eq(&self, other: &&str) -> bool {
-        self.as_str() == *other
     }
 }
 

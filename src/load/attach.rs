@@ -43,6 +43,21 @@ pub struct PlannedProbe {
     pub with_exit: bool,
 }
 
+impl PlannedProbe {
+    /// How the probe attaches (None: skipped).
+    pub fn mechanism(&self) -> Option<Mechanism> {
+        match self.decision {
+            Decision::Attach { mechanism, .. } => Some(mechanism),
+            Decision::Skip(_) => None,
+        }
+    }
+}
+
+/// Whether any probe of the plan attaches with `mechanism`.
+pub fn plan_uses(plan: &[PlannedProbe], mechanism: Mechanism) -> bool {
+    plan.iter().any(|p| p.mechanism() == Some(mechanism))
+}
+
 /// What happened to each planned probe.
 #[derive(Debug, Default, Clone)]
 pub struct AttachReport {
@@ -135,16 +150,7 @@ fn set_rodata(
 /// use the generic programs (kprobe.multi where the kernel has it); if the
 /// kernel refuses those, the per-probe programs are tried.
 pub fn load(plan: &[PlannedProbe], settings: &LoadSettings) -> anyhow::Result<Session> {
-    let uses_kprobes = plan.iter().any(|p| {
-        matches!(
-            p.decision,
-            Decision::Attach {
-                mechanism: Mechanism::Kprobe,
-                ..
-            }
-        )
-    });
-    if !uses_kprobes {
+    if !plan_uses(plan, Mechanism::Kprobe) {
         // No kprobe program loads: the smaller objects serve.
         return load_as(plan, settings, KprobeStyle::Generic);
     }
@@ -157,11 +163,17 @@ pub fn load(plan: &[PlannedProbe], settings: &LoadSettings) -> anyhow::Result<Se
         KprobeStyle::Generic,
         KprobeStyle::PerProbe,
     ];
+    let default = if settings.kprobe_multi { 0 } else { 1 };
     let first = match std::env::var("NETTRACE_KPROBE_STYLE").as_deref() {
         Ok("per-probe") => 2,
         Ok("generic") => 1,
-        _ if settings.kprobe_multi => 0,
-        _ => 1,
+        Ok("multi") | Err(_) => default,
+        Ok(other) => {
+            log::warn!(
+                "NETTRACE_KPROBE_STYLE={other} is none of multi, generic, per-probe: ignored"
+            );
+            default
+        }
     };
     let styles = &all[first..];
     let mut last = None;
@@ -191,16 +203,7 @@ fn load_as(
         builder.btf_custom_path(p)?;
     }
     let generic = style != KprobeStyle::PerProbe;
-    let uses_fentry = plan.iter().any(|p| {
-        matches!(
-            p.decision,
-            Decision::Attach {
-                mechanism: Mechanism::Fentry,
-                ..
-            }
-        )
-    });
-    let (object_name, bytes) = match (generic, uses_fentry) {
+    let (object_name, bytes) = match (generic, plan_uses(plan, Mechanism::Fentry)) {
         (false, _) => ("nettrace", OBJECT_FULL),
         (true, true) => ("nettrace-fentry", OBJECT_FENTRY),
         (true, false) => ("nettrace-kprobe", OBJECT_KPROBE),

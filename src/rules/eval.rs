@@ -59,10 +59,6 @@ impl RuleSet {
             .get(probe as usize)
             .map_or(&self.unpinned, |v| v)
     }
-
-    pub fn into_rules(self) -> Vec<Rule> {
-        self.rules
-    }
 }
 
 impl std::ops::Deref for RuleSet {
