@@ -171,86 +171,107 @@ static __always_inline void emit(struct nt_event *e)
 		count_lost();
 }
 
-static __always_inline int parse_l4(struct nt_pkt *p, void *l4)
+/* Header bytes read at once: IPv6's 40 plus a TCP header's 20, so one read
+ * usually covers L3 and L4. Under emulation a probe read costs as much as the
+ * rest of a filtered-out hit, so the hot path counts them. */
+#define NT_HDR_READ 60
+
+/* Fills the L4 fields from `h`, the first bytes of the L4 header (at least
+ * 20 readable). */
+static __always_inline void parse_l4_bytes(struct nt_pkt *p, const u8 *h)
 {
 	switch (p->l4_proto) {
-	case IPPROTO_TCP: {
-		struct tcphdr th;
-
-		if (bpf_probe_read_kernel(&th, sizeof(th), l4))
-			return 0;
-		p->sport = bpf_ntohs(th.source);
-		p->dport = bpf_ntohs(th.dest);
-		p->seq = bpf_ntohl(th.seq);
-		p->ack = bpf_ntohl(th.ack_seq);
-		p->tcp_flags = ((u8 *)&th)[13];
+	case IPPROTO_TCP:
+		p->sport = ((u16)h[0] << 8) | h[1];
+		p->dport = ((u16)h[2] << 8) | h[3];
+		p->seq = bpf_ntohl(*(u32 *)&h[4]);
+		p->ack = bpf_ntohl(*(u32 *)&h[8]);
+		p->tcp_flags = h[13];
 		break;
-	}
-	case IPPROTO_UDP: {
-		struct udphdr uh;
-
-		if (bpf_probe_read_kernel(&uh, sizeof(uh), l4))
-			return 0;
-		p->sport = bpf_ntohs(uh.source);
-		p->dport = bpf_ntohs(uh.dest);
+	case IPPROTO_UDP:
+		p->sport = ((u16)h[0] << 8) | h[1];
+		p->dport = ((u16)h[2] << 8) | h[3];
 		break;
-	}
 	case IPPROTO_ICMP:
-	case NT_IPPROTO_ICMPV6: {
-		u8 h[8];
-
-		if (bpf_probe_read_kernel(&h, sizeof(h), l4))
-			return 0;
+	case NT_IPPROTO_ICMPV6:
 		p->icmp_type = h[0];
 		p->icmp_code = h[1];
 		p->icmp_id = ((u16)h[4] << 8) | h[5];
 		p->icmp_seq = ((u16)h[6] << 8) | h[7];
 		break;
-	}
 	default:
 		break;
 	}
-	return 0;
+}
+
+/* The L4 header at `l4`, when it was not in the bytes read with L3. */
+static __always_inline void parse_l4(struct nt_pkt *p, void *l4)
+{
+	u8 h[20];
+
+	if (p->l4_proto != IPPROTO_TCP && p->l4_proto != IPPROTO_UDP &&
+	    p->l4_proto != IPPROTO_ICMP && p->l4_proto != NT_IPPROTO_ICMPV6)
+		return;
+	/* 8 bytes is all UDP and ICMP need; a 20-byte read may run past a
+	 * short packet's buffer. */
+	if (p->l4_proto != IPPROTO_TCP) {
+		__builtin_memset(h, 0, sizeof(h));
+		if (bpf_probe_read_kernel(h, 8, l4))
+			return;
+	} else if (bpf_probe_read_kernel(h, sizeof(h), l4)) {
+		return;
+	}
+	parse_l4_bytes(p, h);
 }
 
 /* Parses the headers at `l3` according to `p->l3_proto`. Returns 0 when the
  * bytes there are a plausible header of that protocol. */
 static __always_inline int parse_l3(struct nt_pkt *p, void *l3)
 {
+	u8 h[NT_HDR_READ];
+	/* One read for L3 and L4; near the end of a buffer it may fail, and
+	 * then L3 alone is read. */
+	bool whole = bpf_probe_read_kernel(h, sizeof(h), l3) == 0;
+
 	if (p->l3_proto == ETH_P_IP) {
-		struct iphdr ih;
 		u8 vihl;
 
-		if (bpf_probe_read_kernel(&ih, sizeof(ih), l3))
+		if (!whole && bpf_probe_read_kernel(h, 20, l3))
 			return -1;
-		vihl = *(u8 *)&ih;
+		vihl = h[0];
 		if ((vihl >> 4) != 4 || (vihl & 0xf) < 5)
 			return -1;
 		p->family = 4;
-		p->l4_proto = ih.protocol;
-		p->ip_id = bpf_ntohs(ih.id);
-		__builtin_memcpy(p->saddr, &ih.saddr, 4);
-		__builtin_memcpy(p->daddr, &ih.daddr, 4);
+		p->l4_proto = h[9];
+		p->ip_id = ((u16)h[4] << 8) | h[5];
+		__builtin_memcpy(p->saddr, &h[12], 4);
+		__builtin_memcpy(p->daddr, &h[16], 4);
 		/* Only the first fragment carries the L4 header. */
-		if (bpf_ntohs(ih.frag_off) & 0x1fff)
+		if (((((u16)h[6] << 8) | h[7]) & 0x1fff))
 			return 0;
-		return parse_l4(p, l3 + (vihl & 0xf) * 4);
+		if (whole && (vihl & 0xf) == 5)
+			parse_l4_bytes(p, &h[20]);
+		else
+			parse_l4(p, l3 + (vihl & 0xf) * 4);
+		return 0;
 	}
 	if (p->l3_proto == ETH_P_IPV6) {
-		struct ipv6hdr ih;
 		u8 nexthdr;
-		void *l4 = l3 + sizeof(ih);
-		u8 first;
+		void *l4 = l3 + 40;
 
-		if (bpf_probe_read_kernel(&ih, sizeof(ih), l3))
+		if (!whole && bpf_probe_read_kernel(h, 40, l3))
 			return -1;
-		first = *(u8 *)&ih;
-		if ((first >> 4) != 6)
+		if ((h[0] >> 4) != 6)
 			return -1;
 		p->family = 6;
-		__builtin_memcpy(p->saddr, &ih.saddr, 16);
-		__builtin_memcpy(p->daddr, &ih.daddr, 16);
-		nexthdr = ih.nexthdr;
+		__builtin_memcpy(p->saddr, &h[8], 16);
+		__builtin_memcpy(p->daddr, &h[24], 16);
+		nexthdr = h[6];
+		if (whole && nexthdr != 0 && nexthdr != 43 && nexthdr != 60) {
+			p->l4_proto = nexthdr;
+			parse_l4_bytes(p, &h[40]);
+			return 0;
+		}
 		/* Step over up to two extension headers (hop-by-hop, routing,
 		 * destination options), enough for ordinary traffic. */
 #pragma unroll
@@ -265,19 +286,18 @@ static __always_inline int parse_l3(struct nt_pkt *p, void *l3)
 			l4 += (ext[1] + 1) * 8;
 		}
 		p->l4_proto = nexthdr;
-		return parse_l4(p, l4);
+		parse_l4(p, l4);
+		return 0;
 	}
 	if (p->l3_proto == ETH_P_ARP) {
-		u8 a[28];
-
-		if (bpf_probe_read_kernel(&a, sizeof(a), l3))
+		if (!whole && bpf_probe_read_kernel(h, 28, l3))
 			return -1;
-		p->arp_op = ((u16)a[6] << 8) | a[7];
+		p->arp_op = ((u16)h[6] << 8) | h[7];
 		/* Ethernet/IPv4 ARP: sender and target protocol addresses. */
-		if (a[4] == 6 && a[5] == 4) {
+		if (h[4] == 6 && h[5] == 4) {
 			p->family = 4;
-			__builtin_memcpy(p->saddr, &a[14], 4);
-			__builtin_memcpy(p->daddr, &a[24], 4);
+			__builtin_memcpy(p->saddr, &h[14], 4);
+			__builtin_memcpy(p->daddr, &h[24], 4);
 		}
 		return 0;
 	}
@@ -308,29 +328,73 @@ static __always_inline void parse_sock(struct nt_pkt *p, struct sock *sk)
 	p->source = NT_SRC_SOCK;
 }
 
+/* The sk_buff fields the parser needs. */
+struct nt_skb_hdrs {
+	unsigned char *head;
+	u32 len;
+	u16 protocol;
+	u16 network_header;
+	u16 mac_header;
+};
+
+#define NT_SKB_OFF(f) bpf_core_field_offset(struct sk_buff, f)
+#define NT_SKB_SPAN 128
+
+/* Reads the parser's sk_buff fields. They lie within a few dozen bytes of
+ * each other (len ... protocol, headers, head), so one probe read of that
+ * span replaces five; the offsets come from the running kernel's BTF
+ * (CO-RE), and a layout where they are further apart reads them one by
+ * one. */
+static __always_inline void read_skb_hdrs(struct sk_buff *skb, struct nt_skb_hdrs *h)
+{
+	u32 o_len = NT_SKB_OFF(len), base = o_len & ~7U;
+	u32 o_proto = NT_SKB_OFF(protocol), o_nh = NT_SKB_OFF(network_header);
+	u32 o_mh = NT_SKB_OFF(mac_header), o_head = NT_SKB_OFF(head);
+	u32 size = o_head + 8 - base;
+	u8 b[NT_SKB_SPAN];
+
+	if (o_proto > base && o_nh > base && o_mh > base && o_head > base &&
+	    o_proto < o_head && o_nh < o_head && o_mh < o_head && size <= NT_SKB_SPAN &&
+	    bpf_probe_read_kernel(b, size, (void *)skb + base) == 0) {
+		h->len = *(u32 *)&b[(o_len - base) & (NT_SKB_SPAN - 4)];
+		h->protocol = *(u16 *)&b[(o_proto - base) & (NT_SKB_SPAN - 2)];
+		h->network_header = *(u16 *)&b[(o_nh - base) & (NT_SKB_SPAN - 2)];
+		h->mac_header = *(u16 *)&b[(o_mh - base) & (NT_SKB_SPAN - 2)];
+		h->head = *(unsigned char **)&b[(o_head - base) & (NT_SKB_SPAN - 8)];
+		return;
+	}
+	h->head = BPF_CORE_READ(skb, head);
+	h->len = BPF_CORE_READ(skb, len);
+	h->protocol = BPF_CORE_READ(skb, protocol);
+	h->network_header = BPF_CORE_READ(skb, network_header);
+	h->mac_header = BPF_CORE_READ(skb, mac_header);
+}
+
 /* Fills the packet summary from the skb's headers, falling back to the
  * socket when the headers are not built yet (transmit path above IP). */
 static __always_inline void parse_packet(struct nt_pkt *p, struct sk_buff *skb,
 					 struct sock *sk)
 {
 	if (skb) {
-		unsigned char *head = BPF_CORE_READ(skb, head);
-		u16 nh = BPF_CORE_READ(skb, network_header);
-		u16 mh = BPF_CORE_READ(skb, mac_header);
+		struct nt_skb_hdrs s;
+		u16 nh, mh;
 
-		p->len = BPF_CORE_READ(skb, len);
-		p->l3_proto = bpf_ntohs(BPF_CORE_READ(skb, protocol));
+		read_skb_hdrs(skb, &s);
+		nh = s.network_header;
+		mh = s.mac_header;
+		p->len = s.len;
+		p->l3_proto = bpf_ntohs(s.protocol);
 		if (nh != NT_HDR_UNSET && nh != 0 && (mh == NT_HDR_UNSET || nh > mh) &&
-		    parse_l3(p, head + nh) == 0) {
+		    parse_l3(p, s.head + nh) == 0) {
 			p->source = NT_SRC_HEADER;
 			return;
 		}
 		if (mh != NT_HDR_UNSET) {
 			u16 proto;
 
-			if (bpf_probe_read_kernel(&proto, sizeof(proto), head + mh + 12) == 0) {
+			if (bpf_probe_read_kernel(&proto, sizeof(proto), s.head + mh + 12) == 0) {
 				p->l3_proto = bpf_ntohs(proto);
-				if (parse_l3(p, head + mh + ETH_HLEN) == 0) {
+				if (parse_l3(p, s.head + mh + ETH_HLEN) == 0) {
 					p->source = NT_SRC_MAC;
 					return;
 				}
@@ -355,10 +419,10 @@ static __always_inline bool addr_eq(const volatile unsigned char *want, u8 want_
 	       ((u64 *)have)[1] == ((const volatile u64 *)want)[1];
 }
 
-static __always_inline bool filter_match(struct nt_event *e)
+/* The filters on packet fields (all but --pid and --netns). */
+static __always_inline bool filter_pkt(struct nt_pkt *p)
 {
 	u32 f = FILTER.flags;
-	struct nt_pkt *p = &e->pkt;
 
 	if (!f)
 		return true;
@@ -387,10 +451,6 @@ static __always_inline bool filter_match(struct nt_event *e)
 		     (p->tcp_flags & FILTER.tcp_flags) != FILTER.tcp_flags))
 			return false;
 	}
-	if ((f & NT_F_PID) && e->pid != FILTER.pid)
-		return false;
-	if ((f & NT_F_NETNS) && e->netns != FILTER.netns)
-		return false;
 	if ((f & NT_F_LEN) && (p->len < FILTER.len_min || p->len > FILTER.len_max))
 		return false;
 	return true;
@@ -416,8 +476,10 @@ static __always_inline struct nt_event *build_event(u32 probe, struct sk_buff *s
 {
 	u32 zero = 0;
 	struct nt_event *e;
-	bool was_tracked = false, reused = false;
+	bool was_tracked = false, reused = false, have_netns = false;
 	u64 key = (u64)skb, head = 0;
+	struct nt_pkt pkt;
+	u32 netns = 0;
 
 	/* No `!skb && !sk` test here: clang merges it into an OR of two
 	 * pointers, which the 6.1 verifier refuses for typed (tp_btf) args. */
@@ -434,20 +496,37 @@ static __always_inline struct nt_event *build_event(u32 probe, struct sk_buff *s
 			}
 		}
 	}
+	/* Parse and filter on the stack: a hit the filters refuse returns
+	 * before the event buffer is touched. */
+	__builtin_memset(&pkt, 0, sizeof(pkt));
+	parse_packet(&pkt, skb, sk);
+	if (!skb && pkt.source != NT_SRC_SOCK)
+		return NULL;
+	if (!was_tracked) {
+		if (!filter_pkt(&pkt))
+			return NULL;
+		if ((FILTER.flags & NT_F_PID) &&
+		    bpf_get_current_pid_tgid() >> 32 != FILTER.pid)
+			return NULL;
+		if (FILTER.flags & NT_F_NETNS) {
+			netns = skb_netns(skb, sk);
+			have_netns = true;
+			if (netns != FILTER.netns)
+				return NULL;
+		}
+	}
 	e = bpf_map_lookup_elem(&scratch, &zero);
 	if (!e)
 		return NULL;
 	__builtin_memset(e, 0, sizeof(*e));
+	e->pkt = pkt;
 	e->pid = bpf_get_current_pid_tgid() >> 32;
-	parse_packet(&e->pkt, skb, sk);
-	if (!skb && e->pkt.source != NT_SRC_SOCK)
-		return NULL;
 	/* The lifecycle reads the namespace to tell a new packet from an old
 	 * one reusing the skb (lifecycle/identity.rs). */
-	if (FILTER.flags & NT_F_NETNS || CONFIG.detail || CONFIG.track)
+	if (have_netns)
+		e->netns = netns;
+	else if (CONFIG.detail || CONFIG.track)
 		e->netns = skb_netns(skb, sk);
-	if (!was_tracked && !filter_match(e))
-		return NULL;
 	e->ts = bpf_ktime_get_ns();
 	if (CONFIG.track && skb && !was_tracked) {
 		if (!head)
