@@ -629,6 +629,10 @@ static __always_inline int on_exit(u32 probe, long long ret, enum nt_exit_kind k
 
 		bpf_map_update_elem(&tracked, &key, &head, BPF_EXIST);
 	}
+	if (probe < NT_NR_PROBES && ret >= 0 && ret < 64 && ((QUIET_RET[probe] >> ret) & 1)) {
+		bpf_map_delete_elem(&stash, &k);
+		return 0;
+	}
 	emit(e);
 	bpf_map_delete_elem(&stash, &k);
 	return 0;

@@ -20,6 +20,9 @@ const volatile struct nt_config CONFIG = {};
  * Rust struct, whose alignment pads it so. */
 #define NT_RET_ON_LEN ((NT_NR_PROBES + 3) & ~3)
 const volatile unsigned char RET_ON[NT_RET_ON_LEN] = {};
+/* --monitor: per probe, bit v set when no monitored rule can report on a
+ * return value of v (0..63): that exit is dropped here instead of sent. */
+const volatile unsigned long long QUIET_RET[NT_NR_PROBES] = {};
 
 /* Make the shared types visible in BTF so the skeleton generates them. */
 struct nt_event _nt_event_type = {};

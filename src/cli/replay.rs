@@ -93,7 +93,7 @@ pub fn run(args: &ReplayArgs) -> anyhow::Result<()> {
         match input {
             Ok(Input::Event(ev)) => {
                 if admission.admit(&ev) {
-                    pipeline.event(*ev);
+                    pipeline.event(ev);
                 }
             }
             Ok(Input::Tick(now)) => pipeline.tick(now),

@@ -305,6 +305,10 @@ pub fn run(
         },
         btf_path: args.btf.clone(),
         kprobe_multi: kernel.kprobe_multi(),
+        quiet_returns: match &monitor_plan {
+            Some((kept, probes)) => crate::rules::monitor::quiet_returns(kept, probes),
+            None => Vec::new(),
+        },
     };
     let started = Instant::now();
     let exits = Exits {

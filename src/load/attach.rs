@@ -93,6 +93,9 @@ pub struct LoadSettings {
     pub btf_path: Option<std::path::PathBuf>,
     /// The kernel attaches kprobe.multi links (fprobe, 5.18+).
     pub kprobe_multi: bool,
+    /// `--monitor`: (probe, return values 0..=63 as bits) whose exits the
+    /// kernel drops instead of sending (`rules::monitor::quiet_returns`).
+    pub quiet_returns: Vec<(u32, u64)>,
 }
 
 /// How kprobe-mode probes are loaded and attached.
@@ -127,13 +130,20 @@ fn set_rodata(
         bytes.len(),
         std::mem::size_of::<layout::types::rodata>()
     );
-    let mut rodata = layout::types::rodata {
-        FILTER: settings.filter,
-        CONFIG: settings.config,
-        RET_ON: [0; PROBES.len().div_ceil(4) * 4],
-    };
+    // Zeroed first: the struct has padding before QUIET_RET (u64s), and
+    // every byte of it is copied into the map below.
+    // SAFETY: rodata is plain old data (integers and arrays of them), for
+    // which all-zero bytes are a valid value.
+    let mut rodata: layout::types::rodata = unsafe { std::mem::zeroed() };
+    rodata.FILTER = settings.filter;
+    rodata.CONFIG = settings.config;
     for (slot, v) in rodata.RET_ON.iter_mut().zip(ret_on) {
         *slot = *v;
+    }
+    for &(probe, mask) in &settings.quiet_returns {
+        if let Some(slot) = rodata.QUIET_RET.get_mut(probe as usize) {
+            *slot = mask;
+        }
     }
     // SAFETY: rodata is plain old data of exactly bytes.len() bytes.
     let src = unsafe {

@@ -35,10 +35,13 @@ pub enum ReadError {
     },
 }
 
-/// One input of the output pipeline.
+/// One input of the output pipeline. The event is not boxed: the pipeline
+/// takes it by value at once, and a box per event cost an allocation and
+/// a copy on replay's hot path.
 #[derive(Debug, Clone, PartialEq)]
+#[allow(clippy::large_enum_variant)]
 pub enum Input {
-    Event(Box<Event>),
+    Event(Event),
     Tick(u64),
 }
 
@@ -316,7 +319,7 @@ impl Iterator for Inputs<'_> {
                             continue;
                         }
                     }
-                    return Some(Ok(Input::Event(Box::new(ev))));
+                    return Some(Ok(Input::Event(ev)));
                 }
                 kind::TICK => {
                     let Ok(raw) = <[u8; 8]>::try_from(bytes) else {

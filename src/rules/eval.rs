@@ -122,6 +122,52 @@ pub fn holds(cond: &Cond, graph: &LifeGraph<'_>, i: usize) -> bool {
     }
 }
 
+/// Whether `cond` holds on an event of which only the probe and the
+/// return value are known (`ev`): Some when those decide it, None when it
+/// depends on anything else (packet fields, drop reason, order...).
+/// Monitor mode asks this to find the return values no rule reports on.
+pub fn decided_by_ret(cond: &Cond, ev: &Event) -> Option<bool> {
+    match cond {
+        Cond::Const(b) => Some(*b),
+        Cond::And(items) => {
+            let mut open = false;
+            for c in items {
+                match decided_by_ret(c, ev) {
+                    Some(false) => return Some(false),
+                    None => open = true,
+                    Some(true) => {}
+                }
+            }
+            (!open).then_some(true)
+        }
+        Cond::Or(items) => {
+            let mut open = false;
+            for c in items {
+                match decided_by_ret(c, ev) {
+                    Some(true) => return Some(true),
+                    None => open = true,
+                    Some(false) => {}
+                }
+            }
+            (!open).then_some(false)
+        }
+        Cond::Not(c) => decided_by_ret(c, ev).map(|b| !b),
+        Cond::Order(..) => None,
+        Cond::Probes(ids) => Some(ids.binary_search(&ev.probe).is_ok()),
+        Cond::Flag(f) => {
+            if crate::rules::compile::flag_probes(*f).contains(&ev.probe) {
+                None
+            } else {
+                Some(false)
+            }
+        }
+        Cond::Test(field @ (Field::Ret | Field::NfVerdict), op, vals) => {
+            Some(test(ev, *field, *op, vals))
+        }
+        Cond::Test(..) => None,
+    }
+}
+
 /// What an event carries for a field; None makes every test false.
 enum Have<'e> {
     Int(i64),

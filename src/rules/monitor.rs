@@ -6,6 +6,8 @@
 //! and evaluates each event alone, without lifecycles.
 
 use super::compile::{flag_probes, Cond, Level, Rule};
+use crate::catalogue::table::{RetKind, PROBES};
+use crate::events::{flags, Event, Packet, ShortName};
 use crate::rules::ast::Flag;
 
 /// Why a rule is left out of monitor mode.
@@ -63,4 +65,61 @@ pub fn plan(rules: &[Rule]) -> (Vec<Rule>, Vec<u32>) {
     probes.sort_unstable();
     probes.dedup();
     (kept, probes)
+}
+
+/// The return values the kernel can keep to itself in monitor mode: per
+/// probe with an exit, a bit for each value 0..=63 on which none of
+/// `rules` can hold, whatever else the event carries. An exit with such a
+/// value (0, NF_ACCEPT, XDP_PASS: the normal outcome of most calls) is
+/// dropped in the kernel instead of crossing the ring buffer to be
+/// evaluated and found unremarkable. Only probes with a non-zero mask are
+/// listed.
+pub fn quiet_returns(rules: &[Rule], probes: &[u32]) -> Vec<(u32, u64)> {
+    let mut out = Vec::new();
+    for &probe in probes {
+        if PROBES
+            .get(probe as usize)
+            .is_none_or(|p| p.ret == RetKind::None)
+        {
+            continue;
+        }
+        let mut mask = 0u64;
+        for v in 0..64i64 {
+            let ev = exit_event(probe, v);
+            let reportable = rules
+                .iter()
+                .any(|r| super::eval::decided_by_ret(&r.cond, &ev) != Some(false));
+            if !reportable {
+                mask |= 1 << v;
+            }
+        }
+        if mask != 0 {
+            out.push((probe, mask));
+        }
+    }
+    out
+}
+
+/// An exit event of `probe` returning `ret`, and nothing else known.
+fn exit_event(probe: u32, ret: i64) -> Event {
+    Event {
+        ts: 0,
+        skb: 0,
+        probe,
+        flags: flags::RET,
+        ret: Some(ret),
+        location: None,
+        clone: None,
+        reason: None,
+        stack_id: None,
+        pid: 0,
+        cpu: 0,
+        ifindex: 0,
+        netns: 0,
+        comm: ShortName::default(),
+        ifname: ShortName::default(),
+        pkt: Packet::empty(),
+        nf: None,
+        stack: Box::new([]),
+    }
 }

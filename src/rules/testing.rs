@@ -87,7 +87,7 @@ fn contexts(case: &TestCase, dir: &Path) -> Result<Vec<Context>, String> {
             }
             for input in rec.inputs().map_err(|e| e.to_string())? {
                 match input.map_err(|e| e.to_string())? {
-                    Input::Event(ev) => out.extend(tracker.push(*ev)),
+                    Input::Event(ev) => out.extend(tracker.push(ev)),
                     Input::Tick(now) => out.extend(tracker.take_ready(now)),
                 }
             }

@@ -9,7 +9,7 @@ use nettrace::output::metrics::{Metrics, MAX_DROP_SERIES};
 use nettrace::output::pipeline::{Limiter, Mode, MonitorMode, Pipeline};
 use nettrace::output::time::Clock;
 use nettrace::record::script::{self, ScriptEvent};
-use nettrace::rules::monitor::{monitor_probes, plan, NotMonitored};
+use nettrace::rules::monitor::{monitor_probes, plan, quiet_returns, NotMonitored};
 
 fn pack() -> Vec<nettrace::rules::compile::Rule> {
     let reasons = script::known_reasons();
@@ -50,6 +50,49 @@ fn monitor_runs_single_event_warnings_and_errors_on_their_probes() {
     // Info rules do not bring their probes: consume_skb fires for every packet.
     assert!(!probe_names.contains(&"consume_skb"), "{probe_names:?}");
     assert!(probe_names.contains(&"kfree_skb"));
+}
+
+#[test]
+fn the_kernel_keeps_the_return_values_no_monitored_rule_reports() {
+    let rules = pack();
+    let (kept, probes) = plan(&rules);
+    let quiet = quiet_returns(&kept, &probes);
+    let mask = |name: &str| {
+        let id = PROBES.iter().find(|p| p.name == name).unwrap().id;
+        quiet.iter().find(|(p, _)| *p == id).map_or(0, |(_, m)| *m)
+    };
+    // `ret != NET_XMIT_SUCCESS`: success (0) is quiet, every other value is sent.
+    assert_eq!(mask("__dev_queue_xmit"), 1);
+    // `ret == NF_DROP`: nf_hook_slow returns 1 to accept (quiet) and
+    // -EPERM to drop (outside 0..=63: always sent).
+    assert_eq!(mask("nf_hook_slow") & 0b10, 0b10);
+    // `ret == false` is reported, true is not.
+    assert_eq!(mask("tcp_in_window") & 0b11, 0b10);
+    // Drops (no return value) are never kept back.
+    assert_eq!(mask("kfree_skb"), 0);
+    // A rule that does not decide on the return value alone keeps every
+    // value of its probe.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("site.rules"),
+        "rule site.big-xmit {\n    when    probe __dev_queue_xmit and len > 1000\n    level   warn\n    message \"big\"\n}\n",
+    )
+    .unwrap();
+    let (site, _) = nettrace::rules::load_for_run(
+        &[dir.path().to_path_buf()],
+        true,
+        Some(&script::known_reasons()),
+    )
+    .unwrap();
+    let (kept, probes) = plan(&site);
+    let quiet = quiet_returns(&kept, &probes);
+    let xmit = PROBES
+        .iter()
+        .find(|p| p.name == "__dev_queue_xmit")
+        .unwrap()
+        .id;
+    assert!(!quiet.iter().any(|(p, _)| *p == xmit), "{quiet:?}");
+    assert!(!quiet.is_empty());
 }
 
 #[test]

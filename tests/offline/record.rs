@@ -62,7 +62,7 @@ fn inputs(events: &[Event]) -> Vec<Input> {
             out.push(Input::Tick(next_tick));
             next_tick += 100_000_000;
         }
-        out.push(Input::Event(Box::new(ev.clone())));
+        out.push(Input::Event(ev.clone()));
     }
     out.push(Input::Tick(next_tick + 1_000_000_000));
     out
@@ -108,7 +108,7 @@ fn print(
     let mut p = Pipeline::new(fmt, mode, diag, None, format, Box::new(buf.clone()));
     for i in inputs {
         match i {
-            Input::Event(ev) => p.event(*ev),
+            Input::Event(ev) => p.event(ev),
             Input::Tick(t) => p.tick(t),
         }
     }
