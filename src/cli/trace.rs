@@ -35,9 +35,18 @@ pub fn open_kernel(args: &Args) -> Result<KernelContext, Fatal> {
             "loading BPF programs needs root (or CAP_BPF with CAP_PERFMON); run nettrace with sudo",
         ));
     }
-    // kallsyms is read beside BTF and the capability probes: each takes
+    // kallsyms, BTF and the capability loads side by side: each takes
     // about a second on an emulated machine, and they share nothing.
     let (btf, kallsyms, caps) = std::thread::scope(|s| {
+        let early = s.spawn(|| {
+            let t = Instant::now();
+            let loads = caps::early_loads();
+            log::debug!(
+                "capability programs loaded in {:.2}s",
+                t.elapsed().as_secs_f64()
+            );
+            loads
+        });
         let kallsyms = s.spawn(|| {
             let t = Instant::now();
             let k = Kallsyms::load().unwrap_or_else(|e| {
@@ -53,8 +62,9 @@ pub fn open_kernel(args: &Args) -> Result<KernelContext, Fatal> {
         let btf = KernelBtf::load(args.btf.as_deref())
             .map_err(|e| Fatal::new(ExitCode::KernelLacks, e.to_string()));
         log::debug!("BTF read in {:.2}s", t.elapsed().as_secs_f64());
+        let early = early.join().ok();
         let t = Instant::now();
-        let caps = btf.as_ref().ok().map(|b| caps::detect(Some(b)));
+        let caps = btf.as_ref().ok().map(|b| caps::detect_with(Some(b), early));
         log::debug!("capabilities probed in {:.2}s", t.elapsed().as_secs_f64());
         let kallsyms = kallsyms.join().unwrap_or_default();
         (btf, kallsyms, caps)

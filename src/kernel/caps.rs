@@ -101,6 +101,49 @@ fn short(e: &libbpf_rs::Error) -> String {
 
 /// Probes the running kernel. Needs privileges for the load tests.
 pub fn detect(btf: Option<&KernelBtf>) -> Capabilities {
+    detect_with(btf, None)
+}
+
+/// The three capability loads for an fentry target.
+pub struct ProgramLoads {
+    target: &'static str,
+    fentry: Result<(), String>,
+    tp_btf: Result<(), String>,
+    raw_tp: Result<(), String>,
+}
+
+/// The capability loads, run before the kernel's BTF is parsed (they do
+/// not need it, and start-up waits for the slower of the two): the fentry
+/// load targets the function almost every kernel has; `detect_with` runs
+/// them again for another target where this kernel's BTF lacks it.
+pub fn early_loads() -> ProgramLoads {
+    program_loads(PROBE_TARGETS[0])
+}
+
+fn program_loads(target: &'static str) -> ProgramLoads {
+    // Three independent loads (each parses the kernel's BTF in libbpf, and
+    // the fentry detach waits for the kernel): side by side.
+    let (fentry, tp_btf, raw_tp) = std::thread::scope(|s| {
+        let fentry = s.spawn(|| try_load(Some(target), Which::Fentry));
+        let tp_btf = s.spawn(|| try_load(Some("consume_skb"), Which::TpBtf));
+        let raw_tp = try_load(Some("consume_skb"), Which::RawTp);
+        let joined = |h: std::thread::ScopedJoinHandle<'_, Result<(), String>>| {
+            h.join()
+                .unwrap_or_else(|_| Err("the probe thread panicked".into()))
+        };
+        (joined(fentry), joined(tp_btf), raw_tp)
+    });
+    ProgramLoads {
+        target,
+        fentry,
+        tp_btf,
+        raw_tp,
+    }
+}
+
+/// The capabilities, reusing `early` when it loaded the target this
+/// kernel's BTF chooses.
+pub fn detect_with(btf: Option<&KernelBtf>, early: Option<ProgramLoads>) -> Capabilities {
     let mut caps = Capabilities {
         release: kernel_release(),
         btf: btf.is_some(),
@@ -123,21 +166,13 @@ pub fn detect(btf: Option<&KernelBtf>) -> Capabilities {
         caps.ringbuf = caps.raw_tp.clone();
         return caps;
     };
-    // Three independent loads (each parses the kernel's BTF in libbpf, and
-    // the fentry detach waits for the kernel): side by side.
-    let (fentry, tp_btf, raw_tp) = std::thread::scope(|s| {
-        let fentry = s.spawn(|| try_load(Some(target), Which::Fentry));
-        let tp_btf = s.spawn(|| try_load(Some("consume_skb"), Which::TpBtf));
-        let raw_tp = try_load(Some("consume_skb"), Which::RawTp);
-        let joined = |h: std::thread::ScopedJoinHandle<'_, Result<(), String>>| {
-            h.join()
-                .unwrap_or_else(|_| Err("the probe thread panicked".into()))
-        };
-        (joined(fentry), joined(tp_btf), raw_tp)
-    });
-    caps.fentry = fentry;
-    caps.tp_btf = tp_btf;
-    caps.raw_tp = raw_tp;
+    let loads = match early {
+        Some(l) if l.target == target => l,
+        _ => program_loads(target),
+    };
+    caps.fentry = loads.fentry;
+    caps.tp_btf = loads.tp_btf;
+    caps.raw_tp = loads.raw_tp;
     caps.ringbuf = caps.raw_tp.clone();
     caps
 }

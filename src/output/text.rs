@@ -66,26 +66,28 @@ pub fn push_ip(s: &mut String, addr: IpAddr) {
             // Every event line prints two addresses: the dotted quad is
             // built on the stack and appended once (four integer pushes and
             // three char pushes cost ~4x as much).
-            let mut buf = [0u8; 15];
-            let mut n = 0;
+            // `& 15`: n never passes 15 (four octets of up to three digits
+            // and three dots), which the compiler cannot see.
+            let mut buf = [0u8; 16];
+            let mut n = 0usize;
             for (i, octet) in a.octets().into_iter().enumerate() {
                 if i > 0 {
-                    buf[n] = b'.';
+                    buf[n & 15] = b'.';
                     n += 1;
                 }
                 if octet >= 100 {
-                    buf[n] = b'0' + octet / 100;
+                    buf[n & 15] = b'0' + octet / 100;
                     n += 1;
                 }
                 if octet >= 10 {
-                    buf[n] = b'0' + octet / 10 % 10;
+                    buf[n & 15] = b'0' + octet / 10 % 10;
                     n += 1;
                 }
-                buf[n] = b'0' + octet % 10;
+                buf[n & 15] = b'0' + octet % 10;
                 n += 1;
             }
-            // Only ASCII digits and dots were written.
-            s.push_str(std::str::from_utf8(&buf[..n]).unwrap_or_default());
+            // SAFETY: only ASCII digits and dots were written.
+            s.push_str(unsafe { std::str::from_utf8_unchecked(&buf[..n.min(15)]) });
         }
         IpAddr::V6(a) => {
             let _ = write!(s, "{a}");
