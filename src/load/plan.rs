@@ -12,9 +12,10 @@ use std::fmt;
 /// How function probes attach (`--probe-mode`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum ProbeMode {
-    /// kprobes through kprobe.multi links where the kernel has fprobe
-    /// (5.18+: the whole catalogue attaches in one link and detaches in
-    /// well under a second), else fentry/fexit where BTF allows, else kprobes.
+    /// kprobes (through one kprobe.multi link where the kernel has
+    /// fprobe), else fentry/fexit where BTF allows. Measured in the 6.1 and
+    /// 6.12 VMs (BENCHMARKS.md), kprobes cost less per call than fentry
+    /// trampolines and attach and detach in a fraction of the time.
     Auto,
     /// fentry/fexit only.
     Fentry,
@@ -275,10 +276,8 @@ pub fn decide(
                         "function not described in BTF (fentry impossible)".into()
                     }))
                 }
-                ProbeMode::Kprobe if support.kprobe => Mechanism::Kprobe,
-                ProbeMode::Auto if support.kprobe && support.kprobe_multi => Mechanism::Kprobe,
+                ProbeMode::Kprobe | ProbeMode::Auto if support.kprobe => Mechanism::Kprobe,
                 ProbeMode::Auto if fentry_ok => Mechanism::Fentry,
-                ProbeMode::Auto if support.kprobe => Mechanism::Kprobe,
                 _ => {
                     return Decision::Skip(SkipReason::Mechanism(if support.fentry {
                         "no kprobe support and the function is not in BTF".into()
