@@ -7,7 +7,7 @@
 
 use super::compile::{flag_probes, Cond, Level, Rule};
 use crate::catalogue::table::{RetKind, PROBES};
-use crate::events::{flags, Event, Packet, ShortName};
+use crate::events::{flags, Event};
 use crate::rules::ast::Flag;
 
 /// Why a rule is left out of monitor mode.
@@ -103,23 +103,8 @@ pub fn quiet_returns(rules: &[Rule], probes: &[u32]) -> Vec<(u32, u64)> {
 /// An exit event of `probe` returning `ret`, and nothing else known.
 fn exit_event(probe: u32, ret: i64) -> Event {
     Event {
-        ts: 0,
-        skb: 0,
-        probe,
         flags: flags::RET,
         ret: Some(ret),
-        location: None,
-        clone: None,
-        reason: None,
-        stack_id: None,
-        pid: 0,
-        cpu: 0,
-        ifindex: 0,
-        netns: 0,
-        comm: ShortName::default(),
-        ifname: ShortName::default(),
-        pkt: Packet::empty(),
-        nf: None,
-        stack: Box::new([]),
+        ..Event::new(0, 0, probe)
     }
 }
