@@ -144,16 +144,21 @@ impl Cond {
 /// The probes whose events can carry a flag: drops come from the drop
 /// probes, frees from free and drop probes, clones from clone probes.
 pub fn flag_probes(f: Flag) -> Vec<u32> {
-    use crate::catalogue::table::Extra;
     PROBES
         .iter()
-        .filter(|p| match f {
-            Flag::Drop => p.extra == Some(Extra::Drop),
-            Flag::Free => matches!(p.extra, Some(Extra::Free | Extra::Drop)),
-            Flag::Clone => p.extra == Some(Extra::Clone),
-        })
+        .filter(|p| flag_possible(f, p))
         .map(|p| p.id)
         .collect()
+}
+
+/// Whether events of `probe` can carry the flag (see `flag_probes`).
+pub fn flag_possible(f: Flag, probe: &crate::catalogue::table::ProbeDef) -> bool {
+    use crate::catalogue::table::Extra;
+    match f {
+        Flag::Drop => probe.extra == Some(Extra::Drop),
+        Flag::Free => matches!(probe.extra, Some(Extra::Free | Extra::Drop)),
+        Flag::Clone => probe.extra == Some(Extra::Clone),
+    }
 }
 
 /// A message or advice with `{field}` placeholders.

@@ -129,43 +129,34 @@ pub fn holds(cond: &Cond, graph: &LifeGraph<'_>, i: usize) -> bool {
 pub fn decided_by_ret(cond: &Cond, ev: &Event) -> Option<bool> {
     match cond {
         Cond::Const(b) => Some(*b),
-        Cond::And(items) => {
-            let mut open = false;
-            for c in items {
-                match decided_by_ret(c, ev) {
-                    Some(false) => return Some(false),
-                    None => open = true,
-                    Some(true) => {}
-                }
-            }
-            (!open).then_some(true)
-        }
-        Cond::Or(items) => {
-            let mut open = false;
-            for c in items {
-                match decided_by_ret(c, ev) {
-                    Some(true) => return Some(true),
-                    None => open = true,
-                    Some(false) => {}
-                }
-            }
-            (!open).then_some(false)
-        }
+        Cond::And(items) => decided_by_any(items, ev, false),
+        Cond::Or(items) => decided_by_any(items, ev, true),
         Cond::Not(c) => decided_by_ret(c, ev).map(|b| !b),
         Cond::Order(..) => None,
         Cond::Probes(ids) => Some(ids.binary_search(&ev.probe).is_ok()),
-        Cond::Flag(f) => {
-            if crate::rules::compile::flag_probes(*f).contains(&ev.probe) {
-                None
-            } else {
-                Some(false)
-            }
-        }
+        Cond::Flag(f) => match PROBES.get(ev.probe as usize) {
+            Some(p) if !crate::rules::compile::flag_possible(*f, p) => Some(false),
+            _ => None,
+        },
         Cond::Test(field @ (Field::Ret | Field::NfVerdict), op, vals) => {
             Some(test(ev, *field, *op, vals))
         }
         Cond::Test(..) => None,
     }
+}
+
+/// `decided_by_ret` of a conjunction (`decisive` false: one false part
+/// decides it) or a disjunction (`decisive` true: one true part does).
+fn decided_by_any(items: &[Cond], ev: &Event, decisive: bool) -> Option<bool> {
+    let mut open = false;
+    for c in items {
+        match decided_by_ret(c, ev) {
+            Some(b) if b == decisive => return Some(decisive),
+            None => open = true,
+            Some(_) => {}
+        }
+    }
+    (!open).then_some(!decisive)
 }
 
 /// What an event carries for a field; None makes every test false.
