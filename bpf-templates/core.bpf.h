@@ -229,9 +229,13 @@ static __always_inline void parse_l4(struct nt_pkt *p, void *l4)
 static __always_inline int parse_l3(struct nt_pkt *p, void *l3)
 {
 	u8 h[NT_HDR_READ];
+	bool whole;
+
+	if (p->l3_proto != ETH_P_IP && p->l3_proto != ETH_P_IPV6 && p->l3_proto != ETH_P_ARP)
+		return 0;
 	/* One read for L3 and L4; near the end of a buffer it may fail, and
 	 * then L3 alone is read. */
-	bool whole = bpf_probe_read_kernel(h, sizeof(h), l3) == 0;
+	whole = bpf_probe_read_kernel(h, sizeof(h), l3) == 0;
 
 	if (p->l3_proto == ETH_P_IP) {
 		u8 vihl;
@@ -373,13 +377,14 @@ static __always_inline void read_skb_hdrs(struct sk_buff *skb, struct nt_skb_hdr
 /* Fills the packet summary from the skb's headers, falling back to the
  * socket when the headers are not built yet (transmit path above IP). */
 static __always_inline void parse_packet(struct nt_pkt *p, struct sk_buff *skb,
-					 struct sock *sk)
+					 struct sock *sk, u64 *head)
 {
 	if (skb) {
 		struct nt_skb_hdrs s;
 		u16 nh, mh;
 
 		read_skb_hdrs(skb, &s);
+		*head = (u64)s.head;
 		nh = s.network_header;
 		mh = s.mac_header;
 		p->len = s.len;
@@ -480,26 +485,25 @@ static __always_inline struct nt_event *build_event(u32 probe, struct sk_buff *s
 	u64 key = (u64)skb, head = 0;
 	struct nt_pkt pkt;
 	u32 netns = 0;
+	u64 *known = NULL;
 
 	/* No `!skb && !sk` test here: clang merges it into an OR of two
 	 * pointers, which the 6.1 verifier refuses for typed (tp_btf) args. */
-	if (CONFIG.track && skb) {
-		u64 *known = bpf_map_lookup_elem(&tracked, &key);
-
-		if (known) {
-			head = (u64)BPF_CORE_READ(skb, head);
-			if (*known == head) {
-				was_tracked = true;
-			} else {
-				reused = true;
-				bpf_map_delete_elem(&tracked, &key);
-			}
+	if (CONFIG.track && skb)
+		known = bpf_map_lookup_elem(&tracked, &key);
+	/* Parse and filter on the stack: a hit the filters refuse returns
+	 * before the event buffer is touched. The parse also reads skb->head,
+	 * which tells a tracked skb from a reused one. */
+	__builtin_memset(&pkt, 0, sizeof(pkt));
+	parse_packet(&pkt, skb, sk, &head);
+	if (known) {
+		if (*known == head) {
+			was_tracked = true;
+		} else {
+			reused = true;
+			bpf_map_delete_elem(&tracked, &key);
 		}
 	}
-	/* Parse and filter on the stack: a hit the filters refuse returns
-	 * before the event buffer is touched. */
-	__builtin_memset(&pkt, 0, sizeof(pkt));
-	parse_packet(&pkt, skb, sk);
 	if (!skb && pkt.source != NT_SRC_SOCK)
 		return NULL;
 	if (!was_tracked) {
@@ -528,11 +532,8 @@ static __always_inline struct nt_event *build_event(u32 probe, struct sk_buff *s
 	else if (CONFIG.detail || CONFIG.track)
 		e->netns = skb_netns(skb, sk);
 	e->ts = bpf_ktime_get_ns();
-	if (CONFIG.track && skb && !was_tracked) {
-		if (!head)
-			head = (u64)BPF_CORE_READ(skb, head);
+	if (CONFIG.track && skb && !was_tracked)
 		bpf_map_update_elem(&tracked, &key, &head, BPF_ANY);
-	}
 	e->skb = (u64)skb;
 	e->probe = probe;
 	e->cpu = bpf_get_smp_processor_id();
