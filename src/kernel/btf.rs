@@ -3,7 +3,7 @@
 //! default source; `--btf FILE` names another (any raw BTF blob, e.g. one
 //! extracted with tools/extract-btf). Module BTF is loaded on demand.
 
-use btf_rs::{Btf, BtfType, Type};
+use super::btf_blob::{kind, Blob, RawType, View};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
@@ -19,10 +19,10 @@ pub enum BtfError {
 
 /// The kernel's BTF, plus module BTF loaded when a lookup needs it.
 pub struct KernelBtf {
-    vmlinux: Btf,
+    vmlinux: Blob,
     path: PathBuf,
     module_dir: Option<PathBuf>,
-    modules: std::cell::RefCell<HashMap<String, Option<std::rc::Rc<Btf>>>>,
+    modules: std::cell::RefCell<HashMap<String, Option<std::rc::Rc<Blob>>>>,
 }
 
 /// The C spelling of a type, enough to compare argument types.
@@ -41,10 +41,12 @@ impl KernelBtf {
         if !path.exists() {
             return Err(BtfError::Missing(path));
         }
-        let vmlinux = Btf::from_file(&path).map_err(|e| BtfError::Unreadable {
+        let unreadable = |reason: String| BtfError::Unreadable {
             path: path.clone(),
-            reason: e.to_string(),
-        })?;
+            reason,
+        };
+        let data = std::fs::read(&path).map_err(|e| unreadable(e.to_string()))?;
+        let vmlinux = Blob::parse(data, None).map_err(unreadable)?;
         Ok(KernelBtf {
             vmlinux,
             path,
@@ -57,32 +59,41 @@ impl KernelBtf {
         &self.path
     }
 
-    fn module(&self, name: &str) -> Option<std::rc::Rc<Btf>> {
+    fn module(&self, name: &str) -> Option<std::rc::Rc<Blob>> {
         let dir = self.module_dir.as_ref()?;
         self.modules
             .borrow_mut()
             .entry(name.to_string())
             .or_insert_with(|| {
-                Btf::from_split_file(dir.join(name), &self.vmlinux)
+                let data = std::fs::read(dir.join(name)).ok()?;
+                Blob::parse(data, Some(&self.vmlinux))
                     .ok()
                     .map(std::rc::Rc::new)
             })
             .clone()
     }
 
+    fn view(&self) -> View<'_> {
+        View::new(&self.vmlinux, None)
+    }
+
     /// `enum skb_drop_reason` as value → name (without the
     /// `SKB_DROP_REASON_` prefix). Empty when the kernel has no drop reasons.
     pub fn drop_reasons(&self) -> DropReasons {
+        let btf = self.view();
         let mut names = HashMap::new();
-        if let Ok(types) = self.vmlinux.resolve_types_by_name("skb_drop_reason") {
-            for t in types {
-                if let Type::Enum(e) = t {
-                    for m in &e.members {
-                        if let Ok(n) = self.vmlinux.resolve_name(m) {
-                            names.insert(m.val(), strip_reason_prefix(&n).to_string());
-                        }
-                    }
-                }
+        let found = btf
+            .find("skb_drop_reason", kind::ENUM)
+            .or_else(|| btf.find("skb_drop_reason", kind::ENUM64));
+        if let Some((id, t)) = found {
+            for i in 0..t.vlen as usize {
+                let (name_off, value) = if t.kind == kind::ENUM {
+                    btf.pair(&t, id, i)
+                } else {
+                    btf.enum64_member(&t, id, i)
+                };
+                let name = btf.name(name_off);
+                names.insert(value, strip_reason_prefix(name).to_string());
             }
         }
         DropReasons { names }
@@ -91,35 +102,26 @@ impl KernelBtf {
     /// The argument types of a kernel function, looking in `module`'s BTF
     /// when the function is not in vmlinux. None when BTF does not know it.
     pub fn function_params(&self, name: &str, module: Option<&str>) -> Option<Signature> {
-        if let Some(sig) = func_signature(&self.vmlinux, name) {
+        if let Some(sig) = func_signature(self.view(), name) {
             return Some(sig);
         }
         let m = self.module(module?)?;
-        func_signature(&m, name)
+        func_signature(View::new(&m, Some(&self.vmlinux)), name)
     }
 
     /// The argument types of a tracepoint (without the leading context
     /// pointer), from its `btf_trace_<event>` typedef. None when BTF lacks it,
     /// which also means tp_btf cannot attach to it.
     pub fn tracepoint_params(&self, event: &str) -> Option<Signature> {
-        let btf = &self.vmlinux;
-        let ty = btf
-            .resolve_types_by_name(&format!("btf_trace_{event}"))
-            .ok()?
-            .into_iter()
-            .find(|t| matches!(t, Type::Typedef(_)))?;
-        let ptr = btf.resolve_chained_type(ty.as_btf_type()?).ok()?;
-        let proto = btf.resolve_chained_type(ptr.as_btf_type()?).ok()?;
-        let mut sig = proto_signature(btf, &proto)?;
+        let btf = self.view();
+        let (_, typedef) = btf.find(&format!("btf_trace_{event}"), kind::TYPEDEF)?;
+        let ptr = btf.get(typedef.size_or_type)?;
+        let proto_id = ptr.size_or_type;
+        let mut sig = proto_signature(btf, proto_id)?;
         if !sig.params.is_empty() {
             sig.params.remove(0);
         }
         Some(sig)
-    }
-
-    /// Whether BTF knows a type of this name (any kind).
-    pub fn has_type(&self, name: &str) -> bool {
-        self.vmlinux.resolve_ids_by_name(name).is_ok()
     }
 }
 
@@ -130,72 +132,67 @@ pub struct Signature {
     pub ret: TypeName,
 }
 
-fn func_signature(btf: &Btf, name: &str) -> Option<Signature> {
-    let funcs = btf.resolve_types_by_name(name).ok()?;
-    let func = funcs.into_iter().find(|t| matches!(t, Type::Func(_)))?;
-    let proto = btf.resolve_chained_type(func.as_btf_type()?).ok()?;
-    proto_signature(btf, &proto)
+fn func_signature(btf: View<'_>, name: &str) -> Option<Signature> {
+    let (_, func) = btf.find(name, kind::FUNC)?;
+    proto_signature(btf, func.size_or_type)
 }
 
-fn proto_signature(btf: &Btf, proto: &Type) -> Option<Signature> {
-    let Type::FuncProto(fp) = proto else {
+fn proto_signature(btf: View<'_>, proto_id: u32) -> Option<Signature> {
+    let proto = btf.get(proto_id)?;
+    if proto.kind != kind::FUNC_PROTO {
         return None;
-    };
-    let params = fp
-        .parameters
-        .iter()
-        .map(|p| {
-            p.get_type_id()
-                .ok()
-                .map(|id| type_name(btf, id, 0))
-                .unwrap_or_default()
-        })
+    }
+    let params = (0..proto.vlen as usize)
+        .map(|i| type_name(btf, btf.pair(&proto, proto_id, i).1, 0))
         .collect();
     Some(Signature {
         params,
-        ret: type_name(btf, fp.return_type_id(), 0),
+        ret: type_name(btf, proto.size_or_type, 0),
     })
 }
 
 /// Spells a type like C does, dropping qualifiers: `struct sk_buff *`.
-pub fn type_name(btf: &Btf, id: u32, depth: u32) -> TypeName {
+pub fn type_name(btf: View<'_>, id: u32, depth: u32) -> TypeName {
     if id == 0 {
         return "void".into();
     }
     if depth > 16 {
         return "?".into();
     }
-    let Ok(t) = btf.resolve_type_by_id(id) else {
+    let Some(t): Option<RawType> = btf.get(id) else {
         return "?".into();
     };
-    let named = |prefix: &str, t: &dyn BtfType| {
-        let n = btf.resolve_name(t).unwrap_or_default();
+    let named = |prefix: &str| {
+        let n = btf.name(t.name_off);
         if prefix.is_empty() {
-            n
+            n.to_string()
         } else {
             format!("{prefix} {n}")
         }
     };
-    let inner = |t: &dyn BtfType| {
-        t.get_type_id()
-            .map(|i| type_name(btf, i, depth + 1))
-            .unwrap_or_else(|_| "?".into())
-    };
-    match &t {
-        Type::Ptr(p) => format!("{} *", inner(p)),
-        Type::Const(c) => inner(c),
-        Type::Volatile(v) => inner(v),
-        Type::Restrict(r) => inner(r),
-        Type::TypeTag(tt) => inner(tt),
-        Type::Typedef(td) => named("", td),
-        Type::Struct(s) => named("struct", s),
-        Type::Union(u) => named("union", u),
-        Type::Enum(e) => named("enum", e),
-        Type::Enum64(e) => named("enum", e),
-        Type::Int(i) => named("", i),
-        Type::Fwd(f) => named("struct", f),
-        Type::Void => "void".into(),
-        other => other.name().to_string(),
+    let inner = || type_name(btf, t.size_or_type, depth + 1);
+    match t.kind {
+        kind::PTR => format!("{} *", inner()),
+        kind::CONST | kind::VOLATILE | kind::RESTRICT | kind::TYPE_TAG => inner(),
+        kind::TYPEDEF | kind::INT => named(""),
+        kind::STRUCT | kind::FWD => named("struct"),
+        kind::UNION => named("union"),
+        kind::ENUM | kind::ENUM64 => named("enum"),
+        other => kind_name(other).into(),
+    }
+}
+
+/// What a type of a kind nettrace does not spell prints as.
+fn kind_name(k: u8) -> &'static str {
+    match k {
+        kind::ARRAY => "array",
+        kind::FUNC => "func",
+        kind::FUNC_PROTO => "func-proto",
+        kind::VAR => "var",
+        kind::DATASEC => "datasec",
+        kind::FLOAT => "float",
+        kind::DECL_TAG => "decl-tag",
+        _ => "?",
     }
 }
 

@@ -3,7 +3,6 @@
 //! Addresses read as zero (no privilege) make symbolization unavailable,
 //! which is reported rather than printing wrong names.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::io;
 use std::path::Path;
@@ -13,16 +12,36 @@ pub const KALLSYMS: &str = "/proc/kallsyms";
 /// No kernel function is this large; a larger offset means "not a symbol".
 const MAX_FUNCTION_SIZE: u64 = 1 << 20;
 
-/// A parsed symbol table. Names are kept in one string to stay compact
-/// (the 6.x tables have 150-250k entries).
+/// A parsed symbol table. Names are kept in one string and looked up
+/// through a hash-sorted index, so a 6.x table (150-250k entries) costs a
+/// few allocations, not one per symbol.
 #[derive(Default)]
 pub struct Kallsyms {
-    /// (address, start of name in `names`, name length), sorted by address.
-    text: Vec<(u64, u32, u16)>,
+    /// Function symbols sorted by address.
+    text: Vec<Symbol>,
     names: String,
-    /// Function name → module (None for vmlinux).
-    functions: HashMap<String, Option<String>>,
+    /// Module names; `Symbol::module` is an index into it plus one.
+    modules: Vec<String>,
+    /// (hash of name, index into `text`), sorted: equal names in address
+    /// order, so a name's first entry is its vmlinux one when both exist.
+    by_name: Vec<(u64, u32)>,
     addresses_visible: bool,
+}
+
+#[derive(Clone, Copy)]
+struct Symbol {
+    address: u64,
+    name_start: u32,
+    name_len: u16,
+    /// 0: vmlinux; n: `modules[n - 1]`.
+    module: u16,
+}
+
+fn name_hash(name: &str) -> u64 {
+    use std::hash::Hasher;
+    let mut h = rustc_hash::FxHasher::default();
+    h.write(name.as_bytes());
+    h.finish()
 }
 
 /// A resolved address.
@@ -50,30 +69,70 @@ impl Kallsyms {
     pub fn parse(text: &str) -> Kallsyms {
         let mut k = Kallsyms::default();
         for line in text.lines() {
-            let mut it = line.split_whitespace();
-            let (Some(addr), Some(kind), Some(name)) = (it.next(), it.next(), it.next()) else {
+            // "<address> <type> <name>[\t[<module>]]", written by the kernel.
+            let Some((addr, rest)) = line.split_once(' ') else {
                 continue;
             };
-            let module = it
-                .next()
-                .map(|m| m.trim_start_matches('[').trim_end_matches(']').to_string());
-            let Ok(addr) = u64::from_str_radix(addr, 16) else {
+            let Some((kind, rest)) = rest.split_once(' ') else {
                 continue;
             };
             if !matches!(kind, "t" | "T" | "w" | "W") {
                 continue;
             }
-            if addr != 0 {
+            let (name, module) = match rest.split_once('\t') {
+                Some((name, m)) => (name, Some(m.trim_start_matches('[').trim_end_matches(']'))),
+                None => (rest, None),
+            };
+            let Ok(address) = u64::from_str_radix(addr, 16) else {
+                continue;
+            };
+            if address != 0 {
                 k.addresses_visible = true;
             }
-            k.functions.entry(name.to_string()).or_insert(module);
-            let start = k.names.len() as u32;
-            let len = name.len().min(u16::MAX as usize) as u16;
-            k.names.push_str(&name[..len as usize]);
-            k.text.push((addr, start, len));
+            let module = match module {
+                None => 0,
+                Some(m) => {
+                    // kallsyms lists a module's symbols together.
+                    if k.modules.last().map(String::as_str) != Some(m) {
+                        k.modules.push(m.to_string());
+                    }
+                    k.modules.len().min(u16::MAX as usize) as u16
+                }
+            };
+            let name_len = name.len().min(u16::MAX as usize) as u16;
+            let name_start = k.names.len() as u32;
+            k.names.push_str(&name[..name_len as usize]);
+            k.text.push(Symbol {
+                address,
+                name_start,
+                name_len,
+                module,
+            });
         }
-        k.text.sort_by_key(|e| e.0);
+        k.text.sort_by_key(|e| e.address);
+        k.by_name = k
+            .text
+            .iter()
+            .enumerate()
+            .map(|(i, e)| (name_hash(k.name(e)), i as u32))
+            .collect();
+        k.by_name.sort_unstable();
         k
+    }
+
+    fn name(&self, e: &Symbol) -> &str {
+        &self.names[e.name_start as usize..e.name_start as usize + e.name_len as usize]
+    }
+
+    /// The first symbol of this exact name.
+    fn lookup(&self, name: &str) -> Option<&Symbol> {
+        let h = name_hash(name);
+        let first = self.by_name.partition_point(|(k, _)| *k < h);
+        self.by_name[first..]
+            .iter()
+            .take_while(|(k, _)| *k == h)
+            .map(|(_, i)| &self.text[*i as usize])
+            .find(|e| self.name(e) == name)
     }
 
     /// Whether real addresses are visible (root, or kptr_restrict allows).
@@ -83,12 +142,13 @@ impl Kallsyms {
 
     /// Whether a function of this exact name exists.
     pub fn has_function(&self, name: &str) -> bool {
-        self.functions.contains_key(name)
+        self.lookup(name).is_some()
     }
 
     /// The module a function lives in (None: vmlinux or unknown).
     pub fn module_of(&self, name: &str) -> Option<&str> {
-        self.functions.get(name).and_then(|m| m.as_deref())
+        let module = self.lookup(name)?.module;
+        (module > 0).then(|| self.modules[module as usize - 1].as_str())
     }
 
     pub fn len(&self) -> usize {
@@ -104,19 +164,20 @@ impl Kallsyms {
         if !self.addresses_visible || addr == 0 {
             return None;
         }
-        let idx = match self.text.binary_search_by_key(&addr, |e| e.0) {
+        let idx = match self.text.binary_search_by_key(&addr, |e| e.address) {
             Ok(i) => i,
             Err(0) => return None,
             Err(i) => i - 1,
         };
-        let (start, name_start, len) = self.text[idx];
+        let symbol = &self.text[idx];
+        let start = symbol.address;
         // Past the end of the last function (BPF JIT images, module
         // holes) the nearest symbol is meaningless.
         if addr - start > MAX_FUNCTION_SIZE {
             return None;
         }
         Some(Location {
-            symbol: &self.names[name_start as usize..name_start as usize + len as usize],
+            symbol: self.name(symbol),
             offset: addr - start,
         })
     }

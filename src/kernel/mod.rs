@@ -2,5 +2,6 @@
 //! (symbols, modules, symbolization) and capabilities (what can attach).
 
 pub mod btf;
+pub mod btf_blob;
 pub mod caps;
 pub mod kallsyms;

@@ -1,7 +1,7 @@
 //! Drop-reason names come from BTF, and differ between kernels: fixtures
 //! made by tools/make-btf-fixture from Debian 6.1, 6.12 and the 6.18 host.
 
-use nettrace::kernel::btf::{DropReasons, KernelBtf};
+use nettrace::kernel::btf::{DropReasons, KernelBtf, Signature};
 use std::path::PathBuf;
 
 fn fixture(kernel: &str) -> DropReasons {
@@ -41,4 +41,85 @@ fn missing_btf_names_the_fix() {
         .expect("missing file is an error")
         .to_string();
     assert!(err.contains("--btf FILE"), "{err}");
+}
+
+fn signatures() -> KernelBtf {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/btf/signatures.btf");
+    KernelBtf::load(Some(&path)).expect("fixture loads")
+}
+
+fn spelled(params: &[&str], ret: &str) -> Option<Signature> {
+    Some(Signature {
+        params: params.iter().map(|p| p.to_string()).collect(),
+        ret: ret.to_string(),
+    })
+}
+
+#[test]
+fn function_signatures_are_spelled_like_c_without_qualifiers() {
+    let btf = signatures();
+    assert_eq!(
+        btf.function_params("tcp_v4_rcv", None),
+        spelled(&["struct sk_buff *"], "int")
+    );
+    assert_eq!(
+        btf.function_params("ip_rcv", None),
+        spelled(
+            &[
+                "struct sk_buff *",
+                "struct net_device *",
+                "u32 *",
+                "union nf_inet_addr *"
+            ],
+            "int"
+        )
+    );
+    assert_eq!(
+        btf.function_params("kfree_skb_reason", None),
+        spelled(&["struct sk_buff *", "enum skb_drop_reason"], "void")
+    );
+    assert_eq!(btf.function_params("ip_rcv_finish", None), None);
+    // A module name does not help when there is no module BTF directory.
+    assert_eq!(btf.function_params("nft_do_chain", Some("nf_tables")), None);
+}
+
+#[test]
+fn tracepoint_signatures_drop_the_context_argument() {
+    let btf = signatures();
+    assert_eq!(
+        btf.tracepoint_params("kfree_skb"),
+        spelled(
+            &["struct sk_buff *", "void *", "enum skb_drop_reason"],
+            "void"
+        )
+    );
+    assert_eq!(btf.tracepoint_params("consume_skb"), None);
+    let reasons = btf.drop_reasons();
+    assert_eq!(reasons.value_of("NO_SOCKET"), Some(2));
+    assert_eq!(reasons.name(0), "NOT_DROPPED_YET");
+}
+
+#[test]
+fn a_file_that_is_not_btf_is_refused_with_the_reason() {
+    let dir = std::env::temp_dir().join(format!("nettrace-btf-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let junk = dir.join("junk.btf");
+    std::fs::write(&junk, b"ELF\x7f not btf at all").unwrap();
+    let err = KernelBtf::load(Some(&junk))
+        .err()
+        .expect("refused")
+        .to_string();
+    assert!(err.contains("not a BTF blob"), "{err}");
+    let mut truncated = std::fs::read(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/btf/signatures.btf"),
+    )
+    .unwrap();
+    truncated.truncate(100);
+    std::fs::write(&junk, &truncated).unwrap();
+    let err = KernelBtf::load(Some(&junk))
+        .err()
+        .expect("refused")
+        .to_string();
+    assert!(err.contains("past the end"), "{err}");
+    std::fs::remove_dir_all(&dir).ok();
 }
