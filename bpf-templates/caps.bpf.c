@@ -2,7 +2,8 @@
 /*
  * Capability probes for `nettrace --check` and the loader: does this kernel
  * load and attach an fentry program, a tp_btf program and a raw tracepoint,
- * and does it have the BPF ring buffer? Targets are set by the loader.
+ * and does it have the BPF ring buffer (the tracepoint programs write to
+ * one)? Targets are set by the loader.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -23,6 +24,7 @@ int caps_fentry(void *ctx)
 SEC("tp_btf")
 int caps_tp_btf(void *ctx)
 {
+	bpf_ringbuf_output(&caps_ring, &ctx, sizeof(ctx), 0);
 	return 0;
 }
 

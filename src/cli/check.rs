@@ -53,7 +53,7 @@ fn fmt_counts(by: &BTreeMap<Mechanism, usize>) -> String {
 
 /// Renders the capability report; returns it and whether nettrace can run.
 pub fn check_report(args: &Args) -> Result<(String, bool), Fatal> {
-    let kernel = open_kernel(args)?;
+    let kernel = open_kernel(args, crate::kernel::caps::Wanted::ALL)?;
     let caps = &kernel.caps;
     let mut s = String::new();
     let _ = writeln!(s, "kernel:        {}", caps.release);
@@ -172,7 +172,11 @@ pub fn check(args: &Args) -> anyhow::Result<()> {
 /// probe also says how it would attach here, or why not.
 pub fn list(args: &Args) -> anyhow::Result<()> {
     let kernel = if crate::kernel::caps::privileged() {
-        open_kernel(args).ok()
+        open_kernel(
+            args,
+            crate::kernel::caps::Wanted::for_probe_mode(args.probe_mode),
+        )
+        .ok()
     } else {
         None
     };

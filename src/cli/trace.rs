@@ -27,8 +27,9 @@ pub struct KernelContext {
     pub caps: Capabilities,
 }
 
-/// Checks privileges, loads BTF and kallsyms and probes capabilities.
-pub fn open_kernel(args: &Args) -> Result<KernelContext, Fatal> {
+/// Checks privileges, loads BTF and kallsyms and probes the capabilities
+/// `wanted` names.
+pub fn open_kernel(args: &Args, wanted: caps::Wanted) -> Result<KernelContext, Fatal> {
     if !caps::privileged() {
         return Err(Fatal::new(
             ExitCode::Privileges,
@@ -40,7 +41,7 @@ pub fn open_kernel(args: &Args) -> Result<KernelContext, Fatal> {
     let (btf, kallsyms, caps) = std::thread::scope(|s| {
         let early = s.spawn(|| {
             let t = Instant::now();
-            let loads = caps::early_loads();
+            let loads = caps::early_loads(wanted);
             log::debug!(
                 "capability programs loaded in {:.2}s",
                 t.elapsed().as_secs_f64()
@@ -64,7 +65,10 @@ pub fn open_kernel(args: &Args) -> Result<KernelContext, Fatal> {
         log::debug!("BTF read in {:.2}s", t.elapsed().as_secs_f64());
         let early = early.join().ok();
         let t = Instant::now();
-        let caps = btf.as_ref().ok().map(|b| caps::detect_with(Some(b), early));
+        let caps = btf
+            .as_ref()
+            .ok()
+            .map(|b| caps::detect_with(Some(b), early, wanted));
         log::debug!("capabilities probed in {:.2}s", t.elapsed().as_secs_f64());
         let kallsyms = kallsyms.join().unwrap_or_default();
         (btf, kallsyms, caps)
@@ -261,7 +265,7 @@ pub fn run(
         }
         None => None,
     };
-    let kernel = open_kernel(args)?;
+    let kernel = open_kernel(args, caps::Wanted::for_probe_mode(args.probe_mode))?;
     let lifecycle = !args.view.drop && !args.view.basic && !args.view.monitor;
     let reasons = kernel.btf.drop_reasons();
     let rules = super::view_rules(&args.view, &reasons)?;

@@ -101,12 +101,47 @@ fn short(e: &libbpf_rs::Error) -> String {
 
 /// Probes the running kernel. Needs privileges for the load tests.
 pub fn detect(btf: Option<&KernelBtf>) -> Capabilities {
-    detect_with(btf, None)
+    detect_with(btf, None, Wanted::ALL)
 }
 
-/// The three capability loads for an fentry target.
+/// Which load tests a run needs. Each costs a BPF object load (about a
+/// second of CPU together in the emulated test kernels), so a run skips
+/// the ones whose answer cannot change its plan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Wanted {
+    /// Test fentry (functions may attach through it).
+    pub fentry: bool,
+    /// Test raw_tp even when tp_btf loads. When tp_btf loads, raw_tp
+    /// (older, same privileges) is taken to load too.
+    pub raw_tp: bool,
+}
+
+impl Wanted {
+    /// Everything, each for real (`--check`).
+    pub const ALL: Wanted = Wanted {
+        fentry: true,
+        raw_tp: true,
+    };
+
+    /// What a trace run with this probe mode needs: fentry only when
+    /// functions may attach through it (asked for, or no kprobes).
+    pub fn for_probe_mode(mode: crate::load::plan::ProbeMode) -> Wanted {
+        use crate::load::plan::ProbeMode;
+        Wanted {
+            // Without kprobes, fentry's answer decides what a skip says.
+            fentry: mode == ProbeMode::Fentry || kprobe_support().is_err(),
+            raw_tp: false,
+        }
+    }
+}
+
+/// Why a capability was not tested.
+const FENTRY_NOT_NEEDED: &str = "not tested: functions attach through kprobes in this run";
+
+/// The capability loads for an fentry target.
 pub struct ProgramLoads {
     target: &'static str,
+    wanted: Wanted,
     fentry: Result<(), String>,
     tp_btf: Result<(), String>,
     raw_tp: Result<(), String>,
@@ -116,25 +151,36 @@ pub struct ProgramLoads {
 /// not need it, and start-up waits for the slower of the two): the fentry
 /// load targets the function almost every kernel has; `detect_with` runs
 /// them again for another target where this kernel's BTF lacks it.
-pub fn early_loads() -> ProgramLoads {
-    program_loads(PROBE_TARGETS[0])
+pub fn early_loads(wanted: Wanted) -> ProgramLoads {
+    program_loads(PROBE_TARGETS[0], wanted)
 }
 
-fn program_loads(target: &'static str) -> ProgramLoads {
-    // Three independent loads (each parses the kernel's BTF in libbpf, and
-    // the fentry detach waits for the kernel): side by side.
+fn program_loads(target: &'static str, wanted: Wanted) -> ProgramLoads {
+    // Independent loads (each parses the kernel's BTF in libbpf, and the
+    // fentry detach waits for the kernel): side by side.
     let (fentry, tp_btf, raw_tp) = std::thread::scope(|s| {
-        let fentry = s.spawn(|| try_load(Some(target), Which::Fentry));
-        let tp_btf = s.spawn(|| try_load(Some("consume_skb"), Which::TpBtf));
-        let raw_tp = try_load(Some("consume_skb"), Which::RawTp);
+        let fentry = wanted
+            .fentry
+            .then(|| s.spawn(|| try_load(Some(target), Which::Fentry)));
+        let raw_tp = wanted
+            .raw_tp
+            .then(|| s.spawn(|| try_load(Some("consume_skb"), Which::RawTp)));
+        let tp_btf = try_load(Some("consume_skb"), Which::TpBtf);
         let joined = |h: std::thread::ScopedJoinHandle<'_, Result<(), String>>| {
             h.join()
                 .unwrap_or_else(|_| Err("the probe thread panicked".into()))
         };
-        (joined(fentry), joined(tp_btf), raw_tp)
+        let fentry = fentry.map_or_else(|| Err(FENTRY_NOT_NEEDED.to_string()), joined);
+        let raw_tp = match raw_tp {
+            Some(h) => joined(h),
+            None if tp_btf.is_ok() => Ok(()),
+            None => try_load(Some("consume_skb"), Which::RawTp),
+        };
+        (fentry, tp_btf, raw_tp)
     });
     ProgramLoads {
         target,
+        wanted,
         fentry,
         tp_btf,
         raw_tp,
@@ -143,7 +189,11 @@ fn program_loads(target: &'static str) -> ProgramLoads {
 
 /// The capabilities, reusing `early` when it loaded the target this
 /// kernel's BTF chooses.
-pub fn detect_with(btf: Option<&KernelBtf>, early: Option<ProgramLoads>) -> Capabilities {
+pub fn detect_with(
+    btf: Option<&KernelBtf>,
+    early: Option<ProgramLoads>,
+    wanted: Wanted,
+) -> Capabilities {
     let mut caps = Capabilities {
         release: kernel_release(),
         btf: btf.is_some(),
@@ -167,13 +217,18 @@ pub fn detect_with(btf: Option<&KernelBtf>, early: Option<ProgramLoads>) -> Capa
         return caps;
     };
     let loads = match early {
-        Some(l) if l.target == target => l,
-        _ => program_loads(target),
+        Some(l) if l.target == target && l.wanted == wanted => l,
+        _ => program_loads(target, wanted),
     };
     caps.fentry = loads.fentry;
+    // Both the tp_btf and the raw_tp program write to a ring buffer.
+    caps.ringbuf = if loads.tp_btf.is_ok() {
+        Ok(())
+    } else {
+        loads.raw_tp.clone()
+    };
     caps.tp_btf = loads.tp_btf;
     caps.raw_tp = loads.raw_tp;
-    caps.ringbuf = caps.raw_tp.clone();
     caps
 }
 
@@ -186,6 +241,27 @@ enum Which {
 
 /// Loads and attaches one capability program, then detaches it.
 fn try_load(target: Option<&str>, which: Which) -> Result<(), String> {
+    let t = std::time::Instant::now();
+    let r = try_load_inner(target, which);
+    log::debug!(
+        "capability {} tested in {:.2}s",
+        which.name(),
+        t.elapsed().as_secs_f64()
+    );
+    r
+}
+
+impl Which {
+    fn name(self) -> &'static str {
+        match self {
+            Which::Fentry => "fentry",
+            Which::TpBtf => "tp_btf",
+            Which::RawTp => "raw_tp",
+        }
+    }
+}
+
+fn try_load_inner(target: Option<&str>, which: Which) -> Result<(), String> {
     let mut storage = MaybeUninit::uninit();
     let builder = caps_skel::CapsSkelBuilder::default();
     let mut open = builder.open(&mut storage).map_err(|e| short(&e))?;
