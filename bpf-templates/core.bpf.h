@@ -91,6 +91,24 @@ struct {
 	__type(value, u64);
 } tracked SEC(".maps");
 
+/* An upper bound on the entries of `tracked`: creating inserts add one,
+ * deletes that found their key take one off; LRU evictions and overwrites
+ * leave it high, never low. At zero the map is empty, so a hit needs no
+ * lookup: with a filter that matches nothing, none ever does. */
+s64 tracked_bound = 0;
+
+static __always_inline void track(u64 *key, u64 *head)
+{
+	if (!bpf_map_update_elem(&tracked, key, head, BPF_ANY))
+		__sync_fetch_and_add(&tracked_bound, 1);
+}
+
+static __always_inline void untrack_key(u64 *key)
+{
+	if (!bpf_map_delete_elem(&tracked, key))
+		__sync_fetch_and_add(&tracked_bound, -1);
+}
+
 struct stash_key {
 	u64 task;
 	u32 cpu;
@@ -489,7 +507,7 @@ static __always_inline struct nt_event *build_event(u32 probe, struct sk_buff *s
 
 	/* No `!skb && !sk` test here: clang merges it into an OR of two
 	 * pointers, which the 6.1 verifier refuses for typed (tp_btf) args. */
-	if (CONFIG.track && skb)
+	if (CONFIG.track && skb && tracked_bound > 0)
 		known = bpf_map_lookup_elem(&tracked, &key);
 	/* Parse and filter on the stack: a hit the filters refuse returns
 	 * before the event buffer is touched. The parse also reads skb->head,
@@ -501,7 +519,7 @@ static __always_inline struct nt_event *build_event(u32 probe, struct sk_buff *s
 			was_tracked = true;
 		} else {
 			reused = true;
-			bpf_map_delete_elem(&tracked, &key);
+			untrack_key(&key);
 		}
 	}
 	if (!skb && pkt.source != NT_SRC_SOCK)
@@ -533,7 +551,7 @@ static __always_inline struct nt_event *build_event(u32 probe, struct sk_buff *s
 		e->netns = skb_netns(skb, sk);
 	e->ts = bpf_ktime_get_ns();
 	if (CONFIG.track && skb && !was_tracked)
-		bpf_map_update_elem(&tracked, &key, &head, BPF_ANY);
+		track(&key, &head);
 	e->skb = (u64)skb;
 	e->probe = probe;
 	e->cpu = bpf_get_smp_processor_id();
@@ -559,7 +577,7 @@ static __always_inline void untrack(struct sk_buff *skb)
 	u64 key = (u64)skb;
 
 	if (CONFIG.track)
-		bpf_map_delete_elem(&tracked, &key);
+		untrack_key(&key);
 }
 
 static __always_inline struct stash_key stash_key_of(u32 probe)
@@ -621,7 +639,7 @@ static __always_inline int on_exit(u32 probe, long long ret, enum nt_exit_kind k
 		if (CONFIG.track) {
 			u64 head = (u64)BPF_CORE_READ((struct sk_buff *)child, head);
 
-			bpf_map_update_elem(&tracked, &child, &head, BPF_ANY);
+			track(&child, &head);
 		}
 	}
 	if (kind == NT_EXIT_REHEAD && CONFIG.track && e->skb) {
