@@ -86,8 +86,8 @@ pub fn check_report(args: &Args) -> Result<(String, bool), Fatal> {
     let _ = writeln!(
         s,
         "kallsyms:      {}",
-        if kernel.kallsyms.addresses_visible() {
-            format!("{} functions, addresses visible", kernel.kallsyms.len())
+        if kernel.kallsyms().addresses_visible() {
+            format!("{} functions, addresses visible", kernel.kallsyms().len())
         } else {
             "addresses hidden: locations print as raw addresses".into()
         }

@@ -23,8 +23,43 @@ use std::time::{Duration, Instant};
 /// The running kernel as nettrace sees it.
 pub struct KernelContext {
     pub btf: KernelBtf,
-    pub kallsyms: Kallsyms,
+    kallsyms: PendingKallsyms,
     pub caps: Capabilities,
+}
+
+/// /proc/kallsyms, read on a thread of its own: the kernel formats every
+/// symbol, the slowest read of start-up (over a second under emulation),
+/// and planning can start from BTF without it.
+struct PendingKallsyms {
+    reading: std::sync::Mutex<Option<std::thread::JoinHandle<Kallsyms>>>,
+    read: std::sync::OnceLock<Kallsyms>,
+}
+
+impl PendingKallsyms {
+    fn start() -> PendingKallsyms {
+        let reading = std::thread::spawn(|| {
+            let t = Instant::now();
+            let k = Kallsyms::load().unwrap_or_else(|e| {
+                log::warn!(
+                    "cannot read /proc/kallsyms ({e}): locations will be shown as addresses"
+                );
+                Kallsyms::default()
+            });
+            log::debug!("kallsyms read in {:.2}s", t.elapsed().as_secs_f64());
+            k
+        });
+        PendingKallsyms {
+            reading: std::sync::Mutex::new(Some(reading)),
+            read: std::sync::OnceLock::new(),
+        }
+    }
+
+    fn get(&self) -> &Kallsyms {
+        self.read.get_or_init(|| {
+            let handle = self.reading.lock().ok().and_then(|mut h| h.take());
+            handle.and_then(|h| h.join().ok()).unwrap_or_default()
+        })
+    }
 }
 
 /// Checks privileges, loads BTF and kallsyms and probes the capabilities
@@ -38,7 +73,8 @@ pub fn open_kernel(args: &Args, wanted: caps::Wanted) -> Result<KernelContext, F
     }
     // kallsyms, BTF and the capability loads side by side: each takes
     // about a second on an emulated machine, and they share nothing.
-    let (btf, kallsyms, caps) = std::thread::scope(|s| {
+    let kallsyms = PendingKallsyms::start();
+    let (btf, caps) = std::thread::scope(|s| {
         let early = s.spawn(|| {
             let t = Instant::now();
             let loads = caps::early_loads(wanted);
@@ -47,17 +83,6 @@ pub fn open_kernel(args: &Args, wanted: caps::Wanted) -> Result<KernelContext, F
                 t.elapsed().as_secs_f64()
             );
             loads
-        });
-        let kallsyms = s.spawn(|| {
-            let t = Instant::now();
-            let k = Kallsyms::load().unwrap_or_else(|e| {
-                log::warn!(
-                    "cannot read /proc/kallsyms ({e}): locations will be shown as addresses"
-                );
-                Kallsyms::default()
-            });
-            log::debug!("kallsyms read in {:.2}s", t.elapsed().as_secs_f64());
-            k
         });
         let t = Instant::now();
         let btf = KernelBtf::load(args.btf.as_deref())
@@ -70,8 +95,7 @@ pub fn open_kernel(args: &Args, wanted: caps::Wanted) -> Result<KernelContext, F
             .ok()
             .map(|b| caps::detect_with(Some(b), early, wanted));
         log::debug!("capabilities probed in {:.2}s", t.elapsed().as_secs_f64());
-        let kallsyms = kallsyms.join().unwrap_or_default();
-        (btf, kallsyms, caps)
+        (btf, caps)
     });
     let btf = btf?;
     let caps = caps.expect("capabilities are probed when BTF loads");
@@ -85,8 +109,14 @@ pub fn open_kernel(args: &Args, wanted: caps::Wanted) -> Result<KernelContext, F
 impl KernelContext {
     /// Whether kprobe.multi links attach: they need fprobe, which exists
     /// only when the kernel was configured with it (Debian's 6.1 was not).
+    /// BTF answers: fprobe_register is an exported function.
     pub fn kprobe_multi(&self) -> bool {
-        self.caps.kprobe.is_ok() && self.kallsyms.has_function("fprobe_register")
+        self.caps.kprobe.is_ok() && self.btf.has_function("fprobe_register")
+    }
+
+    /// The kernel's symbols, waiting for the read to finish.
+    pub fn kallsyms(&self) -> &Kallsyms {
+        self.kallsyms.get()
     }
 
     pub fn support(&self) -> MechanismSupport {
@@ -100,7 +130,7 @@ impl KernelContext {
         }
     }
 
-    /// Decides how each probe attaches.
+    /// Decides how each probe attaches, with kallsyms.
     pub fn plan(
         &self,
         probes: &[&'static ProbeDef],
@@ -108,9 +138,32 @@ impl KernelContext {
         tp_mode: plan::TpMode,
         exits: &Exits,
     ) -> Vec<PlannedProbe> {
+        self.plan_with(Some(self.kallsyms()), probes, probe_mode, tp_mode, exits)
+    }
+
+    /// Decides how each probe attaches from BTF alone, while kallsyms is
+    /// still being read.
+    pub fn plan_from_btf(
+        &self,
+        probes: &[&'static ProbeDef],
+        probe_mode: ProbeMode,
+        tp_mode: plan::TpMode,
+        exits: &Exits,
+    ) -> Vec<PlannedProbe> {
+        self.plan_with(None, probes, probe_mode, tp_mode, exits)
+    }
+
+    fn plan_with(
+        &self,
+        kallsyms: Option<&Kallsyms>,
+        probes: &[&'static ProbeDef],
+        probe_mode: ProbeMode,
+        tp_mode: plan::TpMode,
+        exits: &Exits,
+    ) -> Vec<PlannedProbe> {
         let view = LiveKernel {
             btf: &self.btf,
-            kallsyms: &self.kallsyms,
+            kallsyms,
         };
         let support = self.support();
         probes
@@ -172,16 +225,49 @@ fn load_with_fallback(
     exits: &Exits,
 ) -> Result<Session, Fatal> {
     let t = Instant::now();
-    let planned = kernel.plan(selection, args.probe_mode, args.tp_mode, exits);
+    // The running kernel's BTF (modules included) can plan while kallsyms
+    // is read; a --btf file describes no modules.
+    let early = args.btf.is_none();
+    let planned = if early {
+        kernel.plan_from_btf(selection, args.probe_mode, args.tp_mode, exits)
+    } else {
+        kernel.plan(selection, args.probe_mode, args.tp_mode, exits)
+    };
     log::debug!(
         "{} probes planned in {:.2}s",
         planned.len(),
         t.elapsed().as_secs_f64()
     );
-    match attach::load(&planned, settings) {
+    let session = load_planned(kernel, args, selection, settings, exits, &planned)?;
+    if !early {
+        return Ok(session);
+    }
+    let exact = kernel.plan(selection, args.probe_mode, args.tp_mode, exits);
+    let same = planned.len() == exact.len()
+        && planned
+            .iter()
+            .zip(&exact)
+            .all(|(a, b)| a.decision == b.decision && a.with_exit == b.with_exit);
+    if same {
+        return Ok(session);
+    }
+    log::info!("kallsyms knows functions BTF does not describe: loading again with them");
+    drop(session);
+    load_planned(kernel, args, selection, settings, exits, &exact)
+}
+
+fn load_planned(
+    kernel: &KernelContext,
+    args: &Args,
+    selection: &[&'static ProbeDef],
+    settings: &LoadSettings,
+    exits: &Exits,
+    planned: &[PlannedProbe],
+) -> Result<Session, Fatal> {
+    match attach::load(planned, settings) {
         Ok(s) => Ok(s),
         Err(e) => {
-            let uses_fentry = attach::plan_uses(&planned, Mechanism::Fentry);
+            let uses_fentry = attach::plan_uses(planned, Mechanism::Fentry);
             if args.probe_mode == ProbeMode::Auto && uses_fentry && kernel.caps.kprobe.is_ok() {
                 log::warn!("loading with fentry failed ({e}); retrying with kprobes");
                 let planned = kernel.plan(selection, ProbeMode::Kprobe, args.tp_mode, exits);
@@ -372,7 +458,7 @@ pub fn run(
             Clock::monotonic()
         },
         reasons: &reasons,
-        kallsyms: &kernel.kallsyms,
+        kallsyms: kernel.kallsyms(),
         detail: args.view.detail,
         show_ret: args.view.ret,
     };
@@ -416,7 +502,7 @@ pub fn run(
         };
         enrich(&mut ev, &session, args.hooks, args.view.drop_stack);
         if let Some(r) = recorder_cell.borrow_mut().as_mut() {
-            r.event(&ev, &kernel.kallsyms);
+            r.event(&ev, kernel.kallsyms());
         }
         p.event(ev);
         0

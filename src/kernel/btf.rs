@@ -73,6 +73,31 @@ impl KernelBtf {
             .clone()
     }
 
+    /// The loaded module whose BTF describes function `name`, when vmlinux's
+    /// does not: what kallsyms would say, without reading kallsyms. Parses
+    /// every module's BTF the first time (a few milliseconds natively).
+    pub fn function_module(&self, name: &str) -> Option<String> {
+        let dir = self.module_dir.as_ref()?;
+        let mut modules: Vec<String> = std::fs::read_dir(dir)
+            .ok()?
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .filter(|n| n != "vmlinux")
+            .collect();
+        modules.sort();
+        modules.into_iter().find(|m| {
+            self.module(m).is_some_and(|b| {
+                View::new(&b, Some(&self.vmlinux))
+                    .find(name, kind::FUNC)
+                    .is_some()
+            })
+        })
+    }
+
+    /// Whether BTF describes function `name`, in vmlinux or a loaded module.
+    pub fn has_function(&self, name: &str) -> bool {
+        self.view().find(name, kind::FUNC).is_some() || self.function_module(name).is_some()
+    }
+
     fn view(&self) -> View<'_> {
         View::new(&self.vmlinux, None)
     }

@@ -270,3 +270,52 @@ fn functions_with_many_arguments_use_kprobes_where_fentry_cannot() {
         12
     );
 }
+
+/// Before kallsyms is read, a function exists when BTF describes it; once
+/// read, kallsyms decides, and also knows functions BTF leaves out (the
+/// start-up plan is checked against this one in cli/trace.rs).
+#[test]
+fn live_kernel_plans_from_btf_until_kallsyms_is_read() {
+    use nettrace::kernel::btf::KernelBtf;
+    use nettrace::kernel::kallsyms::Kallsyms;
+    use nettrace::load::plan::LiveKernel;
+    let btf = KernelBtf::load(Some(
+        &std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/btf/signatures.btf"),
+    ))
+    .unwrap();
+    let kallsyms =
+        Kallsyms::parse("ffffffff81a00000 T tcp_v4_rcv\nffffffff81a10000 T ip_rcv_core\n");
+    let early = LiveKernel {
+        btf: &btf,
+        kallsyms: None,
+    };
+    let read = LiveKernel {
+        btf: &btf,
+        kallsyms: Some(&kallsyms),
+    };
+    let plan = |k: &LiveKernel<'_>, name: &str| {
+        decide(probe(name).unwrap(), k, ALL, ProbeMode::Auto, TpMode::Auto)
+    };
+    // In BTF and kallsyms: the same decision either way.
+    assert_eq!(plan(&early, "tcp_v4_rcv"), plan(&read, "tcp_v4_rcv"));
+    assert!(matches!(
+        plan(&early, "tcp_v4_rcv"),
+        Decision::Attach { .. }
+    ));
+    // In kallsyms only: found once kallsyms is read, attached by kprobe.
+    assert_eq!(
+        plan(&early, "ip_rcv_core"),
+        Decision::Skip(SkipReason::NoSymbol)
+    );
+    assert!(matches!(
+        plan(&read, "ip_rcv_core"),
+        Decision::Attach {
+            mechanism: Mechanism::Kprobe,
+            ..
+        }
+    ));
+    // In BTF but not in kallsyms: kallsyms decides.
+    assert!(matches!(plan(&early, "ip_rcv"), Decision::Attach { .. }));
+    assert_eq!(plan(&read, "ip_rcv"), Decision::Skip(SkipReason::NoSymbol));
+}
