@@ -13,6 +13,8 @@ pub const VMLINUX_BTF: &str = "/sys/kernel/btf/vmlinux";
 pub enum BtfError {
     #[error("no kernel BTF at {0}: this kernel was built without CONFIG_DEBUG_INFO_BTF; pass --btf FILE with the kernel's BTF")]
     Missing(PathBuf),
+    #[error("no BTF file at {0}: check the path given to --btf (tools/extract-btf makes one from a vmlinuz)")]
+    FileMissing(PathBuf),
     #[error("cannot read BTF from {path}: {reason}")]
     Unreadable { path: PathBuf, reason: String },
 }
@@ -39,7 +41,11 @@ impl KernelBtf {
             ),
         };
         if !path.exists() {
-            return Err(BtfError::Missing(path));
+            return Err(if module_dir.is_some() {
+                BtfError::Missing(path)
+            } else {
+                BtfError::FileMissing(path)
+            });
         }
         let unreadable = |reason: String| BtfError::Unreadable {
             path: path.clone(),

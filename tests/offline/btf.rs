@@ -40,7 +40,8 @@ fn missing_btf_names_the_fix() {
         .err()
         .expect("missing file is an error")
         .to_string();
-    assert!(err.contains("--btf FILE"), "{err}");
+    assert!(err.contains("no BTF file at /nonexistent/vmlinux"), "{err}");
+    assert!(err.contains("--btf"), "{err}");
 }
 
 fn signatures() -> KernelBtf {
