@@ -7,8 +7,7 @@
 //! vmlinux's ~150,000 types at each start: 0.2 s natively and 2 s under
 //! the emulated test kernels, the largest part of start-up.
 
-use rustc_hash::FxHasher;
-use std::hash::Hasher;
+use super::name_hash;
 
 const MAGIC: u16 = 0xeb9f;
 const HEADER_MIN: usize = 24;
@@ -68,12 +67,6 @@ pub struct RawType {
 
 fn u32_at(data: &[u8], at: usize) -> Option<u32> {
     Some(u32::from_le_bytes(data.get(at..at + 4)?.try_into().ok()?))
-}
-
-fn name_hash(name: &[u8]) -> u64 {
-    let mut h = FxHasher::default();
-    h.write(name);
-    h.finish()
 }
 
 /// Bytes of kind-specific data after a type's 12-byte header.
@@ -217,10 +210,7 @@ impl<'a> View<'a> {
 
     /// The type of this id (0 is void: None).
     pub fn get(&self, id: u32) -> Option<RawType> {
-        let blob = match self.base {
-            Some(b) if id < self.blob.first_id => b,
-            _ => self.blob,
-        };
+        let blob = self.blob_of(id);
         let idx = id.checked_sub(blob.first_id)? as usize;
         blob.raw_at(*blob.offsets.get(idx)? as usize)
     }

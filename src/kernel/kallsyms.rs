@@ -37,13 +37,6 @@ struct Symbol {
     module: u16,
 }
 
-fn name_hash(name: &str) -> u64 {
-    use std::hash::Hasher;
-    let mut h = rustc_hash::FxHasher::default();
-    h.write(name.as_bytes());
-    h.finish()
-}
-
 /// A resolved address.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Location<'a> {
@@ -114,7 +107,7 @@ impl Kallsyms {
             .text
             .iter()
             .enumerate()
-            .map(|(i, e)| (name_hash(k.name(e)), i as u32))
+            .map(|(i, e)| (super::name_hash(k.name(e).as_bytes()), i as u32))
             .collect();
         k.by_name.sort_unstable();
         k
@@ -126,7 +119,7 @@ impl Kallsyms {
 
     /// The first symbol of this exact name.
     fn lookup(&self, name: &str) -> Option<&Symbol> {
-        let h = name_hash(name);
+        let h = super::name_hash(name.as_bytes());
         let first = self.by_name.partition_point(|(k, _)| *k < h);
         self.by_name[first..]
             .iter()
