@@ -217,7 +217,39 @@ pub fn skip_summary(skipped: &[(u32, SkipReason)]) -> Vec<String> {
         .collect()
 }
 
+/// Loads the planned probes. Where tracepoint support was taken from BTF
+/// untested and the load fails, tests it and, if that changes the plan,
+/// loads again.
 fn load_with_fallback(
+    kernel: &mut KernelContext,
+    args: &Args,
+    selection: &[&'static ProbeDef],
+    settings: &LoadSettings,
+    exits: &Exits,
+) -> Result<Session, Fatal> {
+    match load_with_replan(kernel, args, selection, settings, exits) {
+        Err(e) if kernel.caps.assumed => {
+            log::debug!("the load failed with untested tracepoint support: testing it");
+            let wanted = caps::Wanted::for_probe_mode(args.probe_mode).tested();
+            let tested = caps::detect_with(Some(&kernel.btf), None, wanted);
+            let changed = tested.tp_btf.is_err();
+            kernel.caps = tested;
+            if !changed {
+                return Err(e);
+            }
+            log::info!(
+                "tp_btf programs are refused ({}): loading again with raw tracepoints",
+                kernel.caps.tp_btf.as_ref().err().map_or("", String::as_str)
+            );
+            load_with_replan(kernel, args, selection, settings, exits)
+        }
+        r => r,
+    }
+}
+
+/// Loads the plan BTF gives, then checks it against kallsyms and loads
+/// again if kallsyms changes it.
+fn load_with_replan(
     kernel: &KernelContext,
     args: &Args,
     selection: &[&'static ProbeDef],
@@ -351,7 +383,7 @@ pub fn run(
         }
         None => None,
     };
-    let kernel = open_kernel(args, caps::Wanted::for_probe_mode(args.probe_mode))?;
+    let mut kernel = open_kernel(args, caps::Wanted::for_probe_mode(args.probe_mode))?;
     let lifecycle = !args.view.drop && !args.view.basic && !args.view.monitor;
     let reasons = kernel.btf.drop_reasons();
     let rules = super::view_rules(&args.view, &reasons)?;
@@ -416,7 +448,7 @@ pub fn run(
         lifecycle,
         tested: tested_rets,
     };
-    let session = load_with_fallback(&kernel, args, &selection, &settings, &exits)?;
+    let session = load_with_fallback(&mut kernel, args, &selection, &settings, &exits)?;
     let report = session.report.clone();
     for line in skip_summary(&report.skipped) {
         log::warn!("{line}");

@@ -26,6 +26,9 @@ pub struct Capabilities {
     pub raw_tp: Result<(), String>,
     pub ringbuf: Result<(), String>,
     pub drop_reasons: usize,
+    /// tp_btf, raw_tp and the ring buffer are taken from BTF, not tested:
+    /// the run's own load tests them, and tests them here if it fails.
+    pub assumed: bool,
 }
 
 impl Default for Capabilities {
@@ -40,6 +43,7 @@ impl Default for Capabilities {
             raw_tp: untested(),
             ringbuf: untested(),
             drop_reasons: 0,
+            assumed: false,
         }
     }
 }
@@ -111,6 +115,11 @@ pub fn detect(btf: Option<&KernelBtf>) -> Capabilities {
 pub struct Wanted {
     /// Test fentry (functions may attach through it).
     pub fentry: bool,
+    /// Test tp_btf and the ring buffer. Untested, a kernel whose BTF
+    /// describes tracepoints is taken to load tp_btf programs (5.5+) and
+    /// ring buffers (5.8+, older BTF kernels fail the run's load, which
+    /// then tests).
+    pub tp_btf: bool,
     /// Test raw_tp even when tp_btf loads. When tp_btf loads, raw_tp
     /// (older, same privileges) is taken to load too.
     pub raw_tp: bool,
@@ -120,23 +129,36 @@ impl Wanted {
     /// Everything, each for real (`--check`).
     pub const ALL: Wanted = Wanted {
         fentry: true,
+        tp_btf: true,
         raw_tp: true,
     };
 
     /// What a trace run with this probe mode needs: fentry only when
-    /// functions may attach through it (asked for, or no kprobes).
+    /// functions may attach through it (asked for, or no kprobes); tp_btf
+    /// not at all, since the run's own load is the test.
     pub fn for_probe_mode(mode: crate::load::plan::ProbeMode) -> Wanted {
         use crate::load::plan::ProbeMode;
         Wanted {
             // Without kprobes, fentry's answer decides what a skip says.
             fentry: mode == ProbeMode::Fentry || kprobe_support().is_err(),
+            tp_btf: false,
             raw_tp: false,
+        }
+    }
+
+    /// These, with tp_btf and the ring buffer tested for real.
+    pub fn tested(self) -> Wanted {
+        Wanted {
+            tp_btf: true,
+            ..self
         }
     }
 }
 
 /// Why a capability was not tested.
 const FENTRY_NOT_NEEDED: &str = "not tested: functions attach through kprobes in this run";
+/// Why tp_btf was not tested.
+const TP_BTF_ASSUMED: &str = "not tested: taken from BTF";
 
 /// The capability loads for an fentry target.
 pub struct ProgramLoads {
@@ -165,7 +187,11 @@ fn program_loads(target: &'static str, wanted: Wanted) -> ProgramLoads {
         let raw_tp = wanted
             .raw_tp
             .then(|| s.spawn(|| try_load(Some("consume_skb"), Which::RawTp)));
-        let tp_btf = try_load(Some("consume_skb"), Which::TpBtf);
+        let tp_btf = if wanted.tp_btf {
+            try_load(Some("consume_skb"), Which::TpBtf)
+        } else {
+            Err(TP_BTF_ASSUMED.to_string())
+        };
         let joined = |h: std::thread::ScopedJoinHandle<'_, Result<(), String>>| {
             h.join()
                 .unwrap_or_else(|_| Err("the probe thread panicked".into()))
@@ -173,7 +199,7 @@ fn program_loads(target: &'static str, wanted: Wanted) -> ProgramLoads {
         let fentry = fentry.map_or_else(|| Err(FENTRY_NOT_NEEDED.to_string()), joined);
         let raw_tp = match raw_tp {
             Some(h) => joined(h),
-            None if tp_btf.is_ok() => Ok(()),
+            None if tp_btf.is_ok() || !wanted.tp_btf => Ok(()),
             None => try_load(Some("consume_skb"), Which::RawTp),
         };
         (fentry, tp_btf, raw_tp)
@@ -221,6 +247,13 @@ pub fn detect_with(
         _ => program_loads(target, wanted),
     };
     caps.fentry = loads.fentry;
+    if !wanted.tp_btf {
+        caps.assumed = true;
+        caps.tp_btf = Ok(());
+        caps.raw_tp = Ok(());
+        caps.ringbuf = Ok(());
+        return caps;
+    }
     // Both the tp_btf and the raw_tp program write to a ring buffer.
     caps.ringbuf = if loads.tp_btf.is_ok() {
         Ok(())
