@@ -136,8 +136,11 @@ impl KernelBtf {
         if let Some(sig) = func_signature(self.view(), name) {
             return Some(sig);
         }
-        let m = self.module(module?)?;
-        func_signature(View::new(&m, Some(&self.vmlinux)), name)
+        let module = module?;
+        let m = self.module(module)?;
+        let mut sig = func_signature(View::new(&m, Some(&self.vmlinux)), name)?;
+        sig.module = Some(module.to_string());
+        Some(sig)
     }
 
     /// The argument types of a tracepoint (without the leading context
@@ -161,6 +164,8 @@ impl KernelBtf {
 pub struct Signature {
     pub params: Vec<TypeName>,
     pub ret: TypeName,
+    /// The module whose BTF describes it (None: vmlinux).
+    pub module: Option<String>,
 }
 
 fn func_signature(btf: View<'_>, name: &str) -> Option<Signature> {
@@ -179,6 +184,7 @@ fn proto_signature(btf: View<'_>, proto_id: u32) -> Option<Signature> {
     Some(Signature {
         params,
         ret: type_name(btf, proto.size_or_type, 0),
+        module: None,
     })
 }
 

@@ -102,7 +102,8 @@ impl fmt::Display for SkipReason {
 pub enum Decision {
     Attach {
         mechanism: Mechanism,
-        /// Kernel symbol (functions) or tracepoint event name.
+        /// Kernel symbol (functions) or tracepoint event name; for fentry,
+        /// `module:function` where a module defines the function.
         target: String,
         variant: usize,
     },
@@ -295,9 +296,16 @@ pub fn decide(
                     }))
                 }
             };
+            // fentry's target names its module: libbpf then searches that
+            // module's BTF alone, not vmlinux's and every module's before it
+            // (0.4-0.8 s a function under emulation).
+            let target = match btf.and_then(|s| s.module) {
+                Some(module) if mechanism == Mechanism::Fentry => format!("{module}:{symbol}"),
+                _ => symbol.to_string(),
+            };
             Decision::Attach {
                 mechanism,
-                target: symbol.to_string(),
+                target,
                 variant,
             }
         }

@@ -53,6 +53,7 @@ fn spelled(params: &[&str], ret: &str) -> Option<Signature> {
     Some(Signature {
         params: params.iter().map(|p| p.to_string()).collect(),
         ret: ret.to_string(),
+        module: None,
     })
 }
 

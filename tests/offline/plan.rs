@@ -18,6 +18,7 @@ fn sig(params: &[&str], ret: &str) -> Signature {
     Signature {
         params: params.iter().map(|s| s.to_string()).collect(),
         ret: ret.into(),
+        module: None,
     }
 }
 
@@ -318,4 +319,48 @@ fn live_kernel_plans_from_btf_until_kallsyms_is_read() {
     // In BTF but not in kallsyms: kallsyms decides.
     assert!(matches!(plan(&early, "ip_rcv"), Decision::Attach { .. }));
     assert_eq!(plan(&read, "ip_rcv"), Decision::Skip(SkipReason::NoSymbol));
+}
+
+#[test]
+fn fentry_targets_in_modules_name_their_module() {
+    let mut k = FakeKernel::default();
+    let mut in_module = sig(
+        &["void *", SKB, "const struct nf_hook_state *"],
+        "unsigned int",
+    );
+    in_module.module = Some("nf_conntrack".into());
+    k.functions.insert("ipv4_conntrack_in", Some(in_module));
+    k.functions.insert(
+        "ip_rcv",
+        Some(sig(
+            &[
+                SKB,
+                "struct net_device *",
+                "struct packet_type *",
+                "struct net_device *",
+            ],
+            "int",
+        )),
+    );
+    let target = |name: &str, mode: ProbeMode| match decide(
+        probe(name).unwrap(),
+        &k,
+        ALL,
+        mode,
+        TpMode::Auto,
+    ) {
+        Decision::Attach { target, .. } => target,
+        d => panic!("{name} not attached: {d:?}"),
+    };
+    // libbpf searches only the named module's BTF for `module:function`.
+    assert_eq!(
+        target("ipv4_conntrack_in", ProbeMode::Fentry),
+        "nf_conntrack:ipv4_conntrack_in"
+    );
+    assert_eq!(target("ip_rcv", ProbeMode::Fentry), "ip_rcv");
+    // Kprobes resolve symbols through kallsyms, modules included.
+    assert_eq!(
+        target("ipv4_conntrack_in", ProbeMode::Kprobe),
+        "ipv4_conntrack_in"
+    );
 }
