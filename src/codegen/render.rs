@@ -158,26 +158,35 @@ fn probe_values(cat: &Catalogue) -> Vec<Value> {
 #[derive(Debug, Clone, Copy)]
 pub struct ObjectSpec {
     pub name: &'static str,
+    /// How its tracepoints attach: tp_btf, and raw_tp for kernels whose
+    /// BTF does not describe a tracepoint (or `--tp-mode raw`).
+    pub tracepoint_flavours: &'static [&'static str],
     pub function_flavours: &'static [&'static str],
     pub generic: bool,
 }
 
 /// The objects build.rs compiles, smallest last. `nettrace` has every
 /// program: the per-probe kprobes are the fallback for kernels that refuse
-/// the generic ones (before 5.15, no attach cookies).
+/// the generic ones (before 5.15, no attach cookies), and the raw_tp
+/// programs the fallback for tracepoints BTF does not describe. The
+/// smaller ones leave both out: a program costs open time whether or not
+/// it loads (raw_tp was 40% of the kprobe object's code).
 pub const OBJECTS: [ObjectSpec; 3] = [
     ObjectSpec {
         name: "nettrace",
+        tracepoint_flavours: &["tp_btf", "raw_tp"],
         function_flavours: &["fentry", "kprobe"],
         generic: true,
     },
     ObjectSpec {
         name: "nettrace-fentry",
+        tracepoint_flavours: &["tp_btf"],
         function_flavours: &["fentry"],
         generic: true,
     },
     ObjectSpec {
         name: "nettrace-kprobe",
+        tracepoint_flavours: &["tp_btf"],
         function_flavours: &[],
         generic: true,
     },
@@ -212,6 +221,7 @@ pub fn render_bpf(
         ret_cast => ret_casts,
         cookie_readers => cookie_readers(),
         object => object.name,
+        tracepoint_flavours => object.tracepoint_flavours,
         function_flavours => object.function_flavours,
         generic => object.generic,
     })

@@ -213,7 +213,8 @@ fn load_as(
         builder.btf_custom_path(p)?;
     }
     let generic = style != KprobeStyle::PerProbe;
-    let (object_name, bytes) = match (generic, plan_uses(plan, Mechanism::Fentry)) {
+    let raw_tp = plan_uses(plan, Mechanism::RawTp);
+    let (object_name, bytes) = match (generic && !raw_tp, plan_uses(plan, Mechanism::Fentry)) {
         (false, _) => ("nettrace", OBJECT_FULL),
         (true, true) => ("nettrace-fentry", OBJECT_FENTRY),
         (true, false) => ("nettrace-kprobe", OBJECT_KPROBE),

@@ -165,18 +165,25 @@ fn smaller_objects_hold_only_their_programs() {
                 "SEC(\"fentry\")",
                 "SEC(\"kprobe\")\nint kp__",
                 "SEC(\"kprobe.multi\")",
+                "SEC(\"raw_tp\")",
             ][..],
             &[][..],
         ),
         (
             &fentry,
             &["SEC(\"fentry\")", "SEC(\"fexit\")", "SEC(\"kprobe.multi\")"][..],
-            &["int kp__", "int kr__"][..],
+            &["int kp__", "int kr__", "SEC(\"raw_tp\")"][..],
         ),
         (
             &kprobe,
             &["SEC(\"tp_btf\")", "SEC(\"kprobe.multi\")", "int kg__entry"][..],
-            &["SEC(\"fentry\")", "int kp__", "int kr__", "SEC(\"fexit\")"][..],
+            &[
+                "SEC(\"fentry\")",
+                "int kp__",
+                "int kr__",
+                "SEC(\"fexit\")",
+                "SEC(\"raw_tp\")",
+            ][..],
         ),
     ] {
         for w in want {
