@@ -148,3 +148,39 @@ fn an_exit_event_older_than_the_context_joins_it() {
     assert_eq!(done[0].events.len(), 3);
     assert!(done[0].free_unseen.is_empty());
 }
+
+#[test]
+fn a_long_silent_context_retired_by_reuse_waits_out_its_grace_period() {
+    // The first packet is silent past the idle timeout; then its address
+    // comes back for another packet, which retires it (finished now).
+    let reuse = at(1, IDLE_TIMEOUT + Duration::from_millis(10));
+    let mut t = Tracker::new();
+    t.push(ev(1, 0xa, 0));
+    t.push(ev(reuse, 0xa, 0));
+    assert_eq!(t.open_contexts(), 2);
+    assert!(
+        t.take_ready(reuse).is_empty(),
+        "finished at the reuse: neither idle nor past its grace period"
+    );
+    let done = t.take_ready(at(reuse, GRACE));
+    assert_eq!(done.len(), 1);
+    assert!(done[0].complete);
+    assert_eq!(done[0].free_unseen, vec![0xa]);
+    assert_eq!(t.open_contexts(), 1);
+    assert_eq!(t.expired, 0);
+}
+
+#[test]
+fn ready_contexts_come_out_in_the_order_they_opened() {
+    let mut t = Tracker::new();
+    // Opened 0xa, 0xb, 0xc; freed in the opposite order.
+    for (ts, skb) in [(1, 0xa), (2, 0xb), (3, 0xc)] {
+        t.push(ev(ts, skb, 0));
+    }
+    for (ts, skb) in [(4, 0xc), (5, 0xb), (6, 0xa)] {
+        t.push(ev(ts, skb, flags::TRACKED | flags::FREE));
+    }
+    let done = t.take_ready(at(6, GRACE));
+    let first_skbs: Vec<u64> = done.iter().map(|c| c.skbs[0]).collect();
+    assert_eq!(first_skbs, vec![0xa, 0xb, 0xc]);
+}
