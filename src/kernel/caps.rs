@@ -27,7 +27,8 @@ pub struct Capabilities {
     pub ringbuf: Result<(), String>,
     pub drop_reasons: usize,
     /// tp_btf, raw_tp and the ring buffer are taken from BTF, not tested:
-    /// the run's own load tests them, and tests them here if it fails.
+    /// the run's own load tests them, and if it fails, the run tests them
+    /// and replans (`cli/trace.rs`, `load_with_fallback`).
     pub assumed: bool,
 }
 
@@ -157,8 +158,6 @@ impl Wanted {
 
 /// Why a capability was not tested.
 const FENTRY_NOT_NEEDED: &str = "not tested: functions attach through kprobes in this run";
-/// Why tp_btf was not tested.
-const TP_BTF_ASSUMED: &str = "not tested: taken from BTF";
 
 /// The capability loads for an fentry target.
 pub struct ProgramLoads {
@@ -187,10 +186,12 @@ fn program_loads(target: &'static str, wanted: Wanted) -> ProgramLoads {
         let raw_tp = wanted
             .raw_tp
             .then(|| s.spawn(|| try_load(Some("consume_skb"), Which::RawTp)));
+        // Not wanted: taken to load (and raw_tp with it, below); the run's
+        // own load is the test (`Capabilities::assumed`).
         let tp_btf = if wanted.tp_btf {
             try_load(Some("consume_skb"), Which::TpBtf)
         } else {
-            Err(TP_BTF_ASSUMED.to_string())
+            Ok(())
         };
         let joined = |h: std::thread::ScopedJoinHandle<'_, Result<(), String>>| {
             h.join()
@@ -199,7 +200,7 @@ fn program_loads(target: &'static str, wanted: Wanted) -> ProgramLoads {
         let fentry = fentry.map_or_else(|| Err(FENTRY_NOT_NEEDED.to_string()), joined);
         let raw_tp = match raw_tp {
             Some(h) => joined(h),
-            None if tp_btf.is_ok() || !wanted.tp_btf => Ok(()),
+            None if tp_btf.is_ok() => Ok(()),
             None => try_load(Some("consume_skb"), Which::RawTp),
         };
         (fentry, tp_btf, raw_tp)
@@ -247,13 +248,7 @@ pub fn detect_with(
         _ => program_loads(target, wanted),
     };
     caps.fentry = loads.fentry;
-    if !wanted.tp_btf {
-        caps.assumed = true;
-        caps.tp_btf = Ok(());
-        caps.raw_tp = Ok(());
-        caps.ringbuf = Ok(());
-        return caps;
-    }
+    caps.assumed = !wanted.tp_btf;
     // Both the tp_btf and the raw_tp program write to a ring buffer.
     caps.ringbuf = if loads.tp_btf.is_ok() {
         Ok(())
