@@ -343,6 +343,18 @@ fn enrich(ev: &mut Event, session: &Session, hooks: bool, drop_stack: bool) {
 /// A packet's life ends at a free or drop and spans its clones: the
 /// lifecycle mode adds the probes that see those (`extra` in the
 /// catalogue) to whatever `-t` chose, or contexts could never end.
+/// `NETTRACE_PROBE_READS=1` makes the BPF side read kernel memory with
+/// probe reads where the kernel also allows direct loads (core.bpf.h,
+/// `NT_DIRECT_LOADS`): for benchmarks comparing the two, and for the test
+/// that both readers parse packets alike.
+fn probe_reads_forced() -> bool {
+    let forced = std::env::var_os("NETTRACE_PROBE_READS").is_some_and(|v| v == "1");
+    if forced {
+        log::warn!("NETTRACE_PROBE_READS=1: kernel memory is read with probe reads");
+    }
+    forced
+}
+
 fn with_life_probes(mut selection: Vec<&'static ProbeDef>) -> Vec<&'static ProbeDef> {
     let added: Vec<&'static ProbeDef> = crate::catalogue::table::PROBES
         .iter()
@@ -432,6 +444,7 @@ pub fn run(
             detail: u8::from(args.view.detail),
             drop_stack: u8::from(args.view.drop_stack),
             hooks: u8::from(args.hooks),
+            probe_reads: u8::from(probe_reads_forced()),
             wake_bytes: 64 * 1024,
             rate_limit: args.rate_kernel,
         },

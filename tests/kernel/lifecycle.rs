@@ -1,7 +1,7 @@
 //! The default mode on the running kernel: one block per packet.
 
-use crate::runner::{require, require_root, start, start_in_netns, stop_all, Cap};
-use crate::scenario::{ping, tcp_connect, Netns, PacketTap, Router, TwoHosts};
+use crate::runner::{require, require_root, start, start_in_netns, start_with_env, stop_all, Cap};
+use crate::scenario::{ping, send_udp, tcp_connect, Netns, PacketTap, Router, TwoHosts};
 use std::time::Duration;
 
 #[test]
@@ -69,6 +69,63 @@ fn ping_between_namespaces_gives_one_block_per_packet() {
         !other_out.iter().any(|l| l.contains(&net.a_addr)),
         "{other_out:?}"
     );
+}
+
+/// The BPF side reads kernel memory with direct loads where the kernel
+/// allows them (6.2+) and with probe reads elsewhere; NETTRACE_PROBE_READS=1
+/// forces the latter. Two tracers see the same hits, so they must print the
+/// same events: ICMP over IPv4 and IPv6, TCP with flags, UDP, the device
+/// and the namespace (read through skb->dev). On a kernel without direct
+/// loads both runs take the same path and the test still checks the parse.
+#[test]
+fn direct_loads_and_probe_reads_parse_alike() {
+    if !require_root("direct_loads_and_probe_reads_parse_alike") {
+        return;
+    }
+    let net = TwoHosts::new("reads");
+    let a_ns = net.a.inode();
+    let flags = ["-t", "link", "--basic", "--detail", "--netns", &a_ns];
+    let runs = [
+        start(&flags),
+        start_with_env(&[("NETTRACE_PROBE_READS", "1")], &flags),
+    ];
+    assert!(ping(&net.a, &net.b_addr, 1));
+    assert!(ping(&net.a, "::1", 1));
+    assert!(!tcp_connect(&net.a, &net.b_addr, 9));
+    send_udp(&net.a, 4321, &net.b_addr, 9);
+    std::thread::sleep(Duration::from_secs(2));
+    let [direct, probed] = stop_all(runs);
+    assert!(
+        probed.stderr.contains("NETTRACE_PROBE_READS=1"),
+        "{}",
+        probed.stderr
+    );
+    // Everything but the timestamp: each program reads its own clock. Only
+    // the test's own packets: the namespace's IPv6 autoconfiguration may
+    // send before the second tracer is ready.
+    let events = |out: &[String]| {
+        let mut v: Vec<String> = out
+            .iter()
+            .filter(|l| l.contains("][ping ") || l.contains("][python3 "))
+            .filter_map(|l| l.split_once("] ").map(|(_, rest)| rest.to_string()))
+            .collect();
+        v.sort();
+        v
+    };
+    let (direct, probed) = (events(&direct.stdout), events(&probed.stdout));
+    for want in [
+        format!("ICMP: {} -> {} ping request", net.a_addr, net.b_addr),
+        "ICMPv6: ::1 -> ::1 ping request".to_string(),
+        format!("-> {}:9 seq:", net.b_addr),
+        format!("UDP: {}:4321 -> {}:9", net.a_addr, net.b_addr),
+        format!("[ns:{a_ns}]"),
+    ] {
+        assert!(
+            direct.iter().any(|l| l.contains(&want)),
+            "{want} missing: {direct:#?}"
+        );
+    }
+    assert_eq!(direct, probed);
 }
 
 fn args(v: &[String]) -> Vec<&str> {

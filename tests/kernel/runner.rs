@@ -99,6 +99,14 @@ pub fn start(args: &[&str]) -> Running {
     start_command(Command::new(bin()).args(args), args)
 }
 
+/// Starts nettrace with extra environment variables.
+pub fn start_with_env(env: &[(&str, &str)], args: &[&str]) -> Running {
+    start_command(
+        Command::new(bin()).envs(env.iter().copied()).args(args),
+        args,
+    )
+}
+
 /// Starts nettrace inside the named network namespace (`ip netns exec`).
 pub fn start_in_netns(netns: &str, args: &[&str]) -> Running {
     start_command(
