@@ -65,6 +65,9 @@ static __always_inline u64 nt_fentry_arg(void *ctx, u32 i)
 #define NT_DIRECT_LOADS (bpf_ksym_exists(bpf_rdonly_cast) && !CONFIG.probe_reads)
 
 /* `((type *)src)->field` from kernel memory, 0 where it cannot be read.
+ * Only for vmlinux types: a module type (extra_types.h) can have several
+ * BTF ids once modules are loaded, and libbpf refuses the ambiguous type-id
+ * relocation bpf_core_cast needs; those are read with BPF_CORE_READ.
  * `src` is evaluated first: inside BPF_CORE_READ an expression such as
  * `h->head + off` would get a CO-RE relocation against our own struct. */
 #define NT_READ(type, src, field) ({                                            \

@@ -263,12 +263,20 @@ fn load_as(
         }
     }
     set_rodata(&mut open, settings, &ret_on)?;
+    // NETTRACE_VERIFIER_STATS=1: the verifier's statistics per program
+    // (instructions processed, states, time) in the --debug log, for
+    // BENCHMARKS.md's start-up profile.
+    let verifier_stats = std::env::var_os("NETTRACE_VERIFIER_STATS").is_some_and(|v| v == "1");
     let t = std::time::Instant::now();
     for mut prog in open.progs_mut() {
         let name = prog.name().to_string_lossy().into_owned();
         match wanted.get(&name) {
             Some(target) => {
                 prog.set_autoload(true);
+                if verifier_stats {
+                    // BPF_LOG_STATS
+                    prog.set_log_level(4);
+                }
                 if let Some(t) = target {
                     prog.set_attach_target(0, Some(t.clone()))?;
                 }
