@@ -47,6 +47,11 @@ fn run() -> anyhow::Result<()> {
         let c_path = out.join(format!("{}.bpf.c", object.name));
         fs::write(&c_path, render::render_bpf(&cat, &template, object)?)?;
         compile(&clang, &templates, &c_path, &out, object.name, &[], false)?;
+        if object.direct_variant {
+            let name = format!("{}-direct", object.name);
+            let direct = ["-DNT_DIRECT_LOADS=1".to_string()];
+            compile(&clang, &templates, &c_path, &out, &name, &direct, false)?;
+        }
     }
     let nr_probes = format!("-DNT_NR_PROBES={}", cat.probes.len());
     let layout = templates.join("layout.bpf.c");

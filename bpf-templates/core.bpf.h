@@ -51,18 +51,20 @@ static __always_inline u64 nt_fentry_arg(void *ctx, u32 i)
 #include "settings.bpf.h"
 
 /*
- * Kernel memory is read with plain loads through a typed pointer where the
- * kernel has bpf_rdonly_cast (6.2+): the verifier turns the cast into a
- * move and the JIT makes each load fault-safe, so a field costs a few
- * instructions. bpf_probe_read_kernel costs a helper call, a fault-safe
- * copy loop and a memset on error: on the host a filtered-out tracepoint
- * hit took ~200 ns with probe reads and ~110 ns with loads (BENCHMARKS.md).
- * Older kernels, and CONFIG.probe_reads (NETTRACE_PROBE_READS=1, to compare
- * the two), use probe reads. Both operands are constants to the verifier,
- * which drops the branch not taken; on a kernel without the kfunc libbpf
- * leaves its (unreachable) calls poisoned.
+ * Kernel memory is read with plain loads through a typed pointer in the
+ * objects built with NT_DIRECT_LOADS=1 (build.rs), which the loader picks
+ * where the kernel has bpf_rdonly_cast (6.2+): the verifier turns the cast
+ * into a move and the JIT makes each load fault-safe, so a field costs a
+ * few instructions. bpf_probe_read_kernel costs a helper call, a
+ * fault-safe copy loop and a memset on error: on the host a filtered-out
+ * tracepoint hit took ~200 ns with probe reads and ~110 ns with loads
+ * (BENCHMARKS.md). The choice is made per object, not per read at load
+ * time: both readers in one object made every load slower (the kernel
+ * removes the dead branch of each read, libbpf relocates both).
  */
-#define NT_DIRECT_LOADS (bpf_ksym_exists(bpf_rdonly_cast) && !CONFIG.probe_reads)
+#ifndef NT_DIRECT_LOADS
+#define NT_DIRECT_LOADS 0
+#endif
 
 /* `((type *)src)->field` from kernel memory, 0 where it cannot be read.
  * Only for vmlinux types: a module type (extra_types.h) can have several

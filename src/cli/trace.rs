@@ -343,16 +343,25 @@ fn enrich(ev: &mut Event, session: &Session, hooks: bool, drop_stack: bool) {
 /// A packet's life ends at a free or drop and spans its clones: the
 /// lifecycle mode adds the probes that see those (`extra` in the
 /// catalogue) to whatever `-t` chose, or contexts could never end.
-/// `NETTRACE_PROBE_READS=1` makes the BPF side read kernel memory with
-/// probe reads where the kernel also allows direct loads (core.bpf.h,
-/// `NT_DIRECT_LOADS`): for benchmarks comparing the two, and for the test
-/// that both readers parse packets alike.
-fn probe_reads_forced() -> bool {
-    let forced = std::env::var_os("NETTRACE_PROBE_READS").is_some_and(|v| v == "1");
-    if forced {
+/// Whether the BPF side reads kernel memory with direct loads: where the
+/// kernel has bpf_rdonly_cast (6.2+; core.bpf.h, `NT_DIRECT_LOADS`).
+/// `NETTRACE_PROBE_READS=1` keeps probe reads: for benchmarks comparing the
+/// two, and for the test that both readers parse packets alike.
+fn direct_loads(btf: &crate::kernel::btf::KernelBtf) -> bool {
+    if std::env::var_os("NETTRACE_PROBE_READS").is_some_and(|v| v == "1") {
         log::warn!("NETTRACE_PROBE_READS=1: kernel memory is read with probe reads");
+        return false;
     }
-    forced
+    let direct = btf.has_vmlinux_function("bpf_rdonly_cast");
+    log::debug!(
+        "kernel memory read with {}",
+        if direct {
+            "direct loads (bpf_rdonly_cast)"
+        } else {
+            "probe reads (no bpf_rdonly_cast)"
+        }
+    );
+    direct
 }
 
 fn with_life_probes(mut selection: Vec<&'static ProbeDef>) -> Vec<&'static ProbeDef> {
@@ -444,12 +453,12 @@ pub fn run(
             detail: u8::from(args.view.detail),
             drop_stack: u8::from(args.view.drop_stack),
             hooks: u8::from(args.hooks),
-            probe_reads: u8::from(probe_reads_forced()),
             wake_bytes: 64 * 1024,
             rate_limit: args.rate_kernel,
         },
         btf_path: args.btf.clone(),
         kprobe_multi: kernel.kprobe_multi(),
+        direct_loads: direct_loads(&kernel.btf),
         quiet_returns: match &monitor_plan {
             Some((kept, probes)) => crate::rules::monitor::quiet_returns(kept, probes),
             None => Vec::new(),

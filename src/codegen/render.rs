@@ -163,6 +163,10 @@ pub struct ObjectSpec {
     pub tracepoint_flavours: &'static [&'static str],
     pub function_flavours: &'static [&'static str],
     pub generic: bool,
+    /// Also built with `NT_DIRECT_LOADS=1` as `{name}-direct`, for kernels
+    /// with bpf_rdonly_cast (6.2+; core.bpf.h). The full object serves
+    /// kernels older than that, which read with probe reads anyway.
+    pub direct_variant: bool,
 }
 
 /// The objects build.rs compiles, smallest last. `nettrace` has every
@@ -177,18 +181,21 @@ pub const OBJECTS: [ObjectSpec; 3] = [
         tracepoint_flavours: &["tp_btf", "raw_tp"],
         function_flavours: &["fentry", "kprobe"],
         generic: true,
+        direct_variant: false,
     },
     ObjectSpec {
         name: "nettrace-fentry",
         tracepoint_flavours: &["tp_btf"],
         function_flavours: &["fentry"],
         generic: true,
+        direct_variant: true,
     },
     ObjectSpec {
         name: "nettrace-kprobe",
         tracepoint_flavours: &["tp_btf"],
         function_flavours: &[],
         generic: true,
+        direct_variant: true,
     },
 ];
 

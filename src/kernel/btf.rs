@@ -99,6 +99,11 @@ impl KernelBtf {
         })
     }
 
+    /// Whether vmlinux's BTF describes function `name` (a kfunc, say).
+    pub fn has_vmlinux_function(&self, name: &str) -> bool {
+        self.view().find(name, kind::FUNC).is_some()
+    }
+
     /// Whether BTF describes function `name`, in vmlinux or a loaded module.
     pub fn has_function(&self, name: &str) -> bool {
         self.view().find(name, kind::FUNC).is_some() || self.function_module(name).is_some()

@@ -33,6 +33,10 @@ pub use layout::types::{nt_config, nt_event, nt_filter};
 static OBJECT_FULL: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/nettrace.bpf.o"));
 static OBJECT_FENTRY: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/nettrace-fentry.bpf.o"));
 static OBJECT_KPROBE: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/nettrace-kprobe.bpf.o"));
+static OBJECT_FENTRY_DIRECT: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/nettrace-fentry-direct.bpf.o"));
+static OBJECT_KPROBE_DIRECT: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/nettrace-kprobe-direct.bpf.o"));
 
 /// One probe to load, as planned.
 #[derive(Debug, Clone)]
@@ -93,6 +97,9 @@ pub struct LoadSettings {
     pub btf_path: Option<std::path::PathBuf>,
     /// The kernel attaches kprobe.multi links (fprobe, 5.18+).
     pub kprobe_multi: bool,
+    /// Read kernel memory with direct loads (the `-direct` objects): the
+    /// kernel has bpf_rdonly_cast. The full object always uses probe reads.
+    pub direct_loads: bool,
     /// `--monitor`: (probe, return values 0..=63 as bits) whose exits the
     /// kernel drops instead of sending (`rules::monitor::quiet_returns`).
     pub quiet_returns: Vec<(u32, u64)>,
@@ -214,10 +221,13 @@ fn load_as(
     }
     let generic = style != KprobeStyle::PerProbe;
     let raw_tp = plan_uses(plan, Mechanism::RawTp);
-    let (object_name, bytes) = match (generic && !raw_tp, plan_uses(plan, Mechanism::Fentry)) {
-        (false, _) => ("nettrace", OBJECT_FULL),
-        (true, true) => ("nettrace-fentry", OBJECT_FENTRY),
-        (true, false) => ("nettrace-kprobe", OBJECT_KPROBE),
+    let fentry = plan_uses(plan, Mechanism::Fentry);
+    let (object_name, bytes) = match (generic && !raw_tp, fentry, settings.direct_loads) {
+        (false, _, _) => ("nettrace", OBJECT_FULL),
+        (true, true, true) => ("nettrace-fentry-direct", OBJECT_FENTRY_DIRECT),
+        (true, true, false) => ("nettrace-fentry", OBJECT_FENTRY),
+        (true, false, true) => ("nettrace-kprobe-direct", OBJECT_KPROBE_DIRECT),
+        (true, false, false) => ("nettrace-kprobe", OBJECT_KPROBE),
     };
     let mut open = builder.open_memory(bytes)?;
     log::debug!(
