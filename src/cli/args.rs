@@ -64,7 +64,7 @@ pub struct Args {
     /// Log progress to stderr: attach details, then events, open contexts and losses every 2 s
     #[arg(short = 'v', help_heading = "Logging")]
     pub verbose: bool,
-    /// Log debugging detail to stderr (includes libbpf's messages)
+    /// Log debugging detail to stderr, with libbpf's warnings (a refused program's verifier log); NETTRACE_LIBBPF_DEBUG=1 adds libbpf's debug messages
     #[arg(long, help_heading = "Logging")]
     pub debug: bool,
 

@@ -83,10 +83,18 @@ fn live_flag_before_subcommand(args: &Args, m: &clap::ArgMatches) -> Option<Stri
         .map(|id| format!("--{}", id.replace('_', "-")))
 }
 
-static LIBBPF_DEBUG: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+/// Which of libbpf's messages --debug shows: 0 none, 1 its warnings and
+/// notes (a refused program's verifier log among them), 2 also its debug
+/// chatter (NETTRACE_LIBBPF_DEBUG=1, or NETTRACE_VERIFIER_STATS=1 whose
+/// statistics come at that level).
+static LIBBPF_LOG: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
 
-fn libbpf_print(_level: libbpf_rs::PrintLevel, msg: String) {
-    if LIBBPF_DEBUG.load(std::sync::atomic::Ordering::Relaxed) {
+fn libbpf_print(level: libbpf_rs::PrintLevel, msg: String) {
+    let shown = match level {
+        libbpf_rs::PrintLevel::Debug => 2,
+        _ => 1,
+    };
+    if LIBBPF_LOG.load(std::sync::atomic::Ordering::Relaxed) >= shown {
         log::debug!("libbpf: {}", msg.trim_end());
     }
 }
@@ -106,7 +114,18 @@ fn init_logging(args: &Args) {
         .target(env_logger::Target::Stderr)
         .try_init();
     // libbpf explains refused programs at length; keep that for --debug.
-    LIBBPF_DEBUG.store(args.debug, std::sync::atomic::Ordering::Relaxed);
+    // Its debug level (every CO-RE relocation: thousands of lines) only on
+    // request: formatting it cost start-up seconds under emulation, and
+    // the start-up benchmarks run with --debug for their phase times.
+    let chatter = ["NETTRACE_LIBBPF_DEBUG", "NETTRACE_VERIFIER_STATS"]
+        .iter()
+        .any(|v| std::env::var_os(v).is_some_and(|v| v == "1"));
+    let libbpf_log = match (args.debug, chatter) {
+        (false, _) => 0,
+        (true, false) => 1,
+        (true, true) => 2,
+    };
+    LIBBPF_LOG.store(libbpf_log, std::sync::atomic::Ordering::Relaxed);
     libbpf_rs::set_print(Some((libbpf_rs::PrintLevel::Debug, libbpf_print)));
 }
 
