@@ -118,8 +118,8 @@ fn init_logging(args: &Args) {
     // request: formatting it cost start-up seconds under emulation, and
     // the start-up benchmarks run with --debug for their phase times.
     let chatter = ["NETTRACE_LIBBPF_DEBUG", "NETTRACE_VERIFIER_STATS"]
-        .iter()
-        .any(|v| std::env::var_os(v).is_some_and(|v| v == "1"));
+        .into_iter()
+        .any(crate::load::env_switch);
     let libbpf_log = match (args.debug, chatter) {
         (false, _) => 0,
         (true, false) => 1,

@@ -340,15 +340,12 @@ fn enrich(ev: &mut Event, session: &Session, hooks: bool, drop_stack: bool) {
     }
 }
 
-/// A packet's life ends at a free or drop and spans its clones: the
-/// lifecycle mode adds the probes that see those (`extra` in the
-/// catalogue) to whatever `-t` chose, or contexts could never end.
 /// Whether the BPF side reads kernel memory with direct loads: where the
 /// kernel has bpf_rdonly_cast (6.2+; core.bpf.h, `NT_DIRECT_LOADS`).
 /// `NETTRACE_PROBE_READS=1` keeps probe reads: for benchmarks comparing the
 /// two, and for the test that both readers parse packets alike.
 fn direct_loads(btf: &crate::kernel::btf::KernelBtf) -> bool {
-    if std::env::var_os("NETTRACE_PROBE_READS").is_some_and(|v| v == "1") {
+    if crate::load::env_switch("NETTRACE_PROBE_READS") {
         log::warn!("NETTRACE_PROBE_READS=1: kernel memory is read with probe reads");
         return false;
     }
@@ -364,6 +361,9 @@ fn direct_loads(btf: &crate::kernel::btf::KernelBtf) -> bool {
     direct
 }
 
+/// A packet's life ends at a free or drop and spans its clones: the
+/// lifecycle mode adds the probes that see those (`extra` in the
+/// catalogue) to whatever `-t` chose, or contexts could never end.
 fn with_life_probes(mut selection: Vec<&'static ProbeDef>) -> Vec<&'static ProbeDef> {
     let added: Vec<&'static ProbeDef> = crate::catalogue::table::PROBES
         .iter()

@@ -106,7 +106,7 @@ impl KernelBtf {
 
     /// Whether BTF describes function `name`, in vmlinux or a loaded module.
     pub fn has_function(&self, name: &str) -> bool {
-        self.view().find(name, kind::FUNC).is_some() || self.function_module(name).is_some()
+        self.has_vmlinux_function(name) || self.function_module(name).is_some()
     }
 
     fn view(&self) -> View<'_> {

@@ -276,7 +276,7 @@ fn load_as(
     // NETTRACE_VERIFIER_STATS=1: the verifier's statistics per program
     // (instructions processed, states, time) in the --debug log, for
     // BENCHMARKS.md's start-up profile.
-    let verifier_stats = std::env::var_os("NETTRACE_VERIFIER_STATS").is_some_and(|v| v == "1");
+    let verifier_stats = super::env_switch("NETTRACE_VERIFIER_STATS");
     let t = std::time::Instant::now();
     for mut prog in open.progs_mut() {
         let name = prog.name().to_string_lossy().into_owned();
