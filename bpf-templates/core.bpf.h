@@ -165,6 +165,16 @@ struct {
 	__uint(value_size, 127 * sizeof(u64));
 } stacks SEC(".maps");
 
+/* NETTRACE_BENCH_FLOOR=1: every program returns before it reads anything,
+ * so a benchmark run measures what the attachments alone cost (the floor
+ * under the programs' own work). CONFIG is read-only data: the verifier
+ * removes whichever path is dead, and a normal run pays nothing. */
+#define NT_BENCH_FLOOR()                 \
+	do {                             \
+		if (CONFIG.bench_floor) \
+			return 0;        \
+	} while (0)
+
 static __always_inline void count_lost(void)
 {
 	u32 zero = 0;

@@ -143,6 +143,7 @@ struct nt_config {
 	unsigned char detail;      /* fill comm/ifname/ifindex/netns */
 	unsigned char drop_stack;  /* collect a stack id on drops */
 	unsigned char hooks;       /* --hooks: record the hook functions at nf_hook_slow */
+	unsigned char bench_floor; /* NETTRACE_BENCH_FLOOR: every program returns at once */
 	unsigned int wake_bytes;   /* wake user space once this much is queued */
 	unsigned int rate_limit;   /* --rate-kernel: events per second per CPU, 0 = no limit */
 };

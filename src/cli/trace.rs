@@ -361,6 +361,17 @@ fn direct_loads(btf: &crate::kernel::btf::KernelBtf) -> bool {
     direct
 }
 
+/// `NETTRACE_BENCH_FLOOR=1`: every BPF program returns before it reads
+/// anything. `tools/bench-vm-overhead` runs this as its "floor" mode: what
+/// the attachments alone cost, under the programs' own work.
+fn bench_floor() -> bool {
+    let floor = crate::load::env_switch("NETTRACE_BENCH_FLOOR");
+    if floor {
+        log::warn!("NETTRACE_BENCH_FLOOR=1: the probes attach but report nothing");
+    }
+    floor
+}
+
 /// A packet's life ends at a free or drop and spans its clones: the
 /// lifecycle mode adds the probes that see those (`extra` in the
 /// catalogue) to whatever `-t` chose, or contexts could never end.
@@ -453,6 +464,7 @@ pub fn run(
             detail: u8::from(args.view.detail),
             drop_stack: u8::from(args.view.drop_stack),
             hooks: u8::from(args.hooks),
+            bench_floor: u8::from(bench_floor()),
             wake_bytes: 64 * 1024,
             rate_limit: args.rate_kernel,
         },
