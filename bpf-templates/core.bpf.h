@@ -737,11 +737,16 @@ static __always_inline void untrack(struct sk_buff *skb)
 		untrack_key(&key);
 }
 
+/* A function's entry and exit run in one task, but not always on one CPU:
+ * a function that sleeps can return on another. So the CPU is part of the
+ * key only for thread id 0, the idle tasks, one per CPU, in whose context
+ * softirqs also run. */
 static __always_inline struct stash_key stash_key_of(u32 probe)
 {
+	u64 task = bpf_get_current_pid_tgid();
 	struct stash_key k = {
-		.task = bpf_get_current_pid_tgid(),
-		.cpu = bpf_get_smp_processor_id(),
+		.task = task,
+		.cpu = (u32)task ? 0 : bpf_get_smp_processor_id(),
 		.probe = probe,
 	};
 	return k;

@@ -1,7 +1,9 @@
 //! The default mode on the running kernel: one block per packet.
 
 use crate::runner::{require, require_root, start, start_in_netns, start_with_env, stop_all, Cap};
-use crate::scenario::{ping, send_udp, tcp_connect, Netns, PacketTap, Router, TwoHosts};
+use crate::scenario::{
+    ping, send_across_cpus, send_udp, tcp_connect, Netns, PacketTap, Router, TwoHosts,
+};
 use std::time::Duration;
 
 #[test]
@@ -292,6 +294,45 @@ fn function_path_clones_and_return_values() {
         .find(|l| l.contains("[ip_rcv "))
         .unwrap_or_else(|| panic!("no ip_rcv in {ret_block:#?}"));
     assert!(ip_rcv.contains("*return: 0"), "{ip_rcv}");
+}
+
+/// A function's exit is paired with its entry even when the task returns
+/// on another CPU: a blocking TCP send sleeps in tcp_sendmsg_locked and is
+/// moved to the second CPU before it can finish. Its event, with the
+/// return value (the bytes sent), must still be printed, in kprobe and in
+/// fentry mode.
+#[test]
+fn return_on_another_cpu_is_paired() {
+    if !require("return_on_another_cpu_is_paired", Cap::Kprobe) {
+        return;
+    }
+    let ns = Netns::new("migr");
+    let port = "5998";
+    let flags = ["-t", "tcp-out", "--ret", "--basic", "-p", "tcp", "--port", port];
+    let mut runs = vec![start(&flags)];
+    if require("return_on_another_cpu_is_paired", Cap::Fentry) {
+        let mut fentry = flags.to_vec();
+        fentry.extend(["--probe-mode", "fentry"]);
+        runs.push(start(&fentry));
+    }
+    let bytes = 4_000_000;
+    let report = send_across_cpus(&ns, 5998, bytes);
+    assert_eq!(report.trim(), format!("sent {bytes}"), "{report}");
+    std::thread::sleep(Duration::from_secs(2));
+    for run in runs {
+        let done = run.stop();
+        let want = format!("*return: {bytes}");
+        assert!(
+            done.stdout
+                .iter()
+                .any(|l| l.contains("[tcp_sendmsg_locked") && l.contains(&want)),
+            "no tcp_sendmsg_locked event returning {bytes}: {:#?}",
+            done.stdout
+                .iter()
+                .filter(|l| l.contains("tcp_sendmsg_locked"))
+                .collect::<Vec<_>>()
+        );
+    }
 }
 
 /// SNAT: the packet stays tracked after its source is rewritten, and its

@@ -314,6 +314,38 @@ pub fn tcp_connect(ns: &Netns, dst: &str, port: u16) -> bool {
     run("ip", &args).status.success()
 }
 
+/// One blocking `send` of `bytes` over loopback TCP in `ns`, to `port`,
+/// that returns on another CPU than it entered on: the sending thread is
+/// pinned to the first CPU, blocks in the kernel for want of buffer space
+/// (the receiver reads nothing yet), is moved to the second CPU, and only
+/// then is the data read. Returns the script's report, `sent N` on success.
+pub fn send_across_cpus(ns: &Netns, port: u16, bytes: usize) -> String {
+    let script = format!(
+        "import os,socket,threading,time\n\
+         cpus=sorted(os.sched_getaffinity(0))\n\
+         assert len(cpus)>=2,'needs two CPUs'\n\
+         srv=socket.socket(); srv.setsockopt(socket.SOL_SOCKET,socket.SO_RCVBUF,4096)\n\
+         srv.bind(('127.0.0.1',{port})); srv.listen(1)\n\
+         cli=socket.socket(); cli.setsockopt(socket.SOL_SOCKET,socket.SO_SNDBUF,4096)\n\
+         cli.connect(('127.0.0.1',{port})); conn,_=srv.accept()\n\
+         tid=[]; sent=[]\n\
+         def send():\n\
+         \x20tid.append(threading.get_native_id()); os.sched_setaffinity(0,{{cpus[0]}})\n\
+         \x20sent.append(cli.send(b'x'*{bytes}))\n\
+         t=threading.Thread(target=send); t.start(); time.sleep(1)\n\
+         os.sched_setaffinity(tid[0],{{cpus[1]}})\n\
+         got=0\n\
+         while got<{bytes}: got+=len(conn.recv(1<<20))\n\
+         t.join(); print('sent',sent[0])\n"
+    );
+    let out = run("ip", &["netns", "exec", &ns.name, "python3", "-c", &script]);
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
 /// A packet socket (what tcpdump opens) listening on an interface inside a
 /// namespace, so that the kernel clones each packet for it. Closed on drop.
 pub struct PacketTap {
