@@ -308,7 +308,9 @@ fn return_on_another_cpu_is_paired() {
     }
     let ns = Netns::new("migr");
     let port = "5998";
-    let flags = ["-t", "tcp-out", "--ret", "--basic", "-p", "tcp", "--port", port];
+    let flags = [
+        "-t", "tcp-out", "--ret", "--basic", "-p", "tcp", "--port", port,
+    ];
     let mut runs = vec![start(&flags)];
     if require("return_on_another_cpu_is_paired", Cap::Fentry) {
         let mut fentry = flags.to_vec();
