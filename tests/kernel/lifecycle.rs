@@ -307,9 +307,10 @@ fn return_on_another_cpu_is_paired() {
         return;
     }
     let ns = Netns::new("migr");
-    let port = "5998";
+    let port = 5998;
+    let port_arg = port.to_string();
     let flags = [
-        "-t", "tcp-out", "--ret", "--basic", "-p", "tcp", "--port", port,
+        "-t", "tcp-out", "--ret", "--basic", "-p", "tcp", "--port", &port_arg,
     ];
     let mut runs = vec![start(&flags)];
     if require("return_on_another_cpu_is_paired", Cap::Fentry) {
@@ -318,7 +319,7 @@ fn return_on_another_cpu_is_paired() {
         runs.push(start(&fentry));
     }
     let bytes = 4_000_000;
-    let report = send_across_cpus(&ns, 5998, bytes);
+    let report = send_across_cpus(&ns, port, bytes);
     assert_eq!(report.trim(), format!("sent {bytes}"), "{report}");
     std::thread::sleep(Duration::from_secs(2));
     for run in runs {
