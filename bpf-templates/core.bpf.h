@@ -57,9 +57,10 @@ static __always_inline u64 nt_fentry_arg(void *ctx, u32 i)
  * into a move and the JIT makes each load fault-safe, so a field costs a
  * few instructions. bpf_probe_read_kernel costs a helper call, a
  * fault-safe copy loop and a memset on error: on the host a filtered-out
- * tracepoint hit costs 30-45% less with loads (BENCHMARKS.md). The choice is made per object, not per read at load
- * time: both readers in one object made every load slower (the kernel
- * removes the dead branch of each read, libbpf relocates both).
+ * tracepoint hit costs 30-45% less with loads (BENCHMARKS.md). The
+ * choice is made per object, not per read at load time: both readers in
+ * one object made every load slower (the kernel removes the dead branch of
+ * each read, libbpf relocates both).
  */
 #ifndef NT_DIRECT_LOADS
 #define NT_DIRECT_LOADS 0

@@ -7,7 +7,8 @@ pub mod plan;
 pub mod select;
 
 /// Whether developer switch `name` (NETTRACE_PROBE_READS,
-/// NETTRACE_VERIFIER_STATS, NETTRACE_LIBBPF_DEBUG) is set to 1.
+/// NETTRACE_VERIFIER_STATS, NETTRACE_LIBBPF_DEBUG, NETTRACE_BENCH_FLOOR)
+/// is set to 1.
 pub fn env_switch(name: &str) -> bool {
     std::env::var_os(name).is_some_and(|v| v == "1")
 }

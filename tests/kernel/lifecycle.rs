@@ -1,6 +1,8 @@
 //! The default mode on the running kernel: one block per packet.
 
-use crate::runner::{require, require_root, start, start_in_netns, start_with_env, stop_all, Cap};
+use crate::runner::{
+    has, require, require_root, start, start_in_netns, start_with_env, stop_all, Cap,
+};
 use crate::scenario::{
     ping, send_across_cpus, send_udp, tcp_connect, Netns, PacketTap, Router, TwoHosts,
 };
@@ -313,7 +315,7 @@ fn return_on_another_cpu_is_paired() {
         "-t", "tcp-out", "--ret", "--basic", "-p", "tcp", "--port", &port_arg,
     ];
     let mut runs = vec![start(&flags)];
-    if require("return_on_another_cpu_is_paired", Cap::Fentry) {
+    if has(Cap::Fentry) {
         let mut fentry = flags.to_vec();
         fentry.extend(["--probe-mode", "fentry"]);
         runs.push(start(&fentry));

@@ -54,15 +54,25 @@ impl Cap {
     }
 }
 
-/// Root plus a capability. The expected capabilities come from
-/// NETTRACE_KERNEL_PROFILE (`host`: tracepoints only; `vm`: everything)
-/// when set, else from `nettrace --check`. A missing capability skips
-/// the test with a `SKIPPED:` line (counted by tools/vm-test).
+/// Root plus a capability. A missing capability skips the test with a
+/// `SKIPPED:` line (counted by tools/vm-test).
 pub fn require(test: &str, cap: Cap) -> bool {
     if !require_root(test) {
         return false;
     }
-    let present = match std::env::var("NETTRACE_KERNEL_PROFILE").as_deref() {
+    let present = has(cap);
+    if !present {
+        eprintln!("SKIPPED: {test} (this kernel has no {})", cap.field());
+    }
+    present
+}
+
+/// Whether the kernel has a capability, for a test that covers more when
+/// it does (no `SKIPPED:` line). The expected capabilities come from
+/// NETTRACE_KERNEL_PROFILE (`host`: tracepoints only; `vm`: everything)
+/// when set, else from `nettrace --check`.
+pub fn has(cap: Cap) -> bool {
+    match std::env::var("NETTRACE_KERNEL_PROFILE").as_deref() {
         Ok("host") => false,
         Ok("vm") => true,
         _ => {
@@ -74,11 +84,7 @@ pub fn require(test: &str, cap: Cap) -> bool {
                 .lines()
                 .any(|l| l.starts_with(&format!("{}:", cap.field())) && l.contains(" yes"))
         }
-    };
-    if !present {
-        eprintln!("SKIPPED: {test} (this kernel has no {})", cap.field());
     }
-    present
 }
 
 pub struct Running {
