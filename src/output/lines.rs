@@ -157,17 +157,16 @@ impl Formatter<'_> {
         // Most events of a packet show the same headers: their summary is
         // copied from the previous line instead of formatted again (it
         // was a third of the cost of printing a block).
-        let mut last: Option<(&crate::events::Packet, std::ops::Range<usize>)> = None;
+        let mut last: Option<&crate::events::Packet> = None;
+        let mut summary = String::with_capacity(128);
         for (i, ev) in ctx.sorted_events().into_iter().enumerate() {
             self.push_event_head(s, ev);
-            match &last {
-                Some((pkt, range)) if **pkt == ev.pkt => s.extend_from_within(range.clone()),
-                _ => {
-                    let start = s.len();
-                    push_summary(s, &ev.pkt);
-                    last = Some((&ev.pkt, start..s.len()));
-                }
+            if last != Some(&ev.pkt) {
+                summary.clear();
+                push_summary(&mut summary, &ev.pkt);
+                last = Some(&ev.pkt);
             }
+            s.push_str(&summary);
             self.push_event_tail(s, ev);
             note(s, i);
             s.push('\n');
