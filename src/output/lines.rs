@@ -94,6 +94,21 @@ pub fn verdict_name(kind: RetKind, ret: i64) -> String {
         .unwrap_or_else(|| ret.to_string())
 }
 
+/// A probe's name padded to its column (20 characters), made once per
+/// probe: the column is on every event line.
+fn probe_column(probe: u32) -> &'static str {
+    static COLUMNS: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    let padded = |name: &str| {
+        let mut s = String::new();
+        push_padded(&mut s, name, 20);
+        s
+    };
+    let columns = COLUMNS.get_or_init(|| PROBES.iter().map(|p| padded(p.name)).collect());
+    columns
+        .get(probe as usize)
+        .map_or("?                   ", String::as_str)
+}
+
 impl Formatter<'_> {
     /// `[142.097193] TCP: ... flags:S, reason: NO_SOCKET, tcp_v4_rcv+0x81`
     pub fn drop_line(&self, ev: &Event) -> String {
@@ -210,7 +225,6 @@ impl Formatter<'_> {
 
     /// The part of an event line before the packet summary.
     fn push_event_head(&self, s: &mut String, ev: &Event) {
-        let name = PROBES.get(ev.probe as usize).map_or("?", |p| p.name);
         s.push('[');
         self.clock.push(s, ev.ts);
         s.push_str("] [");
@@ -222,7 +236,7 @@ impl Formatter<'_> {
             };
             push_hex(s, ev.skb);
             s.push_str("][");
-            push_padded(s, name, 20);
+            s.push_str(probe_column(ev.probe));
             s.push_str("][cpu:");
             push_int_padded(s, ev.cpu, 3);
             s.push_str("][");
@@ -235,7 +249,7 @@ impl Formatter<'_> {
             push_int(s, ev.netns);
             s.push_str("] ");
         } else {
-            push_padded(s, name, 20);
+            s.push_str(probe_column(ev.probe));
             s.push_str("] ");
         }
     }

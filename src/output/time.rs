@@ -76,12 +76,19 @@ impl Clock {
 
     /// Appends the printed time to `s`.
     pub fn push(&self, s: &mut String, ts_ns: u64) {
-        use super::text::{push_int, push_zero_padded};
         match self.offset_ns {
             None => {
-                push_int(s, ts_ns / 1_000_000_000);
-                s.push('.');
-                push_zero_padded(s, (ts_ns % 1_000_000_000) / 1000, 6);
+                // Printed on every event line: the fraction is built on the
+                // stack and appended once.
+                let mut secs = itoa::Buffer::new();
+                let mut frac = *b".000000";
+                let mut micros = ts_ns % 1_000_000_000 / 1000;
+                for digit in frac[1..].iter_mut().rev() {
+                    *digit = b'0' + (micros % 10) as u8;
+                    micros /= 10;
+                }
+                s.push_str(secs.format(ts_ns / 1_000_000_000));
+                s.push_str(std::str::from_utf8(&frac).unwrap_or_default());
             }
             Some(off) => {
                 let wall = ts_ns as i128 + off;
