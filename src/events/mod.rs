@@ -164,6 +164,11 @@ impl ShortName {
 
     /// From a NUL-terminated kernel buffer.
     pub fn from_c(bytes: &[u8]) -> ShortName {
+        // Without --detail the kernel leaves both names empty: every
+        // event decodes two of them.
+        if bytes.first().is_none_or(|b| *b == 0) {
+            return ShortName::default();
+        }
         ShortName::new(&c_str(bytes))
     }
 
