@@ -219,11 +219,22 @@ static __always_inline bool rate_limited(void)
 	return false;
 }
 
+/* The bytes of `e` the record carries: the sections after `pkt` only when
+ * they hold something (struct nt_event). */
+static __always_inline u32 record_size(struct nt_event *e)
+{
+	if (CONFIG.detail)
+		return sizeof(*e);
+	if (e->nf.valid)
+		return __builtin_offsetof(struct nt_event, comm);
+	return __builtin_offsetof(struct nt_event, nf);
+}
+
 static __always_inline void emit(struct nt_event *e)
 {
 	if (rate_limited())
 		return;
-	if (bpf_ringbuf_output(&events, e, sizeof(*e), wake_flag()))
+	if (bpf_ringbuf_output(&events, e, record_size(e), wake_flag()))
 		count_lost();
 }
 

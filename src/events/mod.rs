@@ -238,23 +238,34 @@ fn addr(family: u8, bytes: &[u8; 16]) -> Option<IpAddr> {
 /// Why a record could not be decoded.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum DecodeError {
-    #[error("event record of {got} bytes, expected {want}")]
+    #[error("event record of {got} bytes, expected at least {want}")]
     Size { got: usize, want: usize },
 }
 
 impl Event {
-    /// Decodes one ring-buffer record.
+    /// Decodes one ring-buffer record. A record ends early when its last
+    /// sections are empty (the netfilter facts, the `--detail` names:
+    /// `struct nt_event`); what it leaves off reads as zero.
     pub fn decode(data: &[u8]) -> Result<Event, DecodeError> {
-        let want = std::mem::size_of::<nt_event>();
-        if data.len() < want {
+        let full = std::mem::size_of::<nt_event>();
+        let least = std::mem::offset_of!(nt_event, nf);
+        if data.len() < least {
             return Err(DecodeError::Size {
                 got: data.len(),
-                want,
+                want: least,
             });
         }
-        // SAFETY: nt_event is plain old data (integers and byte arrays) and
-        // the slice holds at least size_of::<nt_event>() bytes.
-        let raw: nt_event = unsafe { std::ptr::read_unaligned(data.as_ptr().cast()) };
+        let mut raw = nt_event::default();
+        // SAFETY: nt_event is plain old data (integers and byte arrays), so
+        // any bytes are a valid value; at most size_of::<nt_event>() bytes
+        // are copied, from a slice that holds them.
+        unsafe {
+            std::ptr::copy_nonoverlapping(
+                data.as_ptr(),
+                (&mut raw as *mut nt_event).cast::<u8>(),
+                data.len().min(full),
+            );
+        }
         Ok(Event::from_raw(&raw))
     }
 
@@ -377,6 +388,45 @@ impl Packet {
 mod tests {
     /// Events are held by the hundred thousand (a packet waits out its grace
     /// period): keep them small.
+    #[test]
+    fn a_record_may_leave_its_empty_sections_off() {
+        use super::{nf_valid, DecodeError, Event};
+        use crate::load::attach::nt_event;
+        use std::mem::{offset_of, size_of};
+        let mut raw = nt_event {
+            skb: 0xffff_8880_0000_1000,
+            ..Default::default()
+        };
+        raw.nf.valid = nf_valid::HOOK;
+        raw.nf.pf = 2;
+        raw.nf.hook = 1;
+        raw.comm[0] = b'x' as _;
+        // SAFETY: nt_event is plain old data; the slice covers it exactly.
+        let bytes = unsafe {
+            std::slice::from_raw_parts(
+                (&raw as *const nt_event).cast::<u8>(),
+                size_of::<nt_event>(),
+            )
+        };
+        let whole = Event::decode(bytes).unwrap();
+        assert_eq!(whole.comm.as_str(), "x");
+        assert_eq!(whole.nf.as_ref().and_then(|n| n.pf_hook), Some((2, 1)));
+        let without_names = Event::decode(&bytes[..offset_of!(nt_event, comm)]).unwrap();
+        assert_eq!(without_names.comm.as_str(), "");
+        assert_eq!(without_names.nf, whole.nf);
+        let without_nf = Event::decode(&bytes[..offset_of!(nt_event, nf)]).unwrap();
+        assert!(without_nf.nf.is_none());
+        assert_eq!(without_nf.skb, raw.skb);
+        let short = offset_of!(nt_event, nf) - 1;
+        assert_eq!(
+            Event::decode(&bytes[..short]),
+            Err(DecodeError::Size {
+                got: short,
+                want: offset_of!(nt_event, nf)
+            })
+        );
+    }
+
     #[test]
     fn an_event_stays_small() {
         let size = std::mem::size_of::<super::Event>();
