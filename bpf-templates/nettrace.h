@@ -86,7 +86,7 @@ struct nt_event {
 	struct nt_pkt pkt;
 	/* The record in the ring buffer ends before `nf` when no netfilter
 	 * probe filled it, and before `comm` without --detail (emit() in
-	 * core.bpf.h): most events leave 100 of these 232 bytes off. */
+	 * core.bpf.h): most records are 128 bytes of the 232. */
 	struct nt_nf nf;
 	char comm[NT_NAME_LEN];   /* --detail only */
 	char ifname[NT_NAME_LEN]; /* --detail only */

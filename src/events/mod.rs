@@ -386,8 +386,6 @@ impl Packet {
 
 #[cfg(test)]
 mod tests {
-    /// Events are held by the hundred thousand (a packet waits out its grace
-    /// period): keep them small.
     #[test]
     fn a_record_may_leave_its_empty_sections_off() {
         use super::{nf_valid, DecodeError, Event};
@@ -427,6 +425,8 @@ mod tests {
         );
     }
 
+    /// Events are held by the hundred thousand (a packet waits out its grace
+    /// period): keep them small.
     #[test]
     fn an_event_stays_small() {
         let size = std::mem::size_of::<super::Event>();
