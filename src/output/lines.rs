@@ -95,18 +95,22 @@ pub fn verdict_name(kind: RetKind, ret: i64) -> String {
 }
 
 /// A probe's name padded to its column (20 characters), made once per
-/// probe: the column is on every event line.
+/// probe: the column is on every event line. An index past the table
+/// prints `?` (the last entry).
 fn probe_column(probe: u32) -> &'static str {
     static COLUMNS: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
-    let padded = |name: &str| {
-        let mut s = String::new();
-        push_padded(&mut s, name, 20);
-        s
-    };
-    let columns = COLUMNS.get_or_init(|| PROBES.iter().map(|p| padded(p.name)).collect());
-    columns
-        .get(probe as usize)
-        .map_or("?                   ", String::as_str)
+    let columns = COLUMNS.get_or_init(|| {
+        let names = PROBES.iter().map(|p| p.name).chain(["?"]);
+        names
+            .map(|name| {
+                let mut s = String::new();
+                push_padded(&mut s, name, 20);
+                s
+            })
+            .collect()
+    });
+    let unknown = columns.len() - 1;
+    columns[(probe as usize).min(unknown)].as_str()
 }
 
 impl Formatter<'_> {
