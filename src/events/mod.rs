@@ -94,8 +94,8 @@ mod nf_valid {
     pub const NFT: u8 = 1 << 3;
 }
 
-/// One probe hit. (Serialized as is into recordings: a field added here
-/// is a new recording version, `record::format`.)
+/// One probe hit. (Written whole into recordings: a field added here is a
+/// new recording version and a change to `record::codec`.)
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Event {
     /// Nanoseconds since boot (CLOCK_MONOTONIC).

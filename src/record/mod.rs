@@ -6,9 +6,11 @@
 //!
 //! Layout: `NTREC\0`, a little-endian u16 format version, then frames of
 //! `[kind: u8][length: u32 LE][payload]`. The first frame is the JSON
-//! header; events are postcard-encoded `events::Event`s; symbols precede
-//! the first event that needs them; an end frame closes a complete file.
+//! header; events are `events::Event`s in fixed-width fields (`codec`;
+//! format 1 used postcard); symbols precede the first event that needs
+//! them; an end frame closes a complete file.
 
+pub mod codec;
 pub mod read;
 pub mod script;
 pub mod write;
@@ -16,10 +18,12 @@ pub mod write;
 use serde::{Deserialize, Serialize};
 
 pub const MAGIC: &[u8; 6] = b"NTREC\0";
-/// The format this nettrace writes. Version 1: `Event` as of nettrace 0.1.
-pub const FORMAT_VERSION: u16 = 1;
+/// The format this nettrace writes. Version 1: `Event` as of nettrace 0.1,
+/// postcard-encoded. Version 2: the same `Event`, in `codec`'s fixed-width
+/// fields.
+pub const FORMAT_VERSION: u16 = 2;
 /// Formats this nettrace reads.
-pub const READABLE_VERSIONS: &[u16] = &[1];
+pub const READABLE_VERSIONS: &[u16] = &[1, 2];
 /// No frame is this large; a larger length means a damaged file.
 pub const MAX_FRAME: u32 = 1 << 20;
 

@@ -4,7 +4,7 @@
 //! Every problem is a `ReadError` naming the file offset and the frame;
 //! nothing in a file can make the reader panic or allocate without bound.
 
-use super::{kind, End, Header, Symbol, MAGIC, MAX_FRAME, READABLE_VERSIONS};
+use super::{codec, kind, End, Header, Symbol, MAGIC, MAX_FRAME, READABLE_VERSIONS};
 use crate::catalogue::table::PROBES;
 use crate::events::Event;
 use crate::kernel::btf::DropReasons;
@@ -60,6 +60,8 @@ pub struct Recording {
     good_until: u64,
     /// Recorded probe id → this nettrace's probe id.
     probe_ids: Vec<Option<u32>>,
+    /// The file's format version (how its events are encoded).
+    version: u16,
 }
 
 struct Frames<R: Read> {
@@ -258,6 +260,7 @@ impl Recording {
             damage,
             good_until,
             probe_ids,
+            version,
         })
     }
 
@@ -303,7 +306,11 @@ impl Iterator for Inputs<'_> {
             };
             match kind {
                 kind::EVENT => {
-                    let mut ev: Event = match postcard::from_bytes(bytes) {
+                    let decoded = match self.rec.version {
+                        1 => postcard::from_bytes::<Event>(bytes).map_err(|e| e.to_string()),
+                        _ => codec::decode(bytes).map_err(|e| e.to_string()),
+                    };
+                    let mut ev = match decoded {
                         Ok(ev) => ev,
                         Err(e) => {
                             self.ended = true;

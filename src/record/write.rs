@@ -1,7 +1,7 @@
 //! Writing a recording while a live run goes on. A write error stops the
 //! recording (with a warning and a failed run at the end), never the trace.
 
-use super::{kind, End, Header, Symbol, FORMAT_VERSION, MAGIC};
+use super::{codec, kind, End, Header, Symbol, FORMAT_VERSION, MAGIC};
 use crate::events::Event;
 use crate::kernel::kallsyms::Kallsyms;
 use std::collections::HashSet;
@@ -61,10 +61,8 @@ impl Recorder {
         }
         let mut buf = std::mem::take(&mut self.frame);
         buf.clear();
-        match postcard::to_io(ev, &mut buf) {
-            Ok(_) => self.frame(kind::EVENT, &buf),
-            Err(e) => self.fail(format!("cannot encode an event: {e}")),
-        }
+        codec::encode(ev, &mut buf);
+        self.frame(kind::EVENT, &buf);
         self.frame = buf;
     }
 

@@ -134,6 +134,39 @@ fn a_recording_reads_back_as_written() {
     assert_eq!(rec.kallsyms.len(), 1);
 }
 
+/// Format 1 (events in postcard) is still read: the file of the test
+/// above, its event frames re-encoded the way nettrace 0.1 wrote them.
+#[test]
+fn a_format_1_recording_reads_back() {
+    use nettrace::record::{codec, kind};
+    let s = script();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("run.ntrec");
+    let want = inputs(&s.events);
+    write(&path, &s, &want);
+    let v2 = std::fs::read(&path).unwrap();
+    let mut v1 = v2[..6].to_vec();
+    v1.extend_from_slice(&1u16.to_le_bytes());
+    let mut at = 8;
+    while at < v2.len() {
+        let len = u32::from_le_bytes(v2[at + 1..at + 5].try_into().unwrap()) as usize;
+        let mut payload = v2[at + 5..at + 5 + len].to_vec();
+        if v2[at] == kind::EVENT {
+            payload = postcard::to_stdvec(&codec::decode(&payload).unwrap()).unwrap();
+        }
+        v1.push(v2[at]);
+        v1.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+        v1.extend_from_slice(&payload);
+        at += 5 + len;
+    }
+    assert_ne!(v1[8..], v2[8..], "the event frames changed encoding");
+    std::fs::write(&path, &v1).unwrap();
+    let rec = Recording::open(&path).unwrap();
+    assert!(rec.damage.is_none());
+    let got: Vec<Input> = rec.inputs().unwrap().map(Result::unwrap).collect();
+    assert_eq!(got, want);
+}
+
 #[test]
 fn replay_prints_what_the_events_print_in_every_mode() {
     let s = script();
