@@ -9,7 +9,7 @@ use crate::catalogue::table::PROBES;
 use crate::events::Event;
 use crate::kernel::btf::DropReasons;
 use crate::kernel::kallsyms::Kallsyms;
-use std::io::{BufReader, Read};
+use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -64,16 +64,22 @@ pub struct Recording {
     version: u16,
 }
 
-struct Frames<R: Read> {
-    r: R,
+struct Frames {
+    r: BufReader<std::fs::File>,
     path: String,
     offset: u64,
     index: u64,
-    /// The last frame's payload (reused: one allocation per file, not per frame).
+    /// The file's length: a frame that says it runs past it is truncated.
+    file_len: u64,
+    /// The last frame's payload, when it did not lie whole in the reader's
+    /// buffer (reused: one allocation per file, not per frame).
     payload: Vec<u8>,
+    /// Bytes of the reader's buffer the last frame was lent from, consumed
+    /// at the next call.
+    lent: usize,
 }
 
-impl<R: Read> Frames<R> {
+impl Frames {
     fn damaged(&self, offset: u64, what: impl Into<String>) -> ReadError {
         ReadError::Damaged {
             path: self.path.clone(),
@@ -83,20 +89,33 @@ impl<R: Read> Frames<R> {
         }
     }
 
-    /// The next frame, None at a clean end of file.
-    fn next(&mut self) -> Option<Result<(u8, &[u8]), ReadError>> {
+    /// The next frame, None at a clean end of file. Frames whose kind
+    /// `wanted` refuses are stepped over unread, with an empty payload.
+    fn next_of(&mut self, wanted: impl Fn(u8) -> bool) -> Option<Result<(u8, &[u8]), ReadError>> {
+        self.r.consume(std::mem::take(&mut self.lent));
         let at = self.offset;
         let mut head = [0u8; 5];
-        match read_full(&mut self.r, &mut head) {
-            Ok(0) => return None,
-            Ok(5) => {}
-            Ok(n) => {
-                return Some(Err(self.damaged(
-                    at,
-                    format!("truncated: the file ends {n} bytes into a frame header"),
-                )))
-            }
+        // A frame that lies whole in the reader's buffer is lent from it:
+        // most do, and a replay then copies no event bytes.
+        let buffered = match self.r.fill_buf() {
+            Ok(b) => b,
             Err(e) => return Some(Err(self.damaged(at, format!("read error: {e}")))),
+        };
+        let lendable = buffered.len() >= 5;
+        if lendable {
+            head.copy_from_slice(&buffered[..5]);
+        } else {
+            match read_full(&mut self.r, &mut head) {
+                Ok(0) => return None,
+                Ok(5) => {}
+                Ok(n) => {
+                    return Some(Err(self.damaged(
+                        at,
+                        format!("truncated: the file ends {n} bytes into a frame header"),
+                    )))
+                }
+                Err(e) => return Some(Err(self.damaged(at, format!("read error: {e}")))),
+            }
         }
         let kind = head[0];
         if ![
@@ -119,6 +138,43 @@ impl<R: Read> Frames<R> {
                 format!("a frame of {len} bytes (at most {MAX_FRAME})"),
             )));
         }
+        let end = at + 5 + len as u64;
+        if end > self.file_len {
+            return Some(Err(self.damaged(
+                at,
+                format!(
+                    "truncated: the frame says {len} bytes, the file holds {}",
+                    self.file_len.saturating_sub(at + 5)
+                ),
+            )));
+        }
+        self.offset = end;
+        self.index += 1;
+        let skip = !wanted(kind);
+        if lendable && (skip || self.r.buffer().len() >= 5 + len as usize) {
+            if skip {
+                // Stepping over a frame the caller does not want, within
+                // the buffer or past it: nothing is copied.
+                let in_buffer = self.r.buffer().len();
+                if in_buffer >= 5 + len as usize {
+                    self.r.consume(5 + len as usize);
+                } else if let Err(e) = self.r.seek_relative(5 + len as i64) {
+                    return Some(Err(self.damaged(at, format!("read error: {e}"))));
+                }
+                return Some(Ok((kind, &[])));
+            }
+            self.lent = 5 + len as usize;
+            return Some(Ok((kind, &self.r.buffer()[5..5 + len as usize])));
+        }
+        if lendable {
+            self.r.consume(5);
+        }
+        if skip {
+            if let Err(e) = self.r.seek_relative(len as i64) {
+                return Some(Err(self.damaged(at, format!("read error: {e}"))));
+            }
+            return Some(Ok((kind, &[])));
+        }
         let mut payload = std::mem::take(&mut self.payload);
         payload.resize(len as usize, 0);
         let read = read_full(&mut self.r, &mut payload);
@@ -133,9 +189,12 @@ impl<R: Read> Frames<R> {
             }
             Err(e) => return Some(Err(self.damaged(at, format!("read error: {e}")))),
         }
-        self.offset += 5 + len as u64;
-        self.index += 1;
         Some(Ok((kind, &self.payload)))
+    }
+
+    /// The next frame with its payload.
+    fn next(&mut self) -> Option<Result<(u8, &[u8]), ReadError>> {
+        self.next_of(|_| true)
     }
 }
 
@@ -153,12 +212,19 @@ fn read_full(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
     Ok(n)
 }
 
-fn open_frames(path: &Path) -> Result<(Frames<BufReader<std::fs::File>>, u16), ReadError> {
+fn open_frames(path: &Path) -> Result<(Frames, u16), ReadError> {
     let p = path.display().to_string();
     let file = std::fs::File::open(path).map_err(|e| ReadError::Io {
         path: p.clone(),
         why: e.to_string(),
     })?;
+    let file_len = file
+        .metadata()
+        .map_err(|e| ReadError::Io {
+            path: p.clone(),
+            why: e.to_string(),
+        })?
+        .len();
     let mut r = BufReader::with_capacity(1 << 20, file);
     let mut start = [0u8; 8];
     let n = read_full(&mut r, &mut start).map_err(|e| ReadError::Io {
@@ -175,7 +241,9 @@ fn open_frames(path: &Path) -> Result<(Frames<BufReader<std::fs::File>>, u16), R
             path: p,
             offset: 8,
             index: 0,
+            file_len,
             payload: Vec::new(),
+            lent: 0,
         },
         version,
     ))
@@ -211,7 +279,9 @@ impl Recording {
         let mut damage = None;
         loop {
             let at = frames.offset;
-            match frames.next() {
+            // The scan wants symbols and the end; events and ticks are
+            // decoded by `inputs`, so here they are only stepped over.
+            match frames.next_of(|k| k != kind::EVENT && k != kind::TICK) {
                 None => break,
                 Some(Err(e)) => {
                     damage = Some(e);
@@ -281,7 +351,7 @@ impl Recording {
 
 pub struct Inputs<'a> {
     rec: &'a Recording,
-    frames: Frames<BufReader<std::fs::File>>,
+    frames: Frames,
     ended: bool,
     /// Events skipped because their probe is not in this nettrace's catalogue.
     pub unknown_probe: u64,
