@@ -78,17 +78,14 @@ impl Clock {
     pub fn push(&self, s: &mut String, ts_ns: u64) {
         match self.offset_ns {
             None => {
-                // Printed on every event line: the fraction is built on the
-                // stack and appended once.
+                // Printed on every event line, so no formatting machinery:
+                // 1,000,000 + the microseconds has seven digits, and its
+                // last six are the zero-padded fraction.
                 let mut secs = itoa::Buffer::new();
-                let mut frac = *b".000000";
-                let mut micros = ts_ns % 1_000_000_000 / 1000;
-                for digit in frac[1..].iter_mut().rev() {
-                    *digit = b'0' + (micros % 10) as u8;
-                    micros /= 10;
-                }
+                let mut frac = itoa::Buffer::new();
                 s.push_str(secs.format(ts_ns / 1_000_000_000));
-                s.push_str(std::str::from_utf8(&frac).unwrap_or_default());
+                s.push('.');
+                s.push_str(&frac.format(1_000_000 + ts_ns % 1_000_000_000 / 1000)[1..]);
             }
             Some(off) => {
                 let wall = ts_ns as i128 + off;
