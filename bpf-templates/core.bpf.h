@@ -143,13 +143,24 @@ struct stash_key {
 	u32 probe;
 };
 
-/* Entry events waiting for their function to return. */
+/* Entry events waiting for their function to return, one slot per task
+ * (and CPU, for thread 0) and probe. A slot outlives its call: the exit
+ * marks it done (ts = 0) instead of deleting it, and the task's next call
+ * of the probe writes its event into the same slot in place. Per call that
+ * is two lookups, where an insert and a delete cost an element's
+ * allocation and a bucket lock each (BENCHMARKS.md, monitor mode). LRU:
+ * slots of tasks that are gone make room for new ones. */
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 8192);
 	__type(key, struct stash_key);
 	__type(value, struct nt_event);
 } stash SEC(".maps");
+
+/* Slots ever created in `stash`. At zero an exit program has nothing to
+ * complete and returns before the lookup (and, for kprobe.multi, before
+ * the cookie's search): with a filter that matches nothing, every exit. */
+s64 stash_bound = 0;
 
 /* --hooks: slot pf * 8 + hook holds that hook's functions, as last seen. */
 struct {
@@ -774,9 +785,16 @@ static __always_inline int stash_or_emit(u32 probe, struct nt_event *e)
 {
 	if (RET_ON[probe]) {
 		struct stash_key k = stash_key_of(probe);
+		struct nt_event *slot = bpf_map_lookup_elem(&stash, &k);
 
-		if (bpf_map_update_elem(&stash, &k, e, BPF_ANY))
+		/* Only this task (on this CPU, for thread 0) uses this key, so
+		 * nothing else writes the slot meanwhile. */
+		if (slot)
+			__builtin_memcpy(slot, e, sizeof(*e));
+		else if (bpf_map_update_elem(&stash, &k, e, BPF_ANY))
 			count_lost();
+		else
+			__sync_fetch_and_add(&stash_bound, 1);
 		return 0;
 	}
 	emit(e);
@@ -803,10 +821,16 @@ enum nt_exit_kind {
 /* Exit of a function probe: complete the stashed entry event. */
 static __always_inline int on_exit(u32 probe, long long ret, enum nt_exit_kind kind)
 {
-	struct stash_key k = stash_key_of(probe);
-	struct nt_event *e = bpf_map_lookup_elem(&stash, &k);
+	struct stash_key k;
+	struct nt_event *e;
 
-	if (!e)
+	if (stash_bound <= 0)
+		return 0;
+	k = stash_key_of(probe);
+	e = bpf_map_lookup_elem(&stash, &k);
+
+	/* ts 0: a slot whose call is done (this call's entry stashed nothing). */
+	if (!e || !e->ts)
 		return 0;
 	e->ret = ret;
 	e->flags |= NT_EV_RET;
@@ -827,12 +851,9 @@ static __always_inline int on_exit(u32 probe, long long ret, enum nt_exit_kind k
 
 		bpf_map_update_elem(&tracked, &key, &head, BPF_EXIST);
 	}
-	if (probe < NT_NR_PROBES && ret >= 0 && ret < 64 && ((QUIET_RET[probe] >> ret) & 1)) {
-		bpf_map_delete_elem(&stash, &k);
-		return 0;
-	}
-	emit(e);
-	bpf_map_delete_elem(&stash, &k);
+	if (!(probe < NT_NR_PROBES && ret >= 0 && ret < 64 && ((QUIET_RET[probe] >> ret) & 1)))
+		emit(e);
+	e->ts = 0;
 	return 0;
 }
 
