@@ -38,6 +38,29 @@ pub enum PacketSource {
     Socket,
 }
 
+impl PacketSource {
+    /// From its code: the kernel's `NT_SRC_*` (nettrace.h), which
+    /// recordings store too. None for a code no source has.
+    pub fn from_code(code: u8) -> Option<PacketSource> {
+        match code {
+            0 => Some(PacketSource::None),
+            1 => Some(PacketSource::Header),
+            2 => Some(PacketSource::MacHeader),
+            3 => Some(PacketSource::Socket),
+            _ => None,
+        }
+    }
+
+    pub fn code(self) -> u8 {
+        match self {
+            PacketSource::None => 0,
+            PacketSource::Header => 1,
+            PacketSource::MacHeader => 2,
+            PacketSource::Socket => 3,
+        }
+    }
+}
+
 /// The packet summary of one event.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Packet {
@@ -271,12 +294,7 @@ impl Event {
 
     pub fn from_raw(raw: &nt_event) -> Event {
         let p = &raw.pkt;
-        let source = match p.source {
-            1 => PacketSource::Header,
-            2 => PacketSource::MacHeader,
-            3 => PacketSource::Socket,
-            _ => PacketSource::None,
-        };
+        let source = PacketSource::from_code(p.source).unwrap_or(PacketSource::None);
         let f = raw.flags;
         let n = &raw.nf;
         let nf = (n.valid != 0).then(|| {

@@ -81,12 +81,7 @@ pub fn encode(ev: &Event, out: &mut Vec<u8>) {
 pub const FIXED: usize = 40 + 1 + 65;
 
 fn encode_packet(p: &Packet, out: &mut Vec<u8>) {
-    out.push(match p.source {
-        PacketSource::None => 0,
-        PacketSource::Header => 1,
-        PacketSource::MacHeader => 2,
-        PacketSource::Socket => 3,
-    });
+    out.push(p.source.code());
     out.extend_from_slice(&p.l3_proto.to_le_bytes());
     out.push(p.l4_proto);
     for a in [p.saddr, p.daddr] {
@@ -247,14 +242,8 @@ impl Fixed<'_> {
 
     #[inline(always)]
     fn packet(&mut self) -> Result<Packet, CodecError> {
-        let [source] = self.take();
-        let source = match source {
-            0 => PacketSource::None,
-            1 => PacketSource::Header,
-            2 => PacketSource::MacHeader,
-            3 => PacketSource::Socket,
-            s => return Err(CodecError::Source(s)),
-        };
+        let [code] = self.take();
+        let source = PacketSource::from_code(code).ok_or(CodecError::Source(code))?;
         let l3_proto = u16::from_le_bytes(self.take());
         let [l4_proto] = self.take();
         let saddr = self.address()?;

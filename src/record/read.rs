@@ -150,30 +150,23 @@ impl Frames {
         }
         self.offset = end;
         self.index += 1;
-        let skip = !wanted(kind);
-        if lendable && (skip || self.r.buffer().len() >= 5 + len as usize) {
-            if skip {
-                // Stepping over a frame the caller does not want, within
-                // the buffer or past it: nothing is copied.
-                let in_buffer = self.r.buffer().len();
-                if in_buffer >= 5 + len as usize {
-                    self.r.consume(5 + len as usize);
-                } else if let Err(e) = self.r.seek_relative(5 + len as i64) {
-                    return Some(Err(self.damaged(at, format!("read error: {e}"))));
-                }
-                return Some(Ok((kind, &[])));
-            }
-            self.lent = 5 + len as usize;
-            return Some(Ok((kind, &self.r.buffer()[5..5 + len as usize])));
-        }
-        if lendable {
-            self.r.consume(5);
-        }
-        if skip {
-            if let Err(e) = self.r.seek_relative(len as i64) {
+        // The rest of the frame: its payload, and its header too when that
+        // was only looked at in the buffer.
+        let rest = len as usize + if lendable { 5 } else { 0 };
+        if !wanted(kind) {
+            // Stepped over, copying nothing: BufReader moves within its
+            // buffer when it can and seeks the file otherwise.
+            if let Err(e) = self.r.seek_relative(rest as i64) {
                 return Some(Err(self.damaged(at, format!("read error: {e}"))));
             }
             return Some(Ok((kind, &[])));
+        }
+        if lendable && self.r.buffer().len() >= rest {
+            self.lent = rest;
+            return Some(Ok((kind, &self.r.buffer()[5..rest])));
+        }
+        if lendable {
+            self.r.consume(5);
         }
         let mut payload = std::mem::take(&mut self.payload);
         payload.resize(len as usize, 0);
