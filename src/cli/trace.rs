@@ -483,6 +483,16 @@ pub fn run(
         tested: tested_rets,
     };
     let session = load_with_fallback(&mut kernel, args, &selection, &settings, &exits)?;
+    match session.fill_multi_cookies(kernel.kallsyms()) {
+        Ok(Some(table)) => log::debug!(
+            "kprobe.multi cookie table: {} functions in their own slots, {} left to the kernel's search",
+            table.slots.len(),
+            table.collisions
+        ),
+        Ok(None) => {}
+        // The programs keep asking the kernel: slower, never wrong.
+        Err(e) => log::warn!("cannot fill the kprobe.multi cookie table ({e:#}): the kernel's cookie search answers instead"),
+    }
     let report = session.report.clone();
     for line in skip_summary(&report.skipped) {
         log::warn!("{line}");
@@ -627,6 +637,10 @@ pub fn run(
     };
     let lost = session.lost_events();
     let rate_limited = session.rate_limited_events();
+    log::debug!(
+        "kprobe.multi cookie table misses (answered by the kernel's search): {}",
+        session.multi_cookie_misses()
+    );
     drop(ring);
     let recorded = recorder_cell.into_inner().map(|r| {
         r.finish(&crate::record::End {

@@ -80,6 +80,10 @@ pub const COOKIE_FIELDS: [(&str, u32, u32); 14] = [
     ("VALID", 53, 1),
 ];
 
+/// log2 of the kprobe.multi cookie table's slots (`km_cookies`, filled by
+/// load::generic::cookie_table): 4096 slots of 16 bytes.
+pub const KM_SLOT_BITS: u32 = 12;
+
 /// An absent argument in a cookie's argument field.
 pub const COOKIE_NONE: u64 = 15;
 
@@ -227,6 +231,7 @@ pub fn render_bpf(
         arg => arg,
         ret_cast => ret_casts,
         cookie_readers => cookie_readers(),
+        km_slot_bits => KM_SLOT_BITS,
         object => object.name,
         tracepoint_flavours => object.tracepoint_flavours,
         function_flavours => object.function_flavours,

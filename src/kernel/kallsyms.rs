@@ -138,6 +138,15 @@ impl Kallsyms {
         self.lookup(name).is_some()
     }
 
+    /// The address of the first function of this exact name (None when
+    /// absent or addresses are hidden).
+    pub fn address_of(&self, name: &str) -> Option<u64> {
+        if !self.addresses_visible {
+            return None;
+        }
+        self.lookup(name).map(|e| e.address)
+    }
+
     /// The module a function lives in (None: vmlinux or unknown).
     pub fn module_of(&self, name: &str) -> Option<&str> {
         let module = self.lookup(name)?.module;

@@ -7,6 +7,7 @@ use super::generic;
 use super::plan::{Decision, Mechanism, SkipReason};
 use crate::catalogue::table::{ProbeDef, PROBES};
 use crate::codegen::render::prog_name;
+use crate::kernel::kallsyms::Kallsyms;
 use anyhow::Context;
 use libbpf_rs::{Link, MapCore, MapFlags, Object, ObjectBuilder};
 use std::collections::HashMap;
@@ -87,6 +88,8 @@ pub struct Session {
     links: Vec<Link>,
     object: Object,
     pub report: AttachReport,
+    /// (symbol, cookie) of each function attached through kprobe.multi.
+    multi_cookies: Vec<(String, u64)>,
 }
 
 /// Run-wide settings written to .rodata before load.
@@ -309,6 +312,7 @@ fn load_as(
 
     let mut links = Vec::new();
     let mut report = AttachReport::default();
+    let mut multi_cookies = Vec::new();
     {
         let progs: HashMap<String, libbpf_rs::ProgramMut<'_>> = object
             .progs_mut()
@@ -383,7 +387,7 @@ fn load_as(
             }
         }
         if !multi.is_empty() {
-            attach_multi(&progs, &multi, &mut links, &mut report)?;
+            multi_cookies = attach_multi(&progs, &multi, &mut links, &mut report)?;
         }
     }
     log::debug!(
@@ -395,19 +399,21 @@ fn load_as(
         object,
         links,
         report,
+        multi_cookies,
     })
 }
 
 /// Attaches every kprobe of the plan through one kprobe.multi link for the
-/// entries and one for the exits. The kernel takes or refuses a link as a
-/// whole: on a refusal the caller loads again with one generic kprobe link
-/// per function, which reports each function that fails on its own.
+/// entries and one for the exits, and returns each function's (symbol,
+/// cookie). The kernel takes or refuses a link as a whole: on a refusal
+/// the caller loads again with one generic kprobe link per function, which
+/// reports each function that fails on its own.
 fn attach_multi(
     progs: &HashMap<String, libbpf_rs::ProgramMut<'_>>,
     probes: &[&PlannedProbe],
     links: &mut Vec<Link>,
     report: &mut AttachReport,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Vec<(String, u64)>> {
     let target_of = |p: &PlannedProbe| match &p.decision {
         Decision::Attach {
             target, variant, ..
@@ -446,7 +452,7 @@ fn attach_multi(
                 probes.len(),
                 exits.len()
             );
-            Ok(())
+            Ok(probes.iter().map(|p| target_of(p)).collect())
         }
         (e, x) => {
             let err = e.err().or(x.err()).expect("one attach failed");
@@ -468,6 +474,53 @@ impl Session {
     /// CPUs (`struct nt_limiter.suppressed`).
     pub fn rate_limited_events(&self) -> u64 {
         self.percpu_sum("limiter", 16)
+    }
+
+    /// Fills the kprobe.multi programs' cookie table (`km_cookies`) with
+    /// the attached functions' addresses from kallsyms, the multiplier
+    /// last: until it is written the programs ask the kernel, so no
+    /// program reads a half-filled table. Returns the table (None without
+    /// kprobe.multi functions or visible addresses); `km_misses` then
+    /// restarts from zero.
+    pub fn fill_multi_cookies(
+        &self,
+        kallsyms: &Kallsyms,
+    ) -> anyhow::Result<Option<generic::CookieTable>> {
+        if self.multi_cookies.is_empty() || !kallsyms.addresses_visible() {
+            return Ok(None);
+        }
+        let functions: Vec<(u64, u64)> = self
+            .multi_cookies
+            .iter()
+            .filter_map(|(symbol, cookie)| Some((kallsyms.address_of(symbol)?, *cookie)))
+            .collect();
+        let table = generic::cookie_table(&functions);
+        let map = self.map("km_cookies").context("no km_cookies map")?;
+        let slot_bytes = |ip: u64, cookie: u64| {
+            let mut b = [0u8; 16];
+            b[..8].copy_from_slice(&ip.to_ne_bytes());
+            b[8..].copy_from_slice(&cookie.to_ne_bytes());
+            b
+        };
+        for &(slot, ip, cookie) in &table.slots {
+            map.update(&slot.to_ne_bytes(), &slot_bytes(ip, cookie), MapFlags::ANY)?;
+        }
+        map.update(
+            &(generic::KM_SLOTS as u32).to_ne_bytes(),
+            &slot_bytes(table.mul, 0),
+            MapFlags::ANY,
+        )?;
+        // The misses counted so far are hits before the table was in.
+        let misses = self.map("km_misses").context("no km_misses map")?;
+        let zeros = vec![vec![0u8; 8]; libbpf_rs::num_possible_cpus()?];
+        misses.update_percpu(&0u32.to_ne_bytes(), &zeros, MapFlags::ANY)?;
+        Ok(Some(table))
+    }
+
+    /// kprobe.multi hits the cookie table could not answer (the kernel's
+    /// search did), summed over CPUs.
+    pub fn multi_cookie_misses(&self) -> u64 {
+        self.percpu_sum("km_misses", 0)
     }
 
     /// The u64 at `offset` of a one-entry per-CPU array, summed over CPUs.

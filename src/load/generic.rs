@@ -4,9 +4,11 @@
 //! start-up saved in kprobe mode; this module packs what differs between
 //! probes into each attachment's cookie, in the layout the generated C
 //! reads (`COOKIE_FIELDS`, shared with build.rs through codegen::render).
+//! With kprobe.multi it also lays out the address → cookie table the
+//! programs read instead of the kernel's cookie search (`km_cookies`).
 
 use crate::catalogue::table::{Extra, ProbeDef, SkbVia};
-use crate::codegen::render::{ret_class, COOKIE_FIELDS, COOKIE_NONE};
+use crate::codegen::render::{ret_class, COOKIE_FIELDS, COOKIE_NONE, KM_SLOT_BITS};
 
 /// Program names: kprobe.multi entry/exit, per-function kprobe entry/exit.
 pub const MULTI_ENTRY: &str = "km__entry";
@@ -76,6 +78,84 @@ pub fn cookie(probe: &ProbeDef, variant: usize) -> u64 {
     c
 }
 
+/// Slots of the kprobe.multi cookie table (the map has one more, the
+/// multiplier's).
+pub const KM_SLOTS: usize = 1 << KM_SLOT_BITS;
+
+/// The slot of function address `ip` under multiplier `mul`, as the
+/// generated C computes it (`km_cookie`).
+pub fn km_slot(ip: u64, mul: u64) -> u32 {
+    (ip.wrapping_mul(mul) >> (64 - KM_SLOT_BITS)) as u32
+}
+
+/// The kprobe.multi cookie table: (slot, address, cookie) for each
+/// function that got a slot of its own under `mul`; `collisions` lost
+/// theirs and are answered by the kernel's search.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CookieTable {
+    pub mul: u64,
+    pub slots: Vec<(u32, u64, u64)>,
+    pub collisions: usize,
+}
+
+/// Multipliers tried before settling for the one with fewest collisions.
+const KM_TRIES: u64 = 4096;
+
+/// Lays out (address, cookie) pairs, searching odd multipliers (a fixed
+/// sequence, so a run is reproducible) for one that gives every address a
+/// slot of its own: with ~150 functions in 4096 slots about one in ten
+/// does.
+pub fn cookie_table(functions: &[(u64, u64)]) -> CookieTable {
+    let mut best: Option<(usize, u64)> = None;
+    let mut taken = vec![0u64; KM_SLOTS / 64];
+    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+    for _ in 0..KM_TRIES {
+        let mul = splitmix64(&mut seed) | 1;
+        taken.fill(0);
+        let mut collisions = 0;
+        for &(ip, _) in functions {
+            let s = km_slot(ip, mul) as usize;
+            let bit = 1u64 << (s % 64);
+            if taken[s / 64] & bit != 0 {
+                collisions += 1;
+            }
+            taken[s / 64] |= bit;
+        }
+        if best.is_none_or(|(c, _)| collisions < c) {
+            best = Some((collisions, mul));
+        }
+        if collisions == 0 {
+            break;
+        }
+    }
+    let Some((_, mul)) = best else {
+        unreachable!("KM_TRIES > 0");
+    };
+    let mut slots: Vec<(u32, u64, u64)> = Vec::with_capacity(functions.len());
+    let mut collisions = 0;
+    for &(ip, cookie) in functions {
+        let s = km_slot(ip, mul);
+        if slots.iter().any(|&(t, _, _)| t == s) {
+            collisions += 1;
+        } else {
+            slots.push((s, ip, cookie));
+        }
+    }
+    CookieTable {
+        mul,
+        slots,
+        collisions,
+    }
+}
+
+fn splitmix64(state: &mut u64) -> u64 {
+    *state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -111,5 +191,45 @@ mod tests {
                 assert_eq!(get(c, "VALID"), 1);
             }
         }
+    }
+
+    /// Function-like addresses: 16-byte aligned, spread over a 16 MiB text.
+    fn addresses(n: u64, seed: u64) -> Vec<(u64, u64)> {
+        let mut state = seed;
+        (0..n)
+            .map(|i| {
+                let off = (splitmix64(&mut state) % (16 << 20)) & !0xf;
+                (0xffff_ffff_8100_0000 + off, i + 1)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_catalogue_size_gets_a_slot_each() {
+        for seed in 0..20 {
+            let fns = addresses(PROBES.len() as u64, seed);
+            let table = cookie_table(&fns);
+            assert_eq!(table.collisions, 0, "seed {seed}");
+            assert_eq!(table.slots.len(), fns.len());
+            for (ip, cookie) in &fns {
+                let s = km_slot(*ip, table.mul);
+                assert!((s as usize) < KM_SLOTS);
+                let hit = table.slots.iter().find(|e| e.0 == s).unwrap();
+                assert_eq!((hit.1, hit.2), (*ip, *cookie));
+            }
+        }
+    }
+
+    #[test]
+    fn too_many_functions_leave_collisions_to_the_kernel() {
+        let fns = addresses(KM_SLOTS as u64 + 10, 7);
+        let table = cookie_table(&fns);
+        assert!(table.collisions >= 10);
+        assert_eq!(table.slots.len() + table.collisions, fns.len());
+        let mut seen: Vec<u32> = table.slots.iter().map(|e| e.0).collect();
+        seen.sort_unstable();
+        seen.dedup();
+        assert_eq!(seen.len(), table.slots.len(), "one function a slot");
+        assert_eq!(table.mul & 1, 1);
     }
 }

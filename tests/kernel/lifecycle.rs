@@ -253,6 +253,7 @@ fn function_path_clones_and_return_values() {
         "-t",
         "ip,icmp",
         "--ret",
+        "--debug",
         "-p",
         "icmp",
         "--addr",
@@ -260,7 +261,25 @@ fn function_path_clones_and_return_values() {
     ]);
     assert!(ping(&net.a, &net.b_addr, 1));
     std::thread::sleep(Duration::from_secs(2));
-    let [plain, with_ret] = stop_all([plain, with_ret]).map(|f| f.stdout);
+    let [plain, with_ret] = stop_all([plain, with_ret]);
+    // kprobe.multi (6.12): the programs took every cookie from the
+    // address table, none from the kernel's search.
+    let debug = &with_ret.stderr;
+    if std::env::var("NETTRACE_KERNEL_NAME").as_deref() == Ok("6.12") {
+        assert!(debug.contains("functions through kprobe.multi"), "{debug}");
+    }
+    if debug.contains("functions through kprobe.multi") {
+        let filled = debug
+            .lines()
+            .find_map(|l| l.split_once("kprobe.multi cookie table: ")?.1.split(' ').next())
+            .unwrap_or_else(|| panic!("no cookie table in {debug}"));
+        assert!(filled.parse::<u32>().is_ok_and(|n| n > 0), "{debug}");
+        assert!(
+            debug.contains("cookie table misses (answered by the kernel's search): 0\n"),
+            "{debug}"
+        );
+    }
+    let (plain, with_ret) = (plain.stdout, with_ret.stdout);
     let request = format!("ICMP: {} -> {} ping request", net.a_addr, net.b_addr);
     let all = blocks(&plain);
     let block = block_with(&all, &request);
