@@ -259,9 +259,23 @@ fn function_path_clones_and_return_values() {
         "--addr",
         &net.a_addr,
     ]);
+    // The kernel's cookie search (kprobe.multi without the address
+    // table) must give the same path.
+    let searched = start_with_env(
+        &[("NETTRACE_COOKIE_SEARCH", "1")],
+        &[
+            "-t",
+            "ip,icmp",
+            "--debug",
+            "-p",
+            "icmp",
+            "--addr",
+            &net.a_addr,
+        ],
+    );
     assert!(ping(&net.a, &net.b_addr, 1));
     std::thread::sleep(Duration::from_secs(2));
-    let [plain, with_ret] = stop_all([plain, with_ret]);
+    let [plain, with_ret, searched] = stop_all([plain, with_ret, searched]);
     // kprobe.multi (6.12): the programs took every cookie from the
     // address table, none from the kernel's search.
     let debug = &with_ret.stderr;
@@ -271,16 +285,49 @@ fn function_path_clones_and_return_values() {
     if debug.contains("functions through kprobe.multi") {
         let filled = debug
             .lines()
-            .find_map(|l| l.split_once("kprobe.multi cookie table: ")?.1.split(' ').next())
+            .find_map(|l| {
+                l.split_once("kprobe.multi cookie table: ")?
+                    .1
+                    .split(' ')
+                    .next()
+            })
             .unwrap_or_else(|| panic!("no cookie table in {debug}"));
         assert!(filled.parse::<u32>().is_ok_and(|n| n > 0), "{debug}");
         assert!(
             debug.contains("cookie table misses (answered by the kernel's search): 0\n"),
             "{debug}"
         );
+        assert!(
+            !searched.stderr.contains("kprobe.multi cookie table: "),
+            "{}",
+            searched.stderr
+        );
+        assert!(
+            !searched
+                .stderr
+                .contains("cookie table misses (answered by the kernel's search): 0\n"),
+            "every hit went to the kernel's search: {}",
+            searched.stderr
+        );
     }
     let (plain, with_ret) = (plain.stdout, with_ret.stdout);
     let request = format!("ICMP: {} -> {} ping request", net.a_addr, net.b_addr);
+    // Sorted: each tracer reads its own clock, so events of two CPUs
+    // close in time may order differently.
+    let path = |out: &[String]| {
+        let all = blocks(out);
+        let mut probes: Vec<String> = probes_of(block_with(&all, &request))
+            .into_iter()
+            .map(String::from)
+            .collect();
+        probes.sort();
+        probes
+    };
+    assert_eq!(
+        path(&searched.stdout),
+        path(&plain),
+        "the kernel's cookie search gave another path"
+    );
     let all = blocks(&plain);
     let block = block_with(&all, &request);
     let probes = probes_of(block);
