@@ -2,6 +2,8 @@
 //! (NFPROTO_*, NF_INET_*), for event lines and for rules (`nf.family`,
 //! `nf.hook`). One table serves both.
 
+use std::borrow::Cow;
+
 /// NFPROTO_* values and their names.
 pub const FAMILIES: &[(&str, u8)] = &[
     ("inet", 1),
@@ -24,22 +26,23 @@ pub const HOOKS: &[(&str, &str)] = &[
 const NETDEV_HOOKS: &[&str] = &["INGRESS", "EGRESS"];
 const NFPROTO_NETDEV: u8 = 5;
 
-pub fn family_name(pf: u8) -> String {
+// Names are borrowed: the event lines of every netfilter probe carry them.
+pub fn family_name(pf: u8) -> Cow<'static, str> {
     FAMILIES
         .iter()
         .find(|(_, v)| *v == pf)
-        .map(|(n, _)| n.to_string())
-        .unwrap_or_else(|| format!("family {pf}"))
+        .map(|(n, _)| Cow::Borrowed(*n))
+        .unwrap_or_else(|| Cow::Owned(format!("family {pf}")))
 }
 
-pub fn hook_name(pf: u8, hook: u8) -> String {
+pub fn hook_name(pf: u8, hook: u8) -> Cow<'static, str> {
     let name = if pf == NFPROTO_NETDEV {
         NETDEV_HOOKS.get(hook as usize).copied()
     } else {
         HOOKS.get(hook as usize).map(|(n, _)| *n)
     };
-    name.map(str::to_string)
-        .unwrap_or_else(|| format!("hook {hook}"))
+    name.map(Cow::Borrowed)
+        .unwrap_or_else(|| Cow::Owned(format!("hook {hook}")))
 }
 
 /// The iptables chain a hook runs (`PREROUTING`...).

@@ -36,10 +36,11 @@ pub const MAX_OPEN: usize = 65_536;
 pub const MAX_EVENTS: usize = 4096;
 
 /// Room for the first events when a context opens: growing from 0 goes
-/// 4, 8, 16 anyway; starting at 4 skips the small steps. (16 was slower and
-/// held 40% more memory through the grace period: replay of 5M events,
-/// BENCHMARKS.md.)
-const FIRST_EVENTS: usize = 4;
+/// 4, 8, 16 anyway; starting at 8 skips the small steps, each a copy of
+/// the events so far. (5M-event replay, BENCHMARKS.md session 12: 8 against
+/// 4 runs 1.4% fewer instructions at the same peak RSS; 16 held 139 MB
+/// instead of 94, as contexts wait out their grace period before shrinking.)
+const FIRST_EVENTS: usize = 8;
 
 /// A packet's life as seen so far.
 #[derive(Debug, Clone)]

@@ -55,14 +55,16 @@ fn field_text(fmt: &Formatter<'_>, field: &str, ev: &Event) -> Option<String> {
         "dport" if ports => p.dport.to_string(),
         "proto" => summary(p).split(':').next()?.to_string(),
         "ifname" if !ev.ifname.is_empty() => ev.ifname.to_string(),
-        "nf.family" => crate::catalogue::nfnames::family_name(ev.nf.as_ref()?.pf_hook?.0),
+        "nf.family" => {
+            crate::catalogue::nfnames::family_name(ev.nf.as_ref()?.pf_hook?.0).into_owned()
+        }
         "nf.hook" => {
             let (pf, hook) = ev.nf.as_ref()?.pf_hook?;
-            crate::catalogue::nfnames::hook_name(pf, hook)
+            crate::catalogue::nfnames::hook_name(pf, hook).into_owned()
         }
         "nf.table" => ev.nf.as_ref()?.table.clone()?,
         "nf.chain" => ev.nf.as_ref()?.chain_name()?.to_string(),
-        "nf.verdict" => super::lines::verdict_name(probe?.ret, ev.ret?),
+        "nf.verdict" => super::lines::verdict_name(probe?.ret, ev.ret?).into_owned(),
         "nf.hooks" => {
             let nf = ev.nf.as_ref().filter(|nf| !nf.hooks.is_empty())?;
             let names: Vec<String> = nf.hooks.iter().map(|h| fmt.kallsyms.describe(*h)).collect();

@@ -271,13 +271,15 @@ pub fn event(fmt: &Formatter<'_>, ev: &Event) -> JsonEvent {
         clone: ev.clone.map(hex),
         free: ev.flags & flags::FREE != 0,
         netfilter: ev.nf.as_ref().map(|nf| JsonNetfilter {
-            family: nf.pf_hook.map(|(pf, _)| family_name(pf)),
-            hook: nf.pf_hook.map(|(pf, h)| hook_name(pf, h)),
+            family: nf.pf_hook.map(|(pf, _)| family_name(pf).into_owned()),
+            hook: nf.pf_hook.map(|(pf, h)| hook_name(pf, h).into_owned()),
             table: nf.table.clone(),
             chain: nf.chain_name().map(str::to_string),
             nft: nf.nft,
             verdict: match (probe, ev.ret) {
-                (Some(p), Some(r)) if p.shows_verdict() => Some(verdict_name(p.ret, r)),
+                (Some(p), Some(r)) if p.shows_verdict() => {
+                    Some(verdict_name(p.ret, r).into_owned())
+                }
                 _ => None,
             },
             hooks: nf.hooks.iter().map(|h| describe(*h)).collect(),

@@ -37,7 +37,7 @@ pub fn describe_ret(kind: RetKind, ret: i64) -> String {
             let name = verdict_name(kind, ret);
             Some(match crate::catalogue::retnames::verdict_errno(ret) {
                 Some(e) => format!("{name}, {e}"),
-                None => name,
+                None => name.into_owned(),
             })
         }
         RetKind::Bool => Some(if ret != 0 { "true" } else { "false" }.to_string()),
@@ -85,13 +85,13 @@ pub fn push_netfilter_note(s: &mut String, nf: &crate::events::NfFacts) {
 }
 
 /// A netfilter return value as a verdict name (`NF_DROP`, `NF_ACCEPT`).
-pub fn verdict_name(kind: RetKind, ret: i64) -> String {
+pub fn verdict_name(kind: RetKind, ret: i64) -> std::borrow::Cow<'static, str> {
     let ret = crate::catalogue::retnames::effective(kind, ret);
     crate::catalogue::retnames::names(kind)
         .iter()
         .find(|n| n.lo <= ret && ret <= n.hi)
-        .map(|n| n.name.to_string())
-        .unwrap_or_else(|| ret.to_string())
+        .map(|n| std::borrow::Cow::Borrowed(n.name))
+        .unwrap_or_else(|| std::borrow::Cow::Owned(ret.to_string()))
 }
 
 /// A probe's name padded to its column (20 characters), made once per
