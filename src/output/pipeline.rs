@@ -171,6 +171,7 @@ impl<'a> Pipeline<'a> {
     }
 
     /// One event, decoded and complete (hook functions and stack filled).
+    #[inline(always)]
     pub fn event(&mut self, ev: Event) {
         if self.finished() {
             return;

@@ -163,6 +163,7 @@ pub enum CodecError {
 }
 
 /// Decodes one event frame.
+#[inline(always)]
 pub fn decode(frame: &[u8]) -> Result<Event, CodecError> {
     let (fixed, rest) = frame
         .split_first_chunk::<FIXED>()

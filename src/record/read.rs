@@ -353,6 +353,7 @@ pub struct Inputs<'a> {
 impl Iterator for Inputs<'_> {
     type Item = Result<Input, ReadError>;
 
+    #[inline(always)]
     fn next(&mut self) -> Option<Self::Item> {
         while !self.ended {
             let at = self.frames.offset;
