@@ -151,6 +151,16 @@ pub enum RetKind {
     DropReason,
 }
 
+// Compiled rules keep per-kind tables indexed by `kind as usize`
+// (rules::compile::Val::RetName): ALL lists the kinds in that order.
+const _: () = {
+    let mut i = 0;
+    while i < RetKind::ALL.len() {
+        assert!(RetKind::ALL[i] as usize == i);
+        i += 1;
+    }
+};
+
 impl RetKind {
     pub const ALL: [RetKind; 13] = [
         RetKind::None,

@@ -121,18 +121,20 @@ impl Tracker {
         // Except an event older than the context: a function's exit reports
         // its entry's time and mark, so it arrives after events that fired
         // inside it.
-        let existing = self
-            .by_skb
-            .get(&ev.skb)
-            .copied()
-            .filter(|id| ev.flags & flags::TRACKED != 0 || self.open[id].started_after(&ev))
-            .filter(|id| {
-                let ctx = &self.open[id];
-                let prev = ctx.events.iter().rev().find(|e| e.skb == ev.skb);
-                !prev.is_some_and(|p| identity::is_new_packet(p, &ev))
-            });
+        let known = self.by_skb.get(&ev.skb).copied();
+        let existing = known.filter(|id| {
+            let ctx = &self.open[id];
+            let is_new = |p: &Event| identity::is_new_packet(p, &ev);
+            (ev.flags & flags::TRACKED != 0 || ctx.started_after(&ev))
+                && !ctx
+                    .events
+                    .iter()
+                    .rev()
+                    .find(|e| e.skb == ev.skb)
+                    .is_some_and(is_new)
+        });
         if existing.is_none() {
-            if let Some(old) = self.by_skb.get(&ev.skb).copied() {
+            if let Some(old) = known {
                 self.retire_unseen(old, ev.skb, now);
             }
         }

@@ -88,8 +88,10 @@ const FIELDS: &[(&str, Field)] = &[
 pub enum Val {
     /// A number, or a named range (`NF_DROP` of nf_hook is any negative).
     Range(i64, i64),
-    /// A return-value name, resolved by the event's probe's return kind.
-    RetName(String),
+    /// A return-value name, resolved by the event's probe's return kind:
+    /// its range under each kind (`RetKind as usize`), looked up once here
+    /// instead of by name at every event.
+    RetName(String, Box<[Option<(i64, i64)>; RetKind::ALL.len()]>),
     /// A drop reason by name; its value is None when the kernel does not
     /// define it (the test is then false).
     Reason(String, Option<u32>),
@@ -793,7 +795,10 @@ impl Checker<'_> {
                         return None;
                     }
                 }
-                Some(Val::RetName(s.to_string()))
+                Some(Val::RetName(
+                    s.to_string(),
+                    Box::new(RetKind::ALL.map(|k| retnames::lookup(k, s))),
+                ))
             }
             Field::Reason => {
                 let in_kernel = self.kernel.reasons.value_of(s);
@@ -942,7 +947,7 @@ pub fn never_matches(c: &Cond) -> Option<String> {
                         probes = Some(merged);
                     }
                     Cond::Test(f, CmpOp::Eq, vals)
-                        if vals.len() == 1 && !matches!(vals[0], Val::RetName(_)) =>
+                        if vals.len() == 1 && !matches!(vals[0], Val::RetName(..)) =>
                     {
                         if let Some(prev) = exact.get(f) {
                             if *prev != &vals[0] {

@@ -248,13 +248,13 @@ fn have_of(ev: &Event, field: Field) -> Option<Have<'_>> {
 fn range(v: &Val, ev: &Event) -> Option<(i64, i64)> {
     match v {
         Val::Range(lo, hi) => Some((*lo, *hi)),
-        Val::RetName(name) => {
+        Val::RetName(_, by_kind) => {
             let probe = PROBES.get(ev.probe as usize)?;
             probe
                 .signatures
                 .iter()
-                .find_map(|s| retnames::lookup(s.ret, name))
-                .or_else(|| retnames::lookup(probe.ret, name))
+                .find_map(|s| by_kind[s.ret as usize])
+                .or(by_kind[probe.ret as usize])
         }
         Val::Reason(_, r) => r.map(|r| (r.into(), r.into())),
         Val::Flags(f) => Some((i64::from(*f), i64::from(*f))),
