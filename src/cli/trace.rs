@@ -637,10 +637,9 @@ pub fn run(
     };
     let lost = session.lost_events();
     let rate_limited = session.rate_limited_events();
-    log::debug!(
-        "kprobe.multi cookie table misses (answered by the kernel's search): {}",
-        session.multi_cookie_misses()
-    );
+    if let Some(misses) = session.multi_cookie_misses() {
+        log::debug!("kprobe.multi cookie table misses (answered by the kernel's search): {misses}");
+    }
     drop(ring);
     let recorded = recorder_cell.into_inner().map(|r| {
         r.finish(&crate::record::End {

@@ -523,9 +523,9 @@ impl Session {
     }
 
     /// kprobe.multi hits the cookie table could not answer (the kernel's
-    /// search did), summed over CPUs.
-    pub fn multi_cookie_misses(&self) -> u64 {
-        self.percpu_sum("km_misses", 0)
+    /// search did), summed over CPUs; None without kprobe.multi functions.
+    pub fn multi_cookie_misses(&self) -> Option<u64> {
+        (!self.multi_cookies.is_empty()).then(|| self.percpu_sum("km_misses", 0))
     }
 
     /// The u64 at `offset` of a one-entry per-CPU array, summed over CPUs.

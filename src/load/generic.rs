@@ -106,21 +106,12 @@ const KM_TRIES: u64 = 4096;
 /// slot of its own: with ~150 functions in 4096 slots about one in ten
 /// does.
 pub fn cookie_table(functions: &[(u64, u64)]) -> CookieTable {
-    let mut best: Option<(usize, u64)> = None;
     let mut taken = vec![0u64; KM_SLOTS / 64];
     let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+    let mut best: Option<(usize, u64)> = None;
     for _ in 0..KM_TRIES {
         let mul = splitmix64(&mut seed) | 1;
-        taken.fill(0);
-        let mut collisions = 0;
-        for &(ip, _) in functions {
-            let s = km_slot(ip, mul) as usize;
-            let bit = 1u64 << (s % 64);
-            if taken[s / 64] & bit != 0 {
-                collisions += 1;
-            }
-            taken[s / 64] |= bit;
-        }
+        let collisions = place(functions, mul, &mut taken, |_| {});
         if best.is_none_or(|(c, _)| collisions < c) {
             best = Some((collisions, mul));
         }
@@ -131,21 +122,37 @@ pub fn cookie_table(functions: &[(u64, u64)]) -> CookieTable {
     let Some((_, mul)) = best else {
         unreachable!("KM_TRIES > 0");
     };
-    let mut slots: Vec<(u32, u64, u64)> = Vec::with_capacity(functions.len());
-    let mut collisions = 0;
-    for &(ip, cookie) in functions {
-        let s = km_slot(ip, mul);
-        if slots.iter().any(|&(t, _, _)| t == s) {
-            collisions += 1;
-        } else {
-            slots.push((s, ip, cookie));
-        }
-    }
+    let mut slots = Vec::with_capacity(functions.len());
+    let collisions = place(functions, mul, &mut taken, |slot| slots.push(slot));
     CookieTable {
         mul,
         slots,
         collisions,
     }
+}
+
+/// Places each (address, cookie) in its slot under `mul`, first come first
+/// served, handing the placed ones to `placed`; returns how many found
+/// their slot taken.
+fn place(
+    functions: &[(u64, u64)],
+    mul: u64,
+    taken: &mut [u64],
+    mut placed: impl FnMut((u32, u64, u64)),
+) -> usize {
+    taken.fill(0);
+    let mut collisions = 0;
+    for &(ip, cookie) in functions {
+        let s = km_slot(ip, mul);
+        let (word, bit) = (s as usize / 64, 1u64 << (s % 64));
+        if taken[word] & bit != 0 {
+            collisions += 1;
+        } else {
+            taken[word] |= bit;
+            placed((s, ip, cookie));
+        }
+    }
+    collisions
 }
 
 fn splitmix64(state: &mut u64) -> u64 {
