@@ -99,11 +99,21 @@ struct {
 	__type(value, struct nt_limiter);
 } limiter SEC(".maps");
 
+struct stash_slot {
+	/* In a stash slot of depth 0: how many calls of the probe, entered
+	 * after the stashed one and not yet returned, run inside it. */
+	u32 nest;
+	u32 pad;
+	struct nt_event e;
+};
+
+/* The event being built, inside a stash slot: a stashed event is
+ * inserted as it is, without a copy. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, u32);
-	__type(value, struct nt_event);
+	__type(value, struct stash_slot);
 } scratch SEC(".maps");
 
 /* skbs that matched the filters: later events of theirs skip the filters.
@@ -140,27 +150,40 @@ static __always_inline void untrack_key(u64 *key)
 struct stash_key {
 	u64 task;
 	u32 cpu;
-	u32 probe;
+	u16 probe;
+	/* Calls of one function nest (a REJECT target sends its ICMP error
+	 * through nf_hook_slow from inside nf_hook_slow; br_netfilter runs
+	 * the IP hooks inside the bridge's): each level of nesting has a
+	 * slot of its own, so an exit completes its own call's event. */
+	u16 depth;
 };
 
+/* The deepest nesting followed; deeper calls are not reported. */
+#define NT_STASH_DEPTH 4
+
 /* Entry events waiting for their function to return, one slot per task
- * (and CPU, for thread 0) and probe. A slot outlives its call: the exit
- * marks it done (ts = 0) instead of deleting it, and the task's next call
- * of the probe writes its event into the same slot in place. Per call that
- * is two lookups, where an insert and a delete cost an element's
- * allocation and a bucket lock each (BENCHMARKS.md, monitor mode). LRU:
- * slots of tasks that are gone make room for new ones. */
+ * (and CPU, for thread 0), probe and nesting depth. A slot outlives its
+ * call: the exit marks it done (ts = 0) instead of deleting it, and the
+ * task's next call of the probe writes its event into the same slot in
+ * place. Per call that is two lookups, where an insert and a delete cost
+ * an element's allocation and a bucket lock each (BENCHMARKS.md, monitor
+ * mode). LRU: slots of tasks that are gone make room for new ones. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 8192);
 	__type(key, struct stash_key);
-	__type(value, struct nt_event);
+	__type(value, struct stash_slot);
 } stash SEC(".maps");
 
 /* Slots ever created in `stash`. At zero an exit program has nothing to
  * complete and returns before the lookup (and, for kprobe.multi, before
  * the cookie's search): with a filter that matches nothing, every exit. */
 s64 stash_bound = 0;
+
+/* Per probe, stashed events whose call has not returned yet (a hint, on
+ * every CPU: a call that filtered its packet out looks for an enclosing
+ * stashed call of the same task only while this is above zero). */
+s32 stash_pending[NT_NR_PROBES];
 
 /* --hooks: slot pf * 8 + hook holds that hook's functions, as last seen. */
 struct {
@@ -678,6 +701,7 @@ static __always_inline struct nt_event *build_event(u32 probe, struct sk_buff *s
 						    struct sock *sk)
 {
 	u32 zero = 0;
+	struct stash_slot *slot;
 	struct nt_event *e;
 	bool was_tracked = false, reused = false, have_netns = false;
 	u64 key = (u64)skb, head = 0;
@@ -722,9 +746,10 @@ static __always_inline struct nt_event *build_event(u32 probe, struct sk_buff *s
 				return NULL;
 		}
 	}
-	e = bpf_map_lookup_elem(&scratch, &zero);
-	if (!e)
+	slot = bpf_map_lookup_elem(&scratch, &zero);
+	if (!slot)
 		return NULL;
+	e = &slot->e;
 	__builtin_memset(e, 0, sizeof(*e));
 	e->pkt = pkt;
 	e->pid = bpf_get_current_pid_tgid() >> 32;
@@ -769,46 +794,95 @@ static __always_inline void untrack(struct sk_buff *skb)
  * a function that sleeps can return on another. So the CPU is part of the
  * key only for thread id 0, the idle tasks, one per CPU, in whose context
  * softirqs also run. */
-static __always_inline struct stash_key stash_key_of(u32 probe)
+static __always_inline struct stash_key stash_key_of(u32 probe, u32 depth)
 {
 	u64 task = bpf_get_current_pid_tgid();
 	struct stash_key k = {
 		.task = task,
 		.cpu = (u32)task ? 0 : bpf_get_smp_processor_id(),
 		.probe = probe,
+		.depth = depth,
 	};
 	return k;
+}
+
+/* Writes `e` into the slot of `k`, in place when the slot exists. */
+static __always_inline void stash_put(struct stash_key *k, struct nt_event *e, u32 probe)
+{
+	struct stash_slot *slot = bpf_map_lookup_elem(&stash, k);
+
+	if (slot) {
+		__builtin_memcpy(&slot->e, e, sizeof(*e));
+		slot->nest = 0;
+	} else {
+		u32 zero = 0;
+		/* `e` is the scratch slot's event (build_event). */
+		struct stash_slot *fresh = bpf_map_lookup_elem(&scratch, &zero);
+
+		if (!fresh)
+			return;
+		fresh->nest = 0;
+		if (bpf_map_update_elem(&stash, k, fresh, BPF_ANY)) {
+			count_lost();
+			return;
+		}
+		__sync_fetch_and_add(&stash_bound, 1);
+	}
+	if (probe < NT_NR_PROBES)
+		__sync_fetch_and_add(&stash_pending[probe], 1);
+}
+
+/* Entry of a probe with an exit program; `e` is NULL when the filter
+ * refused the packet. The event waits in the task's slot for the exit.
+ * A call made while an earlier call of the probe by the same task is
+ * still waiting is nested in it: it is counted there, and its own event
+ * (if any) waits one level deeper. Only the innermost waiting call can
+ * return next. */
+static __always_inline int stash_entry(u32 probe, struct nt_event *e)
+{
+	struct stash_key k = stash_key_of(probe, 0);
+	struct stash_slot *outer;
+	u32 depth;
+
+	if (!e && (stash_bound <= 0 || probe >= NT_NR_PROBES || stash_pending[probe] <= 0))
+		return 0;
+	outer = bpf_map_lookup_elem(&stash, &k);
+	if (!outer || !outer->e.ts) {
+		if (e)
+			stash_put(&k, e, probe);
+		return 0;
+	}
+	if (outer->nest >= NT_STASH_DEPTH)
+		return 0;
+	depth = ++outer->nest;
+	k.depth = depth;
+	if (e) {
+		stash_put(&k, e, probe);
+	} else {
+		/* No event at this depth: mark a slot left from earlier calls
+		 * done, so that this call's exit completes nothing. */
+		struct stash_slot *stale = bpf_map_lookup_elem(&stash, &k);
+
+		if (stale)
+			stale->e.ts = 0;
+	}
+	return 0;
 }
 
 /* Emit an entry event now, or stash it for the exit program. */
 static __always_inline int stash_or_emit(u32 probe, struct nt_event *e)
 {
-	if (RET_ON[probe]) {
-		struct stash_key k = stash_key_of(probe);
-		struct nt_event *slot = bpf_map_lookup_elem(&stash, &k);
-
-		/* Only this task (on this CPU, for thread 0) uses this key, so
-		 * nothing else writes the slot meanwhile. */
-		if (slot)
-			__builtin_memcpy(slot, e, sizeof(*e));
-		else if (bpf_map_update_elem(&stash, &k, e, BPF_ANY))
-			count_lost();
-		else
-			__sync_fetch_and_add(&stash_bound, 1);
-		return 0;
-	}
-	emit(e);
+	if (RET_ON[probe])
+		return stash_entry(probe, e);
+	if (e)
+		emit(e);
 	return 0;
 }
 
 /* Entry of a function probe: emit now, or stash for the exit program. */
 static __always_inline int on_entry(u32 probe, struct sk_buff *skb, struct sock *sk)
 {
-	struct nt_event *e = build_event(probe, skb, sk);
-
-	if (!e)
-		return 0;
-	return stash_or_emit(probe, e);
+	return stash_or_emit(probe, build_event(probe, skb, sk));
 }
 
 /* What an exit program does besides reporting the return value. */
@@ -822,16 +896,29 @@ enum nt_exit_kind {
 static __always_inline int on_exit(u32 probe, long long ret, enum nt_exit_kind kind)
 {
 	struct stash_key k;
+	struct stash_slot *slot;
 	struct nt_event *e;
 
 	if (stash_bound <= 0)
 		return 0;
-	k = stash_key_of(probe);
-	e = bpf_map_lookup_elem(&stash, &k);
-
-	/* ts 0: a slot whose call is done (this call's entry stashed nothing). */
-	if (!e || !e->ts)
+	k = stash_key_of(probe, 0);
+	slot = bpf_map_lookup_elem(&stash, &k);
+	if (!slot)
 		return 0;
+	/* A nested call returns first: its event waits one level deeper. */
+	if (slot->nest) {
+		k.depth = slot->nest;
+		slot->nest--;
+		slot = bpf_map_lookup_elem(&stash, &k);
+		if (!slot)
+			return 0;
+	}
+	e = &slot->e;
+	/* ts 0: a slot whose call is done (this call's entry stashed nothing). */
+	if (!e->ts)
+		return 0;
+	if (probe < NT_NR_PROBES)
+		__sync_fetch_and_add(&stash_pending[probe], -1);
 	e->ret = ret;
 	e->flags |= NT_EV_RET;
 	if (kind == NT_EXIT_CLONE && ret) {
@@ -921,9 +1008,8 @@ static __always_inline int on_entry_nf(u32 probe, struct sk_buff *skb, struct nt
 {
 	struct nt_event *e = build_event(probe, skb, NULL);
 
-	if (!e)
-		return 0;
-	fill_nf(e, a);
+	if (e)
+		fill_nf(e, a);
 	return stash_or_emit(probe, e);
 }
 

@@ -4,8 +4,10 @@
 
 use super::args::RulesTestArgs;
 use crate::rules::compile::Layer;
+use crate::rules::eval::RuleSet;
 use crate::rules::testing::{self, Coverage, TestFile};
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 
 /// The built-in pack's tests (rules.d/tests), embedded at build time.
 static BUILTIN_TESTS: include_dir::Dir<'_> =
@@ -116,6 +118,10 @@ fn run_inner(args: &RulesTestArgs) -> Result<i32, String> {
             .filter(|d| args.no_default_rules || !is_builtin_pack(d))
             .collect();
     }
+    // Rules compile to drop-reason numbers, and kernels number reasons
+    // differently: each case's events get the rules compiled for the
+    // numbering they carry (a recording's own table, or the one
+    // hand-written events are built with), each numbering once.
     let reasons = crate::record::script::known_reasons();
     let (rules, notes) =
         crate::rules::load_for_run(&rule_dirs, !args.no_default_rules, Some(&reasons))?;
@@ -123,13 +129,25 @@ fn run_inner(args: &RulesTestArgs) -> Result<i32, String> {
         eprintln!("note: {n}");
     }
     let rules = crate::rules::eval::RuleSet::new(rules);
+    let mut compiled: Vec<(crate::kernel::btf::DropReasons, Rc<RuleSet>)> =
+        vec![(reasons, Rc::new(rules))];
+    let mut rules_for = |reasons: &crate::kernel::btf::DropReasons| {
+        if let Some((_, r)) = compiled.iter().find(|(known, _)| known == reasons) {
+            return Ok(Rc::clone(r));
+        }
+        let (rules, _) =
+            crate::rules::load_for_run(&rule_dirs, !args.no_default_rules, Some(reasons))?;
+        let rules = Rc::new(RuleSet::new(rules));
+        compiled.push((reasons.clone(), Rc::clone(&rules)));
+        Ok(rules)
+    };
     let (mut passed, mut failed, mut broken) = (0, 0, 0);
     let mut coverage = Coverage::default();
     for (path, file) in &files {
         let dir = path.parent().unwrap_or(Path::new("."));
         for case in &file.tests {
             coverage.add(case);
-            match testing::run_case(&rules, case, dir) {
+            match testing::run_case(&mut rules_for, case, dir) {
                 Ok(o) if o.failures.is_empty() => passed += 1,
                 Ok(o) => {
                     failed += 1;
@@ -145,6 +163,7 @@ fn run_inner(args: &RulesTestArgs) -> Result<i32, String> {
             }
         }
     }
+    let rules = Rc::clone(&compiled[0].1);
     let (not_fired, not_silent) = coverage.missing(&rules);
     let uncovered = !not_fired.is_empty() || !not_silent.is_empty();
     if args.require_coverage && uncovered {

@@ -245,7 +245,7 @@ fn strip_reason_prefix(n: &str) -> &str {
 }
 
 /// Drop-reason names of one kernel.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DropReasons {
     names: HashMap<u32, String>,
 }

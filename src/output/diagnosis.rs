@@ -11,6 +11,7 @@ use crate::lifecycle::Context;
 use crate::rules::compile::{Level, Part, Rule};
 use crate::rules::eval::{evaluate, Finding, RuleSet};
 use crate::rules::graph::LifeGraph;
+use crate::rules::root::root_cause;
 use std::fmt::Write as _;
 
 /// A rendered diagnosis of one context.
@@ -20,6 +21,8 @@ pub struct Diagnosis {
     pub worst: Option<Level>,
     /// Every finding; events are indexes in time order.
     pub findings: Vec<Finding>,
+    /// Index in `findings` of the root cause (`rules::root`).
+    pub root: Option<usize>,
 }
 
 /// Fills `{field}` placeholders from the event.
@@ -29,14 +32,34 @@ pub fn interpolate(fmt: &Formatter<'_>, parts: &[Part], ev: &Event) -> String {
     s
 }
 
-/// Appends a message with its placeholders filled to `s`.
+/// Appends a message with its placeholders filled to `s`. A `[...]`
+/// group whose placeholders are not all known is left out; a placeholder
+/// outside any group that the event cannot fill says so in words.
 pub fn push_interpolated(s: &mut String, fmt: &Formatter<'_>, parts: &[Part], ev: &Event) {
     for part in parts {
         match part {
             Part::Lit(t) => s.push_str(t),
-            Part::Field(f) => s.push_str(field_text(fmt, f, ev).as_deref().unwrap_or("?")),
+            Part::Field(f) => match field_text(fmt, f, ev) {
+                Some(text) => s.push_str(&text),
+                None => {
+                    let _ = write!(s, "(unknown {f})");
+                }
+            },
+            Part::Optional(inner) => {
+                if all_known(fmt, inner, ev) {
+                    push_interpolated(s, fmt, inner, ev);
+                }
+            }
         }
     }
+}
+
+fn all_known(fmt: &Formatter<'_>, parts: &[Part], ev: &Event) -> bool {
+    parts.iter().all(|p| match p {
+        Part::Lit(_) => true,
+        Part::Field(f) => field_text(fmt, f, ev).is_some(),
+        Part::Optional(_) => true,
+    })
 }
 
 fn field_text(fmt: &Formatter<'_>, field: &str, ev: &Event) -> Option<String> {
@@ -87,8 +110,9 @@ pub fn diagnose_into(
     ctx: &Context,
     mut text: String,
 ) -> Diagnosis {
-    let graph = LifeGraph::new(&ctx.events);
+    let graph = LifeGraph::new(&ctx.events).with_symbols(fmt.kallsyms);
     let findings = evaluate(rules, &graph);
+    let root = root_cause(rules, &graph, &findings);
     text.clear();
     // Findings come by event: walk them beside the event lines.
     let mut next = 0;
@@ -108,6 +132,19 @@ pub fn diagnose_into(
         // The block ends with a blank line; the analysis goes before it.
         text.pop();
         text.push_str("---------------- ANALYSIS RESULT ---------------------\n");
+        if let Some(r) = root.map(|i| &findings[i]) {
+            let n = reported.iter().position(|f| *f == r).unwrap_or(0) + 1;
+            let ev = graph.events[r.event];
+            let rule = &rules[r.rule];
+            let _ = write!(text, "ROOT CAUSE [{n}]: ");
+            push_interpolated(&mut text, fmt, &rule.message, ev);
+            let _ = writeln!(
+                text,
+                " ({}, rule {})",
+                PROBES.get(ev.probe as usize).map_or("?", |p| p.name),
+                rule.id
+            );
+        }
         for (n, f) in reported.iter().enumerate() {
             text.push_str(&analysis_entry(
                 fmt,
@@ -121,6 +158,7 @@ pub fn diagnose_into(
         text,
         worst: findings.iter().map(|f| rules[f.rule].level).max(),
         findings,
+        root,
     }
 }
 

@@ -64,9 +64,13 @@ pub struct JsonPacketLife {
     /// `--diag` only: what the rules found (absent without `--diag`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub findings: Option<Vec<JsonFinding>>,
+    /// `--diag` only, when a finding is a warning or an error: the one to
+    /// act on (a copy of that finding; `rules::root`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub root_cause: Option<JsonFinding>,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct JsonFinding {
     pub rule: String,
@@ -344,12 +348,15 @@ pub fn context_line(
     diag: Option<(&[Rule], &Diagnosis)>,
 ) -> String {
     let events = ctx.sorted_events();
-    let findings = diag.map(|(rules, d)| {
+    let findings: Option<Vec<JsonFinding>> = diag.map(|(rules, d)| {
         d.findings
             .iter()
             .map(|f| finding(fmt, &rules[f.rule], events[f.event], f.event))
             .collect()
     });
+    let root_cause = diag
+        .and_then(|(_, d)| d.root)
+        .and_then(|i| findings.as_ref()?.get(i).cloned());
     to_line(&Line {
         version: VERSION,
         kind: Kind::Packet,
@@ -362,6 +369,7 @@ pub fn context_line(
             events_not_kept: ctx.truncated,
             events: events.iter().map(|e| event(fmt, e)).collect(),
             findings,
+            root_cause,
         }),
     })
 }

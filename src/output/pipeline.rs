@@ -221,7 +221,7 @@ impl<'a> Pipeline<'a> {
         let Some(m) = self.monitor.as_mut() else {
             return;
         };
-        let graph = crate::rules::graph::LifeGraph::new([ev]);
+        let graph = crate::rules::graph::LifeGraph::new([ev]).with_symbols(self.fmt.kallsyms);
         let findings = crate::rules::eval::evaluate(&m.rules, &graph);
         let mut lines = Vec::new();
         let mut counted = Vec::new();

@@ -36,6 +36,8 @@ pub struct RuleAst {
     pub tags: Vec<Spanned<String>>,
     pub see: Vec<Spanned<String>>,
     pub fallback: bool,
+    /// Rules whose findings this rule's finding explains (ids or `prefix*`).
+    pub explains: Vec<Spanned<String>>,
     /// Clauses given twice (the first is kept): name and span of the repeat.
     pub repeated: Vec<Spanned<String>>,
 }
@@ -179,6 +181,7 @@ fn not_keyword(p: &Pair<'_, Rule>) -> bool {
             | Rule::kw_tags
             | Rule::kw_see
             | Rule::kw_fallback
+            | Rule::kw_explains
             | Rule::kw_probe
             | Rule::kw_group
             | Rule::open_brace
@@ -261,6 +264,7 @@ pub fn parse_rule(text: &str, offset: usize) -> Result<RuleAst, SyntaxError> {
         tags: Vec::new(),
         see: Vec::new(),
         fallback: false,
+        explains: Vec::new(),
         repeated: Vec::new(),
     };
     for clause in inner {
@@ -273,6 +277,7 @@ pub fn parse_rule(text: &str, offset: usize) -> Result<RuleAst, SyntaxError> {
             Rule::advice_clause => "advice",
             Rule::tags_clause => "tags",
             Rule::see_clause => "see",
+            Rule::explains_clause => "explains",
             _ => "fallback",
         };
         let already = match kind {
@@ -282,6 +287,7 @@ pub fn parse_rule(text: &str, offset: usize) -> Result<RuleAst, SyntaxError> {
             Rule::advice_clause => rule.advice.is_some(),
             Rule::tags_clause => !rule.tags.is_empty(),
             Rule::fallback_clause => rule.fallback,
+            Rule::explains_clause => !rule.explains.is_empty(),
             _ => false,
         };
         if already {
@@ -313,6 +319,9 @@ pub fn parse_rule(text: &str, offset: usize) -> Result<RuleAst, SyntaxError> {
                 if let Some(s) = parts.next() {
                     rule.see.push(string_value(s, offset));
                 }
+            }
+            Rule::explains_clause => {
+                rule.explains = parts.map(|w| spanned_str(&w, offset)).collect();
             }
             _ => rule.fallback = true,
         }
@@ -479,8 +488,9 @@ fn expected_name(r: Rule) -> Option<&'static str> {
         | Rule::kw_advice
         | Rule::kw_tags
         | Rule::kw_see
-        | Rule::kw_fallback => {
-            "a clause (when, level, message, advice, tags, see, fallback) or `}`"
+        | Rule::kw_fallback
+        | Rule::kw_explains => {
+            "a clause (when, level, message, advice, tags, see, explains, fallback) or `}`"
         }
         Rule::kw_probe | Rule::kw_group => "a condition",
         Rule::rule_id => "a rule id",
@@ -490,9 +500,11 @@ fn expected_name(r: Rule) -> Option<&'static str> {
         | Rule::advice_clause
         | Rule::tags_clause
         | Rule::see_clause
-        | Rule::fallback_clause => {
-            "a clause (when, level, message, advice, tags, see, fallback) or `}`"
+        | Rule::fallback_clause
+        | Rule::explains_clause => {
+            "a clause (when, level, message, advice, tags, see, explains, fallback) or `}`"
         }
+        Rule::id_pattern => "a rule id or an id prefix ending in `*`",
         Rule::expr | Rule::and_expr | Rule::unary => "a condition",
         Rule::order_test | Rule::order_op => "a condition",
         Rule::probe_test | Rule::group_test | Rule::flag_test | Rule::field_test => "a condition",

@@ -61,6 +61,12 @@ pub enum Field {
     NfTable,
     NfChain,
     NfVerdict,
+    /// The function a drop happened in (`tcp_v4_rcv`), from kallsyms.
+    Location,
+    /// The catalogue group of that function, when it is a probe.
+    LocationGroup,
+    IcmpType,
+    IcmpCode,
 }
 
 const FIELDS: &[(&str, Field)] = &[
@@ -81,6 +87,26 @@ const FIELDS: &[(&str, Field)] = &[
     ("nf.table", Field::NfTable),
     ("nf.chain", Field::NfChain),
     ("nf.verdict", Field::NfVerdict),
+    ("location", Field::Location),
+    ("location.group", Field::LocationGroup),
+    ("icmp.type", Field::IcmpType),
+    ("icmp.code", Field::IcmpCode),
+];
+
+/// ICMP and ICMPv6 message types by name: (name, ICMP type, ICMPv6 type).
+pub const ICMP_TYPES: &[(&str, Option<u8>, Option<u8>)] = &[
+    ("echo-reply", Some(0), Some(129)),
+    ("echo-request", Some(8), Some(128)),
+    ("dest-unreachable", Some(3), Some(1)),
+    ("packet-too-big", None, Some(2)),
+    ("source-quench", Some(4), None),
+    ("redirect", Some(5), Some(137)),
+    ("time-exceeded", Some(11), Some(3)),
+    ("parameter-problem", Some(12), Some(4)),
+    ("router-solicitation", Some(10), Some(133)),
+    ("router-advertisement", Some(9), Some(134)),
+    ("neighbour-solicitation", None, Some(135)),
+    ("neighbour-advertisement", None, Some(136)),
 ];
 
 /// A typed value of a test.
@@ -100,6 +126,10 @@ pub enum Val {
     Net(IpAddr, u8),
     Str(String),
     Flags(u8),
+    /// Function names (a `location.group` test: the group's functions).
+    Names(Vec<&'static str>),
+    /// An ICMP type by name: its value for ICMP and for ICMPv6.
+    IcmpType(Option<u8>, Option<u8>),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -168,6 +198,8 @@ pub fn flag_possible(f: Flag, probe: &crate::catalogue::table::ProbeDef) -> bool
 pub enum Part {
     Lit(String),
     Field(String),
+    /// `[...]`: printed only when every placeholder in it has a value.
+    Optional(Vec<Part>),
 }
 
 pub const PLACEHOLDERS: &[&str] = &[
@@ -199,6 +231,9 @@ pub struct Rule {
     pub tags: Vec<String>,
     pub see: Vec<String>,
     pub fallback: bool,
+    /// Rules (ids, or prefixes ending in `*`) whose findings on the same
+    /// packet are consequences of this one's: they are not its root cause.
+    pub explains: Vec<Spanned<String>>,
     pub cond: Cond,
     /// The probes an event must come from for `cond` to hold on it
     /// (sorted; None: any probe): evaluation skips the rule elsewhere.
@@ -359,7 +394,61 @@ pub fn compile(layers: &[Layer], kernel: &KernelFacts<'_>) -> Compiled {
         }
     }
     shadowing(&mut out, layers);
+    explained_ids(&mut out, layers);
     out
+}
+
+/// Whether an `explains` pattern (an id, or a prefix ending in `*`)
+/// covers a rule id.
+pub fn pattern_covers(pattern: &str, id: &str) -> bool {
+    match pattern.strip_suffix('*') {
+        Some(prefix) => id.starts_with(prefix),
+        None => pattern == id,
+    }
+}
+
+impl Rule {
+    /// Whether this rule's findings explain `other`'s on the same packet.
+    pub fn explains(&self, other: &Rule) -> bool {
+        self.id != other.id
+            && self
+                .explains
+                .iter()
+                .any(|p| pattern_covers(&p.value, &other.id))
+    }
+}
+
+/// W0204: an `explains` pattern that covers no loaded rule (a typo, or a
+/// rule of a pack that is not loaded).
+fn explained_ids(out: &mut Compiled, layers: &[Layer]) {
+    let mut diags = Vec::new();
+    for r in &out.rules {
+        for p in &r.explains {
+            let covers = out
+                .rules
+                .iter()
+                .any(|o| o.id != r.id && pattern_covers(&p.value, &o.id));
+            if covers {
+                continue;
+            }
+            let Some(file) = layers
+                .iter()
+                .flat_map(|l| &l.files)
+                .find(|f| f.path == r.file)
+            else {
+                continue;
+            };
+            let help = did_you_mean(&p.value, out.rules.iter().map(|o| o.id.as_str()))
+                .or_else(|| Some("name rule ids, or a prefix ending in `*`".into()));
+            diags.push(file.diagnostic(
+                "W0204",
+                p.span,
+                format!("`explains {}` covers no loaded rule", p.value),
+                help,
+            ));
+        }
+    }
+    out.diagnostics.extend(diags);
 }
 
 /// W0202: a rule whose condition is exactly an earlier rule's adds a
@@ -511,6 +600,7 @@ impl Checker<'_> {
             tags: a.tags.iter().map(|t| t.value.clone()).collect(),
             see: a.see.iter().map(|t| t.value.clone()).collect(),
             fallback: a.fallback,
+            explains: a.explains.clone(),
             cond,
             file: self.file.path.clone(),
             line,
@@ -525,35 +615,81 @@ impl Checker<'_> {
             .count()
     }
 
+    /// A message or advice: literal text, `{field}` placeholders, and
+    /// `[...]` groups that print only when all their placeholders have a
+    /// value (`[[`, `]]`, `{{`, `}}` are literal brackets and braces).
     fn template(&mut self, s: &Spanned<String>) -> Option<Vec<Part>> {
-        let mut parts = Vec::new();
-        let mut lit = String::new();
         let text = &s.value;
+        let mut stack: Vec<(Vec<Part>, usize)> = vec![(Vec::new(), 0)];
+        let mut lit = String::new();
         let mut i = 0;
-        let bytes = text.as_bytes();
         let mut ok = true;
+        // +1: the opening quote of the string literal.
+        let at = |i: usize, len: usize| Span {
+            start: s.span.start + 1 + i,
+            end: s.span.start + 1 + i + len,
+        };
+        fn flush(lit: &mut String, parts: &mut Vec<Part>) {
+            if !lit.is_empty() {
+                parts.push(Part::Lit(std::mem::take(lit)));
+            }
+        }
         while i < text.len() {
-            if text[i..].starts_with("{{") {
-                lit.push('{');
+            let rest = &text[i..];
+            if let Some(pair) = ["{{", "}}", "[[", "]]"]
+                .iter()
+                .find(|p| rest.starts_with(**p))
+            {
+                lit.push_str(&pair[..1]);
                 i += 2;
-            } else if text[i..].starts_with("}}") {
-                lit.push('}');
-                i += 2;
-            } else if bytes[i] == b'{' {
-                let Some(end) = text[i..].find('}') else {
+            } else if rest.starts_with('[') {
+                flush(&mut lit, &mut stack.last_mut().expect("root").0);
+                stack.push((Vec::new(), i));
+                i += 1;
+            } else if rest.starts_with(']') {
+                if stack.len() == 1 {
+                    self.err(
+                        "E0141",
+                        at(i, 1),
+                        "`]` closes no `[` group",
+                        Some("write `]]` for a literal bracket".into()),
+                    );
+                    ok = false;
+                    i += 1;
+                    continue;
+                }
+                let (mut parts, start) = stack.pop().expect("group");
+                flush(&mut lit, &mut parts);
+                if !parts
+                    .iter()
+                    .any(|p| matches!(p, Part::Field(_) | Part::Optional(_)))
+                {
+                    self.err(
+                        "E0141",
+                        at(start, i + 1 - start),
+                        "a `[...]` group without a placeholder is always printed",
+                        Some("put the placeholder that may be missing inside it, or drop the brackets (`[[` for a literal one)".into()),
+                    );
+                    ok = false;
+                }
+                stack
+                    .last_mut()
+                    .expect("root")
+                    .0
+                    .push(Part::Optional(parts));
+                i += 1;
+            } else if rest.starts_with('{') {
+                let Some(end) = rest.find('}') else {
                     lit.push('{');
                     i += 1;
                     continue;
                 };
-                let name = &text[i + 1..i + end];
+                let name = &rest[1..end];
                 if PLACEHOLDERS.contains(&name) {
-                    if !lit.is_empty() {
-                        parts.push(Part::Lit(std::mem::take(&mut lit)));
-                    }
+                    let parts = &mut stack.last_mut().expect("root").0;
+                    flush(&mut lit, parts);
                     parts.push(Part::Field(name.to_string()));
                 } else {
-                    // +1: the opening quote of the string literal.
-                    let start = s.span.start + 1 + i;
                     let help = did_you_mean(name, PLACEHOLDERS.iter().copied()).or_else(|| {
                         Some(format!(
                             "placeholders: {}; `{{{{` for a brace",
@@ -562,10 +698,7 @@ impl Checker<'_> {
                     });
                     self.err(
                         "E0140",
-                        Span {
-                            start,
-                            end: start + end + 1,
-                        },
+                        at(i, end + 1),
                         format!("unknown placeholder `{{{name}}}`"),
                         help,
                     );
@@ -573,14 +706,23 @@ impl Checker<'_> {
                 }
                 i += end + 1;
             } else {
-                let ch = text[i..].chars().next().expect("char");
+                let ch = rest.chars().next().expect("char");
                 lit.push(ch);
                 i += ch.len_utf8();
             }
         }
-        if !lit.is_empty() {
-            parts.push(Part::Lit(lit));
+        if stack.len() > 1 {
+            let start = stack[1].1;
+            self.err(
+                "E0141",
+                at(start, 1),
+                "`[` group is never closed",
+                Some("close it with `]`, or write `[[` for a literal bracket".into()),
+            );
+            return None;
         }
+        let mut parts = stack.pop().expect("root").0;
+        flush(&mut lit, &mut parts);
         ok.then_some(parts)
     }
 
@@ -702,6 +844,7 @@ impl Checker<'_> {
                 CmpOp::In,
             ],
             Field::TcpFlags => &[CmpOp::Has, CmpOp::Eq, CmpOp::Ne],
+            Field::IcmpCode => &[CmpOp::Eq, CmpOp::Ne, CmpOp::In, CmpOp::Lt, CmpOp::Gt],
             _ => &[CmpOp::Eq, CmpOp::Ne, CmpOp::In],
         };
         if !allowed.contains(&op) {
@@ -865,7 +1008,44 @@ impl Checker<'_> {
                 Ok(bits) if bits != 0 => Some(Val::Flags(bits)),
                 _ => bad(self, "TCP flags (letters SAPRFUEC, or names syn,ack)"),
             },
-            Field::Ifname | Field::NfTable | Field::NfChain => Some(Val::Str(s.to_string())),
+            Field::Ifname | Field::NfTable | Field::NfChain | Field::Location => {
+                Some(Val::Str(s.to_string()))
+            }
+            Field::LocationGroup => {
+                if !GROUPS.iter().any(|g| g.name == s) {
+                    let help = did_you_mean(s, GROUPS.iter().map(|x| x.name))
+                        .or_else(|| Some("`nettrace -t ?` lists the groups".into()));
+                    self.err("E0111", v.span, format!("unknown group `{s}`"), help);
+                    return None;
+                }
+                let mut names: Vec<&'static str> = group_probes(s)
+                    .into_iter()
+                    .filter(|p| !p.is_tracepoint())
+                    .flat_map(|p| std::iter::once(p.name).chain(p.symbols.iter().copied()))
+                    .collect();
+                names.sort_unstable();
+                names.dedup();
+                Some(Val::Names(names))
+            }
+            Field::IcmpType => {
+                if let Ok(n) = s.parse::<u8>() {
+                    return Some(Val::Range(n.into(), n.into()));
+                }
+                match ICMP_TYPES.iter().find(|(n, _, _)| *n == s) {
+                    Some((_, v4, v6)) => Some(Val::IcmpType(*v4, *v6)),
+                    None => {
+                        let names: Vec<&str> = ICMP_TYPES.iter().map(|(n, _, _)| *n).collect();
+                        let help = did_you_mean(s, names.iter().copied())
+                            .or_else(|| Some(format!("a number, or one of: {}", names.join(", "))));
+                        self.err("E0114", v.span, format!("unknown ICMP type `{s}`"), help);
+                        None
+                    }
+                }
+            }
+            Field::IcmpCode => match s.parse::<u8>() {
+                Ok(n) => Some(Val::Range(n.into(), n.into())),
+                Err(_) => bad(self, "an ICMP code (0-255)"),
+            },
             Field::NfFamily | Field::NfHook => {
                 use crate::catalogue::nfnames::{family_by_name, hook_by_name, FAMILIES, HOOKS};
                 let (found, names): (Option<u8>, Vec<&str>) = if field == Field::NfFamily {

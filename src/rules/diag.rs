@@ -81,6 +81,11 @@ pub const CODES: &[(&str, Severity, &str)] = &[
         "an error-level rule without advice",
     ),
     (
+        "W0204",
+        Severity::Warning,
+        "`explains` names no loaded rule",
+    ),
+    (
         "N0301",
         Severity::Note,
         "a rule replaces an earlier one with the same id",

@@ -7,7 +7,8 @@ use super::compile::{Cond, Field, Rule, Val};
 use super::graph::LifeGraph;
 use crate::catalogue::retnames;
 use crate::catalogue::table::PROBES;
-use crate::events::{Event, IPPROTO_TCP, IPPROTO_UDP};
+use crate::events::{Event, IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_TCP, IPPROTO_UDP};
+use crate::kernel::kallsyms::Kallsyms;
 use std::net::IpAddr;
 
 /// Rule `rule` holds on event `event` (an index into the graph's events).
@@ -118,7 +119,7 @@ pub fn holds(cond: &Cond, graph: &LifeGraph<'_>, i: usize) -> bool {
         Cond::Flag(Flag::Drop) => ev.is_drop(),
         Cond::Flag(Flag::Free) => ev.flags & crate::events::flags::FREE != 0,
         Cond::Flag(Flag::Clone) => ev.clone.is_some(),
-        Cond::Test(field, op, vals) => test(ev, *field, *op, vals),
+        Cond::Test(field, op, vals) => test(ev, *field, *op, vals, graph.symbols),
     }
 }
 
@@ -139,7 +140,7 @@ pub fn decided_by_ret(cond: &Cond, ev: &Event) -> Option<bool> {
             _ => None,
         },
         Cond::Test(field @ (Field::Ret | Field::NfVerdict), op, vals) => {
-            Some(test(ev, *field, *op, vals))
+            Some(test(ev, *field, *op, vals, None))
         }
         Cond::Test(..) => None,
     }
@@ -166,7 +167,7 @@ enum Have<'e> {
     Text(&'e str),
 }
 
-fn test(ev: &Event, field: Field, op: CmpOp, vals: &[Val]) -> bool {
+fn test(ev: &Event, field: Field, op: CmpOp, vals: &[Val], symbols: Option<&Kallsyms>) -> bool {
     let p = &ev.pkt;
     match field {
         Field::Proto => return proto_test(ev, op, vals),
@@ -178,7 +179,14 @@ fn test(ev: &Event, field: Field, op: CmpOp, vals: &[Val]) -> bool {
         }
         _ => {}
     }
-    let have = have_of(ev, field);
+    let have = match field {
+        Field::Location | Field::LocationGroup => ev
+            .location
+            .filter(|_| ev.is_drop())
+            .and_then(|a| symbols?.resolve(a))
+            .map(|l| Have::Text(l.symbol)),
+        _ => have_of(ev, field),
+    };
     match have {
         None => false,
         Some(Have::Int(x)) => test_int(x, ev, op, vals),
@@ -196,7 +204,11 @@ fn test(ev: &Event, field: Field, op: CmpOp, vals: &[Val]) -> bool {
             }
         }
         Some(Have::Text(t)) => {
-            let hit = |v: &Val| matches!(v, Val::Str(s) if s == t);
+            let hit = |v: &Val| match v {
+                Val::Str(s) => s == t,
+                Val::Names(names) => names.binary_search(&t).is_ok(),
+                _ => false,
+            };
             match op {
                 CmpOp::Ne => !vals.iter().any(hit),
                 _ => vals.iter().any(hit),
@@ -240,7 +252,17 @@ fn have_of(ev: &Event, field: Field) -> Option<Have<'_>> {
         Field::NfTable => ev.nf.as_ref()?.table.as_deref().map(Have::Text),
         Field::NfChain => ev.nf.as_ref()?.chain_name().map(Have::Text),
         Field::NfVerdict => verdict(ev).map(Have::Int),
-        Field::Proto | Field::Port => None,
+        Field::IcmpType | Field::IcmpCode => {
+            let icmp = matches!(p.l4_proto, IPPROTO_ICMP | IPPROTO_ICMPV6) && p.saddr.is_some();
+            icmp.then(|| {
+                Have::Int(if field == Field::IcmpType {
+                    p.icmp_type.into()
+                } else {
+                    p.icmp_code.into()
+                })
+            })
+        }
+        Field::Proto | Field::Port | Field::Location | Field::LocationGroup => None,
     }
 }
 
@@ -258,6 +280,14 @@ fn range(v: &Val, ev: &Event) -> Option<(i64, i64)> {
         }
         Val::Reason(_, r) => r.map(|r| (r.into(), r.into())),
         Val::Flags(f) => Some((i64::from(*f), i64::from(*f))),
+        Val::IcmpType(v4, v6) => {
+            let t = if ev.pkt.l4_proto == IPPROTO_ICMPV6 {
+                v6
+            } else {
+                v4
+            };
+            t.map(|t| (t.into(), t.into()))
+        }
         _ => None,
     }
 }

@@ -5,6 +5,7 @@
 //! counting as earlier than its parent's own later events.
 
 use crate::events::Event;
+use crate::kernel::kallsyms::Kallsyms;
 use petgraph::graph::{DiGraph, NodeIndex};
 use petgraph::visit::{Dfs, Reversed};
 use std::cell::OnceCell;
@@ -15,6 +16,9 @@ pub struct LifeGraph<'a> {
     /// Built when a rule first asks about order: most packets are
     /// evaluated without one.
     graph: OnceCell<DiGraph<(), ()>>,
+    /// Symbols of the kernel the events came from, for `location` tests
+    /// (none: those tests are false).
+    pub symbols: Option<&'a Kallsyms>,
 }
 
 impl<'a> LifeGraph<'a> {
@@ -25,7 +29,14 @@ impl<'a> LifeGraph<'a> {
         LifeGraph {
             events,
             graph: OnceCell::new(),
+            symbols: None,
         }
+    }
+
+    /// With the kernel symbols that name drop locations.
+    pub fn with_symbols(mut self, symbols: &'a Kallsyms) -> LifeGraph<'a> {
+        self.symbols = Some(symbols);
+        self
     }
 
     fn graph(&self) -> &DiGraph<(), ()> {

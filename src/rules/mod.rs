@@ -10,6 +10,7 @@ pub mod diag;
 pub mod eval;
 pub mod graph;
 pub mod monitor;
+pub mod root;
 pub mod testing;
 
 /// The default pack, `rules.d/*.rules`, embedded at build time (sorted by

@@ -6,6 +6,9 @@
 use super::compile::Rule;
 use super::eval::{evaluate, RuleSet};
 use super::graph::LifeGraph;
+use super::root::root_cause;
+use crate::kernel::btf::DropReasons;
+use crate::kernel::kallsyms::Kallsyms;
 use crate::lifecycle::{Context, Tracker};
 use crate::record::read::{Input, Recording};
 use crate::record::script::{self, ScriptEvent};
@@ -36,6 +39,27 @@ pub struct TestCase {
     /// Rules that must not fire.
     #[serde(default)]
     pub absent: Vec<String>,
+    /// The root cause a packet must have (`rules::root`); other packets'
+    /// root causes must be this rule or one of `also`.
+    #[serde(default)]
+    pub root: Option<RootExpect>,
+    /// Healthy traffic: no warning or error on any packet, but from the
+    /// rules in `allow`.
+    #[serde(default)]
+    pub clean: bool,
+    #[serde(default)]
+    pub allow: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RootExpect {
+    pub rule: String,
+    /// `warn` or `error` (default: not checked).
+    #[serde(default)]
+    pub level: Option<String>,
+    #[serde(default)]
+    pub also: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -70,15 +94,26 @@ pub fn parse(path: &Path, text: &str) -> Result<TestFile, String> {
     })
 }
 
+/// A case's events, grouped into finished contexts, with the kernel facts
+/// they refer to: the recording's own drop-reason numbering and symbols,
+/// or those the hand-written events were built with.
+pub struct CaseEvents {
+    pub contexts: Vec<Context>,
+    pub reasons: DropReasons,
+    pub kallsyms: Kallsyms,
+}
+
 /// The finished contexts of a case's events.
-fn contexts(case: &TestCase, dir: &Path) -> Result<Vec<Context>, String> {
+pub fn case_events(case: &TestCase, dir: &Path) -> Result<CaseEvents, String> {
     let mut tracker = Tracker::new();
-    let mut out = Vec::new();
-    match (&case.events, &case.recording) {
+    let mut contexts = Vec::new();
+    let (reasons, kallsyms) = match (&case.events, &case.recording) {
         (Some(list), None) => {
-            for ev in script::build(list)?.events {
-                out.extend(tracker.push(ev));
+            let built = script::build(list)?;
+            for ev in built.events {
+                contexts.extend(tracker.push(ev));
             }
+            (built.reasons, built.kallsyms)
         }
         (None, Some(file)) => {
             let rec = Recording::open(&dir.join(file)).map_err(|e| e.to_string())?;
@@ -87,25 +122,47 @@ fn contexts(case: &TestCase, dir: &Path) -> Result<Vec<Context>, String> {
             }
             for input in rec.inputs().map_err(|e| e.to_string())? {
                 match input.map_err(|e| e.to_string())? {
-                    Input::Event(ev) => out.extend(tracker.push(ev)),
-                    Input::Tick(now) => out.extend(tracker.take_ready(now)),
+                    Input::Event(ev) => contexts.extend(tracker.push(ev)),
+                    Input::Tick(now) => contexts.extend(tracker.take_ready(now)),
                 }
             }
+            (rec.reasons, rec.kallsyms)
         }
         _ => return Err("give either `events` or `recording`".into()),
-    }
-    out.extend(tracker.drain());
-    Ok(out)
+    };
+    contexts.extend(tracker.drain());
+    Ok(CaseEvents {
+        contexts,
+        reasons,
+        kallsyms,
+    })
 }
 
-/// Runs one case; Err: the case itself is broken (bad events, unknown rule).
-pub fn run_case(rules: &RuleSet, case: &TestCase, dir: &Path) -> Result<CaseOutcome, String> {
+fn level_matches(want: &str, got: &str) -> bool {
+    let want = if want == "warning" { "warn" } else { want };
+    want == got
+}
+
+/// Runs one case against `rules`, compiled for the drop-reason numbering
+/// of the case's events (`rules_for`); Err: the case itself is broken (bad
+/// events, unknown rule).
+pub fn run_case(
+    rules_for: &mut dyn FnMut(&DropReasons) -> Result<std::rc::Rc<RuleSet>, String>,
+    case: &TestCase,
+    dir: &Path,
+) -> Result<CaseOutcome, String> {
+    let input = case_events(case, dir)?;
+    let rules = rules_for(&input.reasons)?;
     let known: BTreeSet<&str> = rules.iter().map(|r| r.id.as_str()).collect();
     for id in case
         .expect
         .iter()
         .map(|e| e.rule.as_str())
         .chain(case.absent.iter().map(|s| s.as_str()))
+        .chain(case.allow.iter().map(|s| s.as_str()))
+        .chain(case.root.iter().flat_map(|r| {
+            std::iter::once(r.rule.as_str()).chain(r.also.iter().map(|s| s.as_str()))
+        }))
     {
         if !known.contains(id) {
             let help = super::diag::did_you_mean(id, known.iter().copied())
@@ -116,14 +173,24 @@ pub fn run_case(rules: &RuleSet, case: &TestCase, dir: &Path) -> Result<CaseOutc
     }
     // rule id -> levels of its findings
     let mut found: BTreeMap<&str, Vec<&'static str>> = BTreeMap::new();
-    for ctx in contexts(case, dir)? {
-        let graph = LifeGraph::new(&ctx.events);
-        for f in evaluate(rules, &graph) {
+    // root causes, each once: (rule id, level)
+    let mut roots: Vec<(&str, &'static str)> = Vec::new();
+    for ctx in &input.contexts {
+        let graph = LifeGraph::new(&ctx.events).with_symbols(&input.kallsyms);
+        let findings = evaluate(&rules, &graph);
+        for f in &findings {
             let r = &rules[f.rule];
             found
                 .entry(r.id.as_str())
                 .or_default()
                 .push(crate::output::json::level_name(r.level));
+        }
+        if let Some(i) = root_cause(&rules, &graph, &findings) {
+            let r = &rules[findings[i].rule];
+            let root = (r.id.as_str(), crate::output::json::level_name(r.level));
+            if !roots.contains(&root) {
+                roots.push(root);
+            }
         }
     }
     let mut failures = Vec::new();
@@ -139,12 +206,7 @@ pub fn run_case(rules: &RuleSet, case: &TestCase, dir: &Path) -> Result<CaseOutc
             _ => {}
         }
         if let (Some(want), Some(got)) = (&e.level, levels.first()) {
-            let want = if want == "warning" {
-                "warn"
-            } else {
-                want.as_str()
-            };
-            if want != *got {
+            if !level_matches(want, got) {
                 failures.push(format!("expected {} at level {want}, found {got}", e.rule));
             }
         }
@@ -157,17 +219,71 @@ pub fn run_case(rules: &RuleSet, case: &TestCase, dir: &Path) -> Result<CaseOutc
             ));
         }
     }
+    if let Some(want) = &case.root {
+        let hit = roots.iter().any(|(id, level)| {
+            *id == want.rule
+                && want
+                    .level
+                    .as_deref()
+                    .is_none_or(|w| level_matches(w, level))
+        });
+        if !hit {
+            failures.push(format!(
+                "expected {}{} as a packet's root cause",
+                want.rule,
+                want.level
+                    .as_deref()
+                    .map(|l| format!(" ({l})"))
+                    .unwrap_or_default()
+            ));
+        }
+        let strays: Vec<String> = roots
+            .iter()
+            .filter(|(id, _)| *id != want.rule && !want.also.iter().any(|a| a == id))
+            .map(|(id, l)| format!("{id} ({l})"))
+            .collect();
+        if !strays.is_empty() {
+            failures.push(format!("other packets blamed on: {}", strays.join(", ")));
+        }
+    }
+    if case.clean {
+        let alarms: Vec<String> = found
+            .iter()
+            .filter(|(id, levels)| {
+                !case.allow.iter().any(|a| a == *id) && levels.iter().any(|l| *l != "info")
+            })
+            .map(|(id, l)| format!("{id} ({})", l[0]))
+            .collect();
+        if !alarms.is_empty() {
+            failures.push(format!(
+                "expected no warning or error; found {}",
+                alarms.join(", ")
+            ));
+        }
+    }
     if !failures.is_empty() {
         let all: Vec<String> = found
             .iter()
             .map(|(id, l)| format!("{id} ({} x{})", l[0], l.len()))
             .collect();
         failures.push(format!(
-            "found: {}",
+            "found: {}{}",
             if all.is_empty() {
                 "no findings".to_string()
             } else {
                 all.join(", ")
+            },
+            if roots.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    "; root causes: {}",
+                    roots
+                        .iter()
+                        .map(|(id, l)| format!("{id} ({l})"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
             }
         ));
     }
@@ -186,6 +302,9 @@ pub struct Coverage {
 
 impl Coverage {
     pub fn add(&mut self, case: &TestCase) {
+        if let Some(r) = &case.root {
+            self.fired.insert(r.rule.clone());
+        }
         for e in &case.expect {
             if e.count != Some(0) {
                 self.fired.insert(e.rule.clone());

@@ -33,7 +33,7 @@ fn parser_tree_of_the_corpus() {
         .into_iter()
         .map(|r| r.expect("corpus parses"))
         .collect();
-    assert_eq!(rules.len(), 10);
+    assert_eq!(rules.len(), 11);
     insta::assert_yaml_snapshot!("parser_corpus", rules);
 }
 
@@ -77,7 +77,7 @@ fn the_corpus_lints_clean() {
     };
     let out = compile(&[layer("tests/fixtures/rules/corpus.rules")], &facts);
     assert!(out.diagnostics.is_empty(), "{:#?}", out.diagnostics);
-    assert_eq!(out.rules.len(), 10);
+    assert_eq!(out.rules.len(), 11);
 }
 
 #[test]
