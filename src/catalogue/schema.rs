@@ -228,6 +228,12 @@ pub enum Extra {
     /// The function may give the skb a new data buffer (`skb->head`); the
     /// exit program records it, so the packet keeps its identity.
     Rehead,
+    /// The probe can fire after the skb was freed (`net_dev_xmit` reports
+    /// the driver's return code once the driver has consumed it): in
+    /// lifecycle mode it speaks only for a packet already followed, or a
+    /// freed skb whose stale bytes still match would open a packet of its
+    /// own.
+    Followed,
 }
 
 impl Extra {
@@ -237,6 +243,7 @@ impl Extra {
             Extra::Clone => "clone",
             Extra::Free => "free",
             Extra::Rehead => "rehead",
+            Extra::Followed => "followed",
         }
     }
 }
@@ -399,6 +406,9 @@ impl Catalogue {
                         format!("nf: argument index above {MAX_ARG_INDEX}"),
                     ));
                 }
+            }
+            if p.extra == Some(Extra::Followed) && p.tracepoint.is_none() {
+                errors.push(err(&p.name, "extra: followed is for tracepoints"));
             }
             if p.extra == Some(Extra::Rehead) && (p.tracepoint.is_some() || p.ret.is_none()) {
                 errors.push(err(

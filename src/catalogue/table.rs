@@ -20,6 +20,7 @@ pub enum Extra {
     Clone,
     Free,
     Rehead,
+    Followed,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -87,8 +87,13 @@ fn start_server(net: &Net, role: &str, cmd: &str) -> Result<Server, String> {
     Ok(server)
 }
 
-/// Runs a traffic command, bounded to 30 s, its output appended to `log`;
-/// whether it succeeded.
+/// How long a traffic command may take: under emulation, with per-probe
+/// kprobes attached (6.1), a Python program alone can take half a minute
+/// to start.
+const TRAFFIC_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Runs a traffic command, bounded by TRAFFIC_TIMEOUT, its output appended
+/// to `log`; whether it succeeded.
 fn traffic(net: &Net, role: &str, cmd: &str, log: &Path) -> bool {
     let started = Instant::now();
     let Ok(out) = std::fs::OpenOptions::new()
@@ -101,17 +106,27 @@ fn traffic(net: &Net, role: &str, cmd: &str, log: &Path) -> bool {
     let Ok(err) = out.try_clone() else {
         return false;
     };
-    let mut child = match net.command(role, cmd).stdout(out).stderr(err).spawn() {
+    use std::os::unix::process::CommandExt;
+    let mut child = match net
+        .command(role, cmd)
+        .process_group(0)
+        .stdout(out)
+        .stderr(err)
+        .spawn()
+    {
         Ok(c) => c,
         Err(_) => return false,
     };
-    let deadline = Instant::now() + Duration::from_secs(30);
+    let deadline = Instant::now() + TRAFFIC_TIMEOUT;
     let ok = loop {
         if let Ok(Some(status)) = child.try_wait() {
             break status.success();
         }
         if Instant::now() > deadline {
-            let _ = child.kill();
+            // The whole group: `ip netns exec` and `sh` start the program
+            // as a child, which must not outlive the case's namespaces.
+            // SAFETY: signalling our own child's process group.
+            unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) };
             let _ = child.wait();
             break false;
         }

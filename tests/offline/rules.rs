@@ -407,3 +407,174 @@ mod diagnosis {
         insta::assert_snapshot!("diagnosis_blocks", format!("{}{}", a.text, b.text));
     }
 }
+
+/// The root cause among a packet's findings (`rules::root`): what
+/// `explains` removes, then level, the deciding function over the drop
+/// record, the innermost function, and pack order.
+mod root_cause {
+    use super::*;
+    use nettrace::lifecycle::Tracker;
+    use nettrace::record::script::{self, ScriptEvent};
+    use nettrace::rules::eval::{evaluate, RuleSet};
+    use nettrace::rules::graph::LifeGraph;
+    use nettrace::rules::root::root_cause;
+
+    /// The root cause's rule id when `rules` (alone) judge `events`.
+    fn root(rules: &str, events: &str) -> Option<String> {
+        let built = script::build(&serde_yaml::from_str::<Vec<ScriptEvent>>(events).unwrap())
+            .expect("events build");
+        let out = compile(
+            &[Layer {
+                files: vec![SourceFile::new(Path::new("t.rules"), rules.to_string())],
+            }],
+            &KernelFacts {
+                reasons: &built.reasons,
+                have_kernel: true,
+            },
+        );
+        assert!(!out.has_errors(), "{:#?}", out.diagnostics);
+        let set = RuleSet::new(out.rules);
+        let mut t = Tracker::new();
+        for ev in built.events {
+            t.push(ev);
+        }
+        let ctx = t.drain().pop().expect("one packet");
+        let graph = LifeGraph::new(&ctx.events).with_symbols(&built.kallsyms);
+        let findings = evaluate(&set, &graph);
+        root_cause(&set, &graph, &findings).map(|i| set[findings[i].rule].id.clone())
+    }
+
+    const EVENTS: &str = r#"
+- {probe: nf_hook_slow, ret: NF_DROP, nf: {family: ipv4, hook: FORWARD}, pkt: {proto: icmp, src: 10.0.0.1, dst: 10.0.1.2}}
+- {probe: nft_do_chain, ret: NF_DROP, nf: {table: filter, chain: FORWARD, nft: true}}
+- {probe: kfree_skb, drop: NETFILTER_DROP, at: nf_hook_slow+0x92}
+"#;
+
+    #[test]
+    fn the_innermost_deciding_function_wins_a_tie() {
+        let rules = r#"
+rule hook { when probe nf_hook_slow and ret == NF_DROP level error message "hook" advice "a" }
+rule chain { when probe nft_do_chain and ret == NF_DROP level error message "chain" advice "a" }
+rule reason { when drop and reason == NETFILTER_DROP level error message "reason" advice "a" }
+"#;
+        assert_eq!(root(rules, EVENTS).as_deref(), Some("chain"));
+    }
+
+    #[test]
+    fn a_higher_level_wins_over_the_deciding_function() {
+        let rules = r#"
+rule chain { when probe nft_do_chain and ret == NF_DROP level warn message "chain" }
+rule reason { when drop and reason == NETFILTER_DROP level error message "reason" advice "a" }
+"#;
+        assert_eq!(root(rules, EVENTS).as_deref(), Some("reason"));
+    }
+
+    #[test]
+    fn an_explained_finding_is_not_the_root_cause() {
+        let rules = r#"
+rule hook { when probe nf_hook_slow and ret == NF_DROP level error message "hook" advice "a" }
+rule chain { when probe nft_do_chain and ret == NF_DROP level warn message "chain" }
+rule reason { when drop and reason == NETFILTER_DROP level error message "reason" advice "a" explains hook, chain }
+"#;
+        assert_eq!(root(rules, EVENTS).as_deref(), Some("reason"));
+        // A prefix covers every rule it starts.
+        let rules = r#"
+rule nf.hook { when probe nf_hook_slow and ret == NF_DROP level error message "hook" advice "a" }
+rule nf.chain { when probe nft_do_chain and ret == NF_DROP level error message "chain" advice "a" }
+rule site.reason { when drop level warn message "reason" explains nf.* }
+"#;
+        assert_eq!(root(rules, EVENTS).as_deref(), Some("site.reason"));
+    }
+
+    #[test]
+    fn findings_that_explain_each_other_fall_back_to_the_order() {
+        let rules = r#"
+rule a { when probe nf_hook_slow level error message "a" advice "a" explains b }
+rule b { when probe nft_do_chain level error message "b" advice "a" explains a }
+"#;
+        assert_eq!(root(rules, EVENTS).as_deref(), Some("b"));
+    }
+
+    #[test]
+    fn on_one_event_the_earlier_rule_wins_and_info_is_never_the_root() {
+        let rules = r#"
+rule first { when drop level error message "first" advice "a" }
+rule second { when drop and reason == NETFILTER_DROP level error message "second" advice "a" }
+rule note { when probe nft_do_chain level info message "note" }
+"#;
+        assert_eq!(root(rules, EVENTS).as_deref(), Some("first"));
+        let only_info = r#"rule note { when probe nft_do_chain level info message "note" }"#;
+        assert_eq!(root(only_info, EVENTS), None);
+    }
+}
+
+/// Messages never show a hole: a `[...]` group whose placeholder has no
+/// value is left out, and a bare placeholder says what it lacks.
+#[test]
+fn missing_fields_are_phrased_away() {
+    use nettrace::events::{Event, Packet, PacketSource};
+    use nettrace::kernel::kallsyms::Kallsyms;
+    use nettrace::output::diagnosis::interpolate;
+    use nettrace::output::lines::Formatter;
+    use nettrace::output::time::Clock;
+    let reasons = reasons_618();
+    let out = compile(
+        &[Layer {
+            files: vec![SourceFile::new(
+                Path::new("t.rules"),
+                "rule t { when drop level info message \"nothing listens on {proto}[ port {dport}][ ({ifname})]; bare {sport}\" }".into(),
+            )],
+        }],
+        &KernelFacts {
+            reasons: &reasons,
+            have_kernel: true,
+        },
+    );
+    assert!(!out.has_errors(), "{:#?}", out.diagnostics);
+    let ksyms = Kallsyms::parse("");
+    let fmt = Formatter {
+        clock: Clock::monotonic(),
+        reasons: &reasons,
+        kallsyms: &ksyms,
+        detail: false,
+        show_ret: false,
+    };
+    let mut icmp = Packet::empty();
+    icmp.source = PacketSource::Header;
+    (icmp.l3_proto, icmp.l4_proto, icmp.icmp_type) = (0x0800, 1, 0);
+    icmp.saddr = Some("10.0.0.1".parse().unwrap());
+    icmp.daddr = Some("10.0.0.2".parse().unwrap());
+    let mut udp = icmp.clone();
+    (udp.l4_proto, udp.sport, udp.dport) = (17, 5000, 53);
+    let ev = |pkt: &Packet| Event {
+        pkt: pkt.clone(),
+        ..Event::new(
+            1,
+            1,
+            nettrace::catalogue::table::probe("kfree_skb").unwrap().id,
+        )
+    };
+    let msg = &out.rules[0].message;
+    assert_eq!(
+        interpolate(&fmt, msg, &ev(&icmp)),
+        "nothing listens on ICMP; bare (unknown sport)"
+    );
+    assert_eq!(
+        interpolate(&fmt, msg, &ev(&udp)),
+        "nothing listens on UDP port 53; bare 5000"
+    );
+    // The interface name is known only with --detail: the pack names it
+    // in groups only.
+    for f in Layer::builtin().files {
+        let outside: String = f
+            .text
+            .split('[')
+            .map(|part| part.split_once(']').map_or(part, |(_, rest)| rest))
+            .collect();
+        assert!(
+            !outside.contains("{ifname}"),
+            "{}: {{ifname}} outside a [...] group",
+            f.path.display()
+        );
+    }
+}
