@@ -381,6 +381,59 @@ fn rules_test_passes_on_the_pack_with_full_coverage() {
     );
 }
 
+/// The matrix's recordings from real kernels (tools/accuracy --fixtures):
+/// every fault still names its root cause and every healthy case stays
+/// clean under the current rule pack.
+#[test]
+fn the_accuracy_recordings_still_get_their_diagnoses() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/accuracy");
+    let (code, out, err) = nettrace(&["rules", "test", dir.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains(" 0 failed, 0 broken"), "{out}");
+    let passed: usize = out
+        .lines()
+        .last()
+        .and_then(|l| l.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    assert!(passed >= 50, "only {passed} recorded cases ran:\n{out}");
+}
+
+/// `rules test` reads drop reasons through each recording's own table: an
+/// iptables DROP recorded on any kernel is NETFILTER_DROP, whatever number
+/// that kernel gives it.
+#[test]
+fn recorded_drop_reasons_decode_with_the_recordings_kernel_table() {
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/accuracy");
+    let mut kernels = Vec::new();
+    for entry in std::fs::read_dir(&fixtures).unwrap() {
+        let rec = entry.unwrap().path().join("nft-input-drop.ntrec");
+        if rec.exists() {
+            kernels.push(rec);
+        }
+    }
+    assert!(
+        !kernels.is_empty(),
+        "no nft-input-drop recording under {fixtures:?}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let mut yaml = String::from("tests:\n");
+    for rec in &kernels {
+        yaml += &format!(
+            "  - name: {name}\n    recording: {path}\n    expect: [{{rule: drop.NETFILTER_DROP, level: error}}]\n    absent: [drop.DUP_FRAG, drop.NOT_SPECIFIED]\n",
+            name = rec.parent().unwrap().file_name().unwrap().to_string_lossy(),
+            path = rec.display()
+        );
+    }
+    std::fs::write(dir.path().join("decode.test.yaml"), yaml).unwrap();
+    let (code, out, err) = nettrace(&["rules", "test", dir.path().to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains(&format!("{} passed, 0 failed, 0 broken", kernels.len())),
+        "{out}"
+    );
+}
+
 #[test]
 fn rules_test_reports_a_wrong_expectation_readably() {
     let dir = tempfile::tempdir().unwrap();
