@@ -41,7 +41,7 @@ fn benches(c: &mut Criterion) {
         detail: false,
         show_ret: false,
     };
-    let raw = vec![0u8; std::mem::size_of::<nettrace::load::attach::nt_event>()];
+    let raw = vec![0u8; std::mem::size_of::<nettrace::abi::nt_event>()];
     c.bench_function("decode one record", |b| {
         b.iter(|| nettrace::events::Event::decode(black_box(&raw)).unwrap())
     });

@@ -185,7 +185,7 @@ s64 stash_bound = 0;
  * stashed call of the same task only while this is above zero). */
 s32 stash_pending[NT_NR_PROBES];
 
-/* --hooks: slot pf * 8 + hook holds that hook's functions, as last seen. */
+/* --hooks: slot pf * NT_NF_HOOKS_PER_PF + hook holds that hook's functions, as last seen. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, NT_NF_HOOK_SLOTS);
@@ -633,53 +633,7 @@ static __always_inline void parse_packet(struct nt_pkt *p, struct sk_buff *skb,
 		parse_sock(p, sk);
 }
 
-static __always_inline bool addr_eq(const volatile unsigned char *want, u8 want_family,
-				    struct nt_pkt *p, unsigned char *have)
-{
-	if (p->family != want_family)
-		return false;
-	if (want_family == 4)
-		return *(u32 *)have == *(const volatile u32 *)want;
-	return ((u64 *)have)[0] == ((const volatile u64 *)want)[0] &&
-	       ((u64 *)have)[1] == ((const volatile u64 *)want)[1];
-}
-
-/* The filters on packet fields (all but --pid and --netns). */
-static __always_inline bool filter_pkt(struct nt_pkt *p)
-{
-	u32 f = FILTER.flags;
-
-	if (!f)
-		return true;
-	if ((f & NT_F_L3) && p->l3_proto != FILTER.l3_proto)
-		return false;
-	if ((f & NT_F_L4) && (p->family == 0 || p->l4_proto != FILTER.l4_proto))
-		return false;
-	if ((f & NT_F_SADDR) && !addr_eq(FILTER.saddr, FILTER.saddr_family, p, p->saddr))
-		return false;
-	if ((f & NT_F_DADDR) && !addr_eq(FILTER.daddr, FILTER.daddr_family, p, p->daddr))
-		return false;
-	if ((f & NT_F_ADDR) && !addr_eq(FILTER.addr, FILTER.addr_family, p, p->saddr) &&
-	    !addr_eq(FILTER.addr, FILTER.addr_family, p, p->daddr))
-		return false;
-	if (f & (NT_F_SPORT | NT_F_DPORT | NT_F_PORT | NT_F_TCP_FLAGS)) {
-		if (p->l4_proto != IPPROTO_TCP && p->l4_proto != IPPROTO_UDP)
-			return false;
-		if ((f & NT_F_SPORT) && p->sport != FILTER.sport)
-			return false;
-		if ((f & NT_F_DPORT) && p->dport != FILTER.dport)
-			return false;
-		if ((f & NT_F_PORT) && p->sport != FILTER.port && p->dport != FILTER.port)
-			return false;
-		if ((f & NT_F_TCP_FLAGS) &&
-		    (p->l4_proto != IPPROTO_TCP ||
-		     (p->tcp_flags & FILTER.tcp_flags) != FILTER.tcp_flags))
-			return false;
-	}
-	if ((f & NT_F_LEN) && (p->len < FILTER.len_min || p->len > FILTER.len_max))
-		return false;
-	return true;
-}
+#include "filter.bpf.h"
 
 static __always_inline u32 skb_netns(struct sk_buff *skb, struct sock *sk)
 {
@@ -968,7 +922,7 @@ struct nt_nf_args {
 
 static __always_inline void record_hooks(u8 pf, u8 hook, const struct nf_hook_entries *entries)
 {
-	u32 slot = (u32)pf * 8 + hook;
+	u32 slot = (u32)pf * NT_NF_HOOKS_PER_PF + hook;
 	struct nt_hooks *h = bpf_map_lookup_elem(&nf_hooks, &slot);
 	u16 n;
 

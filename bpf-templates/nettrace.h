@@ -1,8 +1,11 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * Types shared by the BPF programs and user space. The Rust side does not
- * re-declare them: libbpf-cargo generates them into the skeleton's `types`
- * module from this header's BTF (see the `_nt_*_type` globals in core.bpf.h).
+ * Types and constants shared by the BPF programs and user space. The Rust
+ * side does not re-declare them: libbpf-cargo generates them into the
+ * skeleton's `types` module from this header's BTF (the `_nt_*_type`
+ * globals in settings.bpf.h make each visible), and src/abi re-exports
+ * them. Constants user space needs are enum members, which BTF keeps;
+ * #defines are for the BPF side only.
  */
 #ifndef NETTRACE_H
 #define NETTRACE_H
@@ -129,8 +132,14 @@ struct nt_filter {
 	unsigned char _pad[3];
 };
 
-#define NT_MAX_HOOKS 16
-#define NT_NF_HOOK_SLOTS (16 * 8) /* NFPROTO_NUMPROTO x hooks */
+/* --hooks: family pf's hook h is slot pf * NT_NF_HOOKS_PER_PF + h of the
+ * nf_hooks map. An enum, not #defines, so that BTF carries the values to
+ * the Rust side. */
+enum nt_hook_slots {
+	NT_MAX_HOOKS = 16,       /* hook functions kept per hook */
+	NT_NF_HOOKS_PER_PF = 8,
+	NT_NF_HOOK_SLOTS = 16 * 8, /* NFPROTO_NUMPROTO x hooks */
+};
 
 /* --hooks: the hook functions registered on one family's hook. */
 struct nt_hooks {

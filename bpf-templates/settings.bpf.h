@@ -24,7 +24,13 @@ const volatile unsigned char RET_ON[NT_RET_ON_LEN] = {};
  * return value of v (0..63): that exit is dropped here instead of sent. */
 const volatile unsigned long long QUIET_RET[NT_NR_PROBES] = {};
 
-/* Make the shared types visible in BTF so the skeleton generates them. */
+/* Make the shared types and enums visible in BTF so the skeleton
+ * generates them (src/abi). */
 struct nt_event _nt_event_type = {};
+enum nt_event_flags _nt_event_flags_type = 0;
+enum nt_filter_flags _nt_filter_flags_type = 0;
+enum nt_nf_valid _nt_nf_valid_type = 0;
+enum nt_pkt_source _nt_pkt_source_type = 0;
+enum nt_hook_slots _nt_hook_slots_type = 0;
 
 #endif

@@ -8,6 +8,7 @@
 //! `output` (text, JSON). `record` keeps a run's events for `replay` and
 //! rule tests. `cli` drives a run.
 
+pub mod abi;
 pub mod catalogue;
 pub mod cli;
 pub mod codegen;
@@ -18,3 +19,4 @@ pub mod load;
 pub mod output;
 pub mod record;
 pub mod rules;
+pub mod vocab;

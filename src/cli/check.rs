@@ -174,7 +174,10 @@ pub fn list(args: &Args) -> anyhow::Result<()> {
     let kernel = if crate::kernel::caps::privileged() {
         open_kernel(
             args,
-            crate::kernel::caps::Wanted::for_probe_mode(args.probe_mode).tested(),
+            crate::kernel::caps::Wanted::for_run(
+                args.probe_mode == crate::load::plan::ProbeMode::Fentry,
+            )
+            .tested(),
         )
         .ok()
     } else {

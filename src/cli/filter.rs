@@ -1,57 +1,17 @@
 //! Turning filter flags into the in-kernel filter (`struct nt_filter`),
 //! rejecting bad values with a message that names the flag and the fix.
 
-use crate::events::{ETH_P_ARP, ETH_P_IP, ETH_P_IPV6};
-use crate::load::attach::nt_filter;
+use crate::abi::{filter_flags as bits, nt_filter};
 use std::net::IpAddr;
 
-/// Flag bits of nt_filter.flags (bpf-templates/nettrace.h).
-mod bits {
-    pub const SADDR: u32 = 1 << 0;
-    pub const DADDR: u32 = 1 << 1;
-    pub const ADDR: u32 = 1 << 2;
-    pub const SPORT: u32 = 1 << 3;
-    pub const DPORT: u32 = 1 << 4;
-    pub const PORT: u32 = 1 << 5;
-    pub const L3: u32 = 1 << 6;
-    pub const L4: u32 = 1 << 7;
-    pub const PID: u32 = 1 << 8;
-    pub const NETNS: u32 = 1 << 9;
-    pub const LEN: u32 = 1 << 10;
-    pub const TCP_FLAGS: u32 = 1 << 11;
-}
-
-/// A protocol accepted by `-p`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Proto {
-    L3(u16),
-    L4(u8),
-}
-
-pub const PROTO_NAMES: &str =
-    "ip, ipv6, arp, tcp, udp, icmp, icmpv6, igmp, ipip, gre, esp, ah, sctp, udplite";
+use crate::vocab::proto::{self, Proto};
 
 pub fn parse_proto(s: &str) -> Result<Proto, String> {
-    Ok(match s.to_ascii_lowercase().as_str() {
-        "ip" | "ipv4" => Proto::L3(ETH_P_IP),
-        "ipv6" | "ip6" => Proto::L3(ETH_P_IPV6),
-        "arp" => Proto::L3(ETH_P_ARP),
-        "icmp" => Proto::L4(1),
-        "igmp" => Proto::L4(2),
-        "ipip" => Proto::L4(4),
-        "tcp" => Proto::L4(6),
-        "udp" => Proto::L4(17),
-        "gre" => Proto::L4(47),
-        "esp" => Proto::L4(50),
-        "ah" => Proto::L4(51),
-        "icmpv6" | "icmp6" | "ipv6-icmp" => Proto::L4(58),
-        "sctp" => Proto::L4(132),
-        "udplite" => Proto::L4(136),
-        _ => {
-            return Err(format!(
-                "unknown protocol `{s}` for --proto; use one of: {PROTO_NAMES}"
-            ))
-        }
+    proto::by_name(s).ok_or_else(|| {
+        format!(
+            "unknown protocol `{s}` for --proto; use one of: {}",
+            proto::names_line()
+        )
     })
 }
 
@@ -108,7 +68,7 @@ pub fn parse_tcp_flags(s: &str) -> Result<u8, String> {
     if s.trim().is_empty() {
         return Err(format!("empty --tcp-flags: {HELP}"));
     }
-    crate::output::packet::parse_tcp_flags(s)
+    crate::vocab::tcp::parse_tcp_flags(s)
         .map_err(|bad| format!("invalid TCP flag `{bad}` in --tcp-flags `{s}`: {HELP}"))
 }
 
@@ -168,9 +128,10 @@ impl super::args::FilterFlags {
 }
 
 /// Whether a decoded event passes the filter: the user-space twin of the
-/// BPF side's `filter_match` (bpf-templates/core.bpf.h), for replays.
+/// BPF side's `filter_pkt` (bpf-templates/filter.bpf.h), for replays; the
+/// offline test `filter_parity` holds the two together.
 pub fn matches(f: &nt_filter, ev: &crate::events::Event) -> bool {
-    use crate::events::{IPPROTO_TCP, IPPROTO_UDP};
+    use crate::vocab::proto::{IPPROTO_TCP, IPPROTO_UDP};
     let p = &ev.pkt;
     let fl = f.flags;
     let addr_is = |want: &[u8; 16], family: u8, have: Option<IpAddr>| match (family, have) {

@@ -6,8 +6,8 @@
 
 use super::args::ReplayArgs;
 use super::exit::{ExitCode, Fatal};
+use crate::abi::nt_filter;
 use crate::events::{flags, Event};
-use crate::load::attach::nt_filter;
 use crate::output::lines::Formatter;
 use crate::output::pipeline::{DiagMode, Mode};
 use crate::output::time::Clock;

@@ -4,12 +4,13 @@
 
 use super::args::Args;
 use super::exit::{ExitCode, Fatal};
+use crate::abi::{nt_config, nt_filter};
 use crate::catalogue::table::{ProbeDef, ProbeKind};
 use crate::events::Event;
 use crate::kernel::btf::KernelBtf;
 use crate::kernel::caps::{self, Capabilities};
 use crate::kernel::kallsyms::Kallsyms;
-use crate::load::attach::{self, nt_config, nt_filter, LoadSettings, PlannedProbe, Session};
+use crate::load::attach::{self, LoadSettings, PlannedProbe, Session};
 use crate::load::plan::{self, LiveKernel, Mechanism, MechanismSupport, ProbeMode, SkipReason};
 use crate::output::lines::Formatter;
 use crate::output::pipeline::{DiagMode, Limiter, Mode, MonitorMode, Pipeline};
@@ -230,7 +231,9 @@ fn load_with_fallback(
     match load_with_replan(kernel, args, selection, settings, exits) {
         Err(e) if kernel.caps.assumed => {
             log::debug!("the load failed with untested tracepoint support: testing it");
-            let wanted = caps::Wanted::for_probe_mode(args.probe_mode).tested();
+            let wanted =
+                caps::Wanted::for_run(args.probe_mode == crate::load::plan::ProbeMode::Fentry)
+                    .tested();
             let tested = caps::detect_with(Some(&kernel.btf), None, wanted);
             let changed = tested.tp_btf.is_err();
             kernel.caps = tested;
@@ -415,7 +418,10 @@ pub fn run(
         }
         None => None,
     };
-    let mut kernel = open_kernel(args, caps::Wanted::for_probe_mode(args.probe_mode))?;
+    let mut kernel = open_kernel(
+        args,
+        caps::Wanted::for_run(args.probe_mode == crate::load::plan::ProbeMode::Fentry),
+    )?;
     let lifecycle = !args.view.drop && !args.view.basic && !args.view.monitor;
     let reasons = kernel.btf.drop_reasons();
     let rules = super::view_rules(&args.view, &reasons)?;

@@ -80,6 +80,23 @@ pub const COOKIE_FIELDS: [(&str, u32, u32); 14] = [
     ("VALID", 53, 1),
 ];
 
+/// The values of the cookie's enumerated fields (0 is the plain case):
+/// `#define NT_CK_<NAME>` in the generated C, these constants in Rust.
+pub const CK_SKB_VIA_DEREF: u64 = 1;
+pub const CK_SKB_VIA_NFT_PKTINFO: u64 = 2;
+pub const CK_KIND_FREE: u64 = 1;
+pub const CK_KIND_NF: u64 = 2;
+pub const CK_EXIT_CLONE: u64 = 1;
+pub const CK_EXIT_REHEAD: u64 = 2;
+const COOKIE_VALUES: [(&str, u64); 6] = [
+    ("SKB_VIA_DEREF", CK_SKB_VIA_DEREF),
+    ("SKB_VIA_NFT_PKTINFO", CK_SKB_VIA_NFT_PKTINFO),
+    ("KIND_FREE", CK_KIND_FREE),
+    ("KIND_NF", CK_KIND_NF),
+    ("EXIT_CLONE", CK_EXIT_CLONE),
+    ("EXIT_REHEAD", CK_EXIT_REHEAD),
+];
+
 /// log2 of the kprobe.multi cookie table's slots (`km_cookies`, filled by
 /// load::generic::cookie_table): 4096 slots of 16 bytes.
 pub const KM_SLOT_BITS: u32 = 12;
@@ -98,6 +115,9 @@ fn cookie_readers() -> String {
         );
     }
     let _ = writeln!(s, "#define NT_CK_NONE {COOKIE_NONE}");
+    for (name, value) in COOKIE_VALUES {
+        let _ = writeln!(s, "#define NT_CK_{name} {value}");
+    }
     s
 }
 
@@ -231,6 +251,7 @@ pub fn render_bpf(
         arg => arg,
         ret_cast => ret_casts,
         cookie_readers => cookie_readers(),
+        ret_casts => RET_CASTS,
         km_slot_bits => KM_SLOT_BITS,
         object => object.name,
         tracepoint_flavours => object.tracepoint_flavours,

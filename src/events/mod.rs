@@ -2,29 +2,12 @@
 //! BPF side writes (`struct nt_event`, whose Rust twin the skeleton
 //! generates), into plain Rust values the rest of the pipeline uses.
 
-use crate::load::attach::nt_event;
+use crate::abi::{nf_valid, nt_event, pkt_source};
 use serde::{Deserialize, Serialize};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-pub const ETH_P_IP: u16 = 0x0800;
-pub const ETH_P_ARP: u16 = 0x0806;
-pub const ETH_P_IPV6: u16 = 0x86dd;
-
-pub const IPPROTO_ICMP: u8 = 1;
-pub const IPPROTO_TCP: u8 = 6;
-pub const IPPROTO_UDP: u8 = 17;
-pub const IPPROTO_ICMPV6: u8 = 58;
-
-/// nt_event.flags bits (see bpf-templates/nettrace.h).
-pub mod flags {
-    pub const RET: u32 = 1 << 0;
-    pub const DROP: u32 = 1 << 1;
-    pub const CLONE: u32 = 1 << 2;
-    pub const FREE: u32 = 1 << 3;
-    pub const TRACKED: u32 = 1 << 4;
-    pub const STACK: u32 = 1 << 5;
-    pub const REUSED: u32 = 1 << 6;
-}
+/// `nt_event.flags` bits.
+pub use crate::abi::event_flags as flags;
 
 /// Where the packet summary came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -43,20 +26,20 @@ impl PacketSource {
     /// recordings store too. None for a code no source has.
     pub fn from_code(code: u8) -> Option<PacketSource> {
         match code {
-            0 => Some(PacketSource::None),
-            1 => Some(PacketSource::Header),
-            2 => Some(PacketSource::MacHeader),
-            3 => Some(PacketSource::Socket),
+            pkt_source::NONE => Some(PacketSource::None),
+            pkt_source::HEADER => Some(PacketSource::Header),
+            pkt_source::MAC => Some(PacketSource::MacHeader),
+            pkt_source::SOCK => Some(PacketSource::Socket),
             _ => None,
         }
     }
 
     pub fn code(self) -> u8 {
         match self {
-            PacketSource::None => 0,
-            PacketSource::Header => 1,
-            PacketSource::MacHeader => 2,
-            PacketSource::Socket => 3,
+            PacketSource::None => pkt_source::NONE,
+            PacketSource::Header => pkt_source::HEADER,
+            PacketSource::MacHeader => pkt_source::MAC,
+            PacketSource::Socket => pkt_source::SOCK,
         }
     }
 }
@@ -107,14 +90,6 @@ impl NfFacts {
                 .and_then(|(_, h)| crate::catalogue::nfnames::iptables_chain(h))
         })
     }
-}
-
-/// nt_nf.valid bits.
-mod nf_valid {
-    pub const HOOK: u8 = 1 << 0;
-    pub const TABLE: u8 = 1 << 1;
-    pub const CHAIN: u8 = 1 << 2;
-    pub const NFT: u8 = 1 << 3;
 }
 
 /// One probe hit. (Written whole into recordings: a field added here is a
@@ -407,7 +382,7 @@ mod tests {
     #[test]
     fn a_record_may_leave_its_empty_sections_off() {
         use super::{nf_valid, DecodeError, Event};
-        use crate::load::attach::nt_event;
+        use crate::abi::nt_event;
         use std::mem::{offset_of, size_of};
         let mut raw = nt_event {
             skb: 0xffff_8880_0000_1000,

@@ -134,14 +134,13 @@ impl Wanted {
         raw_tp: true,
     };
 
-    /// What a trace run with this probe mode needs: fentry only when
-    /// functions may attach through it (asked for, or no kprobes); tp_btf
-    /// not at all, since the run's own load is the test.
-    pub fn for_probe_mode(mode: crate::load::plan::ProbeMode) -> Wanted {
-        use crate::load::plan::ProbeMode;
+    /// What a trace run needs: fentry only when functions may attach
+    /// through it (`fentry_asked`: `--probe-mode fentry`, or no kprobes);
+    /// tp_btf not at all, since the run's own load is the test.
+    pub fn for_run(fentry_asked: bool) -> Wanted {
         Wanted {
             // Without kprobes, fentry's answer decides what a skip says.
-            fentry: mode == ProbeMode::Fentry || kprobe_support().is_err(),
+            fentry: fentry_asked || kprobe_support().is_err(),
             tp_btf: false,
             raw_tp: false,
         }

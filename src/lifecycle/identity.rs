@@ -14,7 +14,8 @@
 //!   never by being queued for transmission after it was received.
 
 use crate::catalogue::table::PROBES;
-use crate::events::{Event, PacketSource, IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_TCP};
+use crate::events::{Event, PacketSource};
+use crate::vocab::proto::{IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_TCP};
 
 fn from_headers(ev: &Event) -> bool {
     matches!(

@@ -12,21 +12,7 @@ use anyhow::Context;
 use libbpf_rs::{Link, MapCore, MapFlags, Object, ObjectBuilder};
 use std::collections::HashMap;
 
-/// The types of bpf-templates/nettrace.h and the .rodata layout, from the
-/// skeleton of the small layout object (see bpf-templates/settings.bpf.h).
-pub mod layout {
-    #![allow(
-        clippy::all,
-        clippy::pedantic,
-        dead_code,
-        unused_imports,
-        non_snake_case,
-        non_camel_case_types
-    )]
-    include!(concat!(env!("OUT_DIR"), "/layout.skel.rs"));
-}
-
-pub use layout::types::{nt_config, nt_event, nt_filter};
+use crate::abi::{nt_config, nt_filter, Rodata};
 
 /// The compiled BPF objects (codegen::render::OBJECTS): every program;
 /// tracepoints, fentry/fexit and the generic kprobes; tracepoints and the
@@ -121,7 +107,7 @@ pub enum KprobeStyle {
 }
 
 /// Writes the run's settings into the object's .rodata, whose layout is
-/// `layout::types::rodata` (checked by size).
+/// `Rodata` (checked by size).
 fn set_rodata(
     object: &mut libbpf_rs::OpenObject,
     settings: &LoadSettings,
@@ -135,16 +121,16 @@ fn set_rodata(
         .initial_value_mut()
         .context("the .rodata map has no initial value")?;
     anyhow::ensure!(
-        bytes.len() == std::mem::size_of::<layout::types::rodata>(),
+        bytes.len() == std::mem::size_of::<Rodata>(),
         ".rodata is {} bytes, the layout object says {}: rebuild",
         bytes.len(),
-        std::mem::size_of::<layout::types::rodata>()
+        std::mem::size_of::<Rodata>()
     );
     // Zeroed first: the struct has padding before QUIET_RET (u64s), and
     // every byte of it is copied into the map below.
     // SAFETY: rodata is plain old data (integers and arrays of them), for
     // which all-zero bytes are a valid value.
-    let mut rodata: layout::types::rodata = unsafe { std::mem::zeroed() };
+    let mut rodata: Rodata = unsafe { std::mem::zeroed() };
     rodata.FILTER = settings.filter;
     rodata.CONFIG = settings.config;
     for (slot, v) in rodata.RET_ON.iter_mut().zip(ret_on) {
@@ -158,8 +144,8 @@ fn set_rodata(
     // SAFETY: rodata is plain old data of exactly bytes.len() bytes.
     let src = unsafe {
         std::slice::from_raw_parts(
-            (&rodata as *const layout::types::rodata).cast::<u8>(),
-            std::mem::size_of::<layout::types::rodata>(),
+            (&rodata as *const Rodata).cast::<u8>(),
+            std::mem::size_of::<Rodata>(),
         )
     };
     bytes.copy_from_slice(src);
@@ -570,7 +556,7 @@ impl Session {
 
     /// `--hooks`: the hook functions last seen on family `pf`'s `hook`.
     pub fn hook_functions(&self, pf: u8, hook: u8) -> Vec<u64> {
-        let slot = (u32::from(pf) * 8 + u32::from(hook)).to_ne_bytes();
+        let slot = crate::abi::hook_slot(pf, hook).to_ne_bytes();
         let Some(map) = self.map("nf_hooks") else {
             return Vec::new();
         };

@@ -8,7 +8,10 @@
 //! programs read instead of the kernel's cookie search (`km_cookies`).
 
 use crate::catalogue::table::{Extra, ProbeDef, SkbVia};
-use crate::codegen::render::{ret_class, COOKIE_FIELDS, COOKIE_NONE, KM_SLOT_BITS};
+use crate::codegen::render::{
+    ret_class, CK_EXIT_CLONE, CK_EXIT_REHEAD, CK_KIND_FREE, CK_KIND_NF, CK_SKB_VIA_DEREF,
+    CK_SKB_VIA_NFT_PKTINFO, COOKIE_FIELDS, COOKIE_NONE, KM_SLOT_BITS,
+};
 
 /// Program names: kprobe.multi entry/exit, per-function kprobe entry/exit.
 pub const MULTI_ENTRY: &str = "km__entry";
@@ -44,8 +47,8 @@ pub fn cookie(probe: &ProbeDef, variant: usize) -> u64 {
         "SKB_VIA",
         match probe.skb_via {
             None => 0,
-            Some(SkbVia::Deref) => 1,
-            Some(SkbVia::NftPktinfo) => 2,
+            Some(SkbVia::Deref) => CK_SKB_VIA_DEREF,
+            Some(SkbVia::NftPktinfo) => CK_SKB_VIA_NFT_PKTINFO,
         },
     );
     put(&mut c, "SK", arg(sig.sk));
@@ -55,8 +58,8 @@ pub fn cookie(probe: &ProbeDef, variant: usize) -> u64 {
         .iter()
         .any(Option::is_some);
     let kind = match probe.extra {
-        Some(Extra::Free) => 1,
-        _ if nf_any => 2,
+        Some(Extra::Free) => CK_KIND_FREE,
+        _ if nf_any => CK_KIND_NF,
         _ => 0,
     };
     put(&mut c, "KIND", kind);
@@ -64,8 +67,8 @@ pub fn cookie(probe: &ProbeDef, variant: usize) -> u64 {
         &mut c,
         "EXIT",
         match probe.extra {
-            Some(Extra::Clone) => 1,
-            Some(Extra::Rehead) => 2,
+            Some(Extra::Clone) => CK_EXIT_CLONE,
+            Some(Extra::Rehead) => CK_EXIT_REHEAD,
             _ => 0,
         },
     );

@@ -6,12 +6,13 @@
 use super::lines::{describe_ret, Formatter};
 use super::packet::summary;
 use crate::catalogue::table::PROBES;
-use crate::events::{Event, IPPROTO_TCP, IPPROTO_UDP};
+use crate::events::Event;
 use crate::lifecycle::Context;
 use crate::rules::compile::{Level, Part, Rule};
 use crate::rules::eval::{evaluate, Finding, RuleSet};
 use crate::rules::graph::LifeGraph;
 use crate::rules::root::root_cause;
+use crate::vocab::proto::{IPPROTO_TCP, IPPROTO_UDP};
 use std::fmt::Write as _;
 
 /// A rendered diagnosis of one context.

@@ -6,12 +6,15 @@
 
 use super::diagnosis::Diagnosis;
 use super::lines::{describe_ret, verdict_name, Formatter};
-use super::packet::{l4_name, summary, tcp_flags};
+use super::packet::summary;
 use crate::catalogue::nfnames::{family_name, hook_name};
 use crate::catalogue::table::PROBES;
-use crate::events::{flags, Event, Packet, PacketSource, IPPROTO_TCP, IPPROTO_UDP};
+use crate::events::{flags, Event, Packet, PacketSource};
 use crate::lifecycle::Context;
-use crate::rules::compile::{Level, Rule};
+use crate::rules::compile::Rule;
+use crate::vocab::proto::l4_name;
+use crate::vocab::proto::{IPPROTO_TCP, IPPROTO_UDP};
+use crate::vocab::tcp::tcp_flags;
 use serde::{Deserialize, Serialize};
 
 /// Bumped when a field changes meaning or goes away; new optional fields
@@ -312,7 +315,7 @@ pub fn line(kind: Kind, fmt: &Formatter<'_>, ev: &Event) -> String {
 fn finding(fmt: &Formatter<'_>, rule: &Rule, ev: &Event, index: usize) -> JsonFinding {
     JsonFinding {
         rule: rule.id.clone(),
-        level: level_name(rule.level).to_string(),
+        level: rule.level.name().to_string(),
         message: super::diagnosis::interpolate(fmt, &rule.message, ev),
         advice: rule
             .advice
@@ -331,14 +334,6 @@ pub fn finding_line(fmt: &Formatter<'_>, rule: &Rule, ev: &Event) -> String {
         packet: None,
         finding: Some(finding(fmt, rule, ev, 0)),
     })
-}
-
-pub fn level_name(level: Level) -> &'static str {
-    match level {
-        Level::Info => "info",
-        Level::Warn => "warn",
-        Level::Error => "error",
-    }
 }
 
 /// A `packet` line; with `--diag`, its findings.

@@ -5,56 +5,14 @@
 //! printing whatever bytes were there.
 
 use super::text::{push_int, push_ip};
-use crate::events::{
-    Packet, PacketSource, ETH_P_ARP, ETH_P_IP, ETH_P_IPV6, IPPROTO_ICMP, IPPROTO_ICMPV6,
-    IPPROTO_TCP, IPPROTO_UDP,
+use crate::events::{Packet, PacketSource};
+use crate::vocab::proto::{
+    l4_name, ETH_P_ARP, ETH_P_IP, ETH_P_IPV6, IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_TCP,
+    IPPROTO_UDP,
 };
+use crate::vocab::tcp::TCP_FLAGS;
 use std::fmt::Write as _;
 use std::net::IpAddr;
-
-/// TCP flags: header bit, letter and name, in the order they are printed.
-pub const TCP_FLAGS: [(u8, char, &str); 8] = [
-    (0x02, 'S', "syn"),
-    (0x10, 'A', "ack"),
-    (0x08, 'P', "psh"),
-    (0x04, 'R', "rst"),
-    (0x01, 'F', "fin"),
-    (0x20, 'U', "urg"),
-    (0x40, 'E', "ece"),
-    (0x80, 'C', "cwr"),
-];
-
-pub fn tcp_flags(flags: u8) -> String {
-    TCP_FLAGS
-        .iter()
-        .filter(|(bit, _, _)| flags & bit != 0)
-        .map(|(_, c, _)| *c)
-        .collect()
-}
-
-/// Parses TCP flags back into bits: letters as printed (`SA`, `r`) or
-/// comma-separated names (`syn,ack`). Err names the first bad flag.
-pub fn parse_tcp_flags(s: &str) -> Result<u8, String> {
-    let by_name = |n: &str| {
-        TCP_FLAGS
-            .iter()
-            .find(|(_, _, name)| n.trim().eq_ignore_ascii_case(name))
-            .map(|f| f.0)
-    };
-    if s.contains(',') || by_name(s).is_some() {
-        return s.split(',').try_fold(0, |bits, n| {
-            Ok(bits | by_name(n).ok_or_else(|| n.trim().to_string())?)
-        });
-    }
-    s.chars().try_fold(0, |bits, ch| {
-        let up = ch.to_ascii_uppercase();
-        TCP_FLAGS
-            .iter()
-            .find(|(_, c, _)| *c == up)
-            .map(|f| bits | f.0)
-            .ok_or_else(|| ch.to_string())
-    })
-}
 
 fn endpoint(s: &mut String, addr: Option<IpAddr>, port: u16) {
     match addr {
@@ -91,24 +49,6 @@ fn icmp_name(v6: bool, ty: u8) -> Option<&'static str> {
         (true, 134) => "router advertisement",
         (true, 135) => "neighbour solicitation",
         (true, 136) => "neighbour advertisement",
-        _ => return None,
-    })
-}
-
-pub fn l4_name(proto: u8) -> Option<&'static str> {
-    Some(match proto {
-        IPPROTO_ICMP => "icmp",
-        2 => "igmp",
-        4 => "ipip",
-        IPPROTO_TCP => "tcp",
-        IPPROTO_UDP => "udp",
-        41 => "ipv6",
-        47 => "gre",
-        50 => "esp",
-        51 => "ah",
-        IPPROTO_ICMPV6 => "icmpv6",
-        132 => "sctp",
-        136 => "udplite",
         _ => return None,
     })
 }

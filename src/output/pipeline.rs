@@ -234,9 +234,9 @@ impl<'a> Pipeline<'a> {
                     }
                     OutputFormat::Json => json::finding_line(&self.fmt, rule, ev),
                 });
-                counted.push((rule.id.clone(), json::level_name(rule.level), true));
+                counted.push((rule.id.clone(), rule.level.name(), true));
             } else {
-                counted.push((rule.id.clone(), json::level_name(rule.level), false));
+                counted.push((rule.id.clone(), rule.level.name(), false));
             }
         }
         if let Some(metrics) = &m.metrics {

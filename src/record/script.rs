@@ -7,11 +7,10 @@
 
 use crate::catalogue::retnames;
 use crate::catalogue::table::{Extra, PROBES};
-use crate::events::{
-    flags, Event, NfFacts, Packet, PacketSource, ShortName, ETH_P_ARP, ETH_P_IP, ETH_P_IPV6,
-};
+use crate::events::{flags, Event, NfFacts, Packet, PacketSource, ShortName};
 use crate::kernel::btf::DropReasons;
 use crate::kernel::kallsyms::Kallsyms;
+use crate::vocab::proto::{ETH_P_ARP, ETH_P_IP, ETH_P_IPV6};
 use serde::Deserialize;
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
@@ -144,13 +143,20 @@ fn endpoint(s: &str) -> Result<(IpAddr, u16), String> {
 }
 
 fn packet(p: &ScriptPacket) -> Result<Packet, String> {
-    use crate::cli::filter::{parse_proto, Proto};
+    use crate::vocab::proto::{self, Proto};
     let mut pkt = Packet::empty();
     pkt.source = PacketSource::Header;
     let src = p.src.as_deref().map(endpoint).transpose()?;
     let dst = p.dst.as_deref().map(endpoint).transpose()?;
     let v6 = src.or(dst).is_some_and(|(a, _)| a.is_ipv6());
-    match parse_proto(&p.proto)? {
+    let known = proto::by_name(&p.proto).ok_or_else(|| {
+        format!(
+            "unknown protocol `{}`; use one of: {}",
+            p.proto,
+            proto::names_line()
+        )
+    })?;
+    match known {
         Proto::L3(l3) => pkt.l3_proto = l3,
         Proto::L4(l4) => {
             pkt.l3_proto = if v6 { ETH_P_IPV6 } else { ETH_P_IP };
@@ -169,7 +175,7 @@ fn packet(p: &ScriptPacket) -> Result<Packet, String> {
         pkt.dport = port;
     }
     if let Some(f) = &p.flags {
-        pkt.tcp_flags = crate::output::packet::parse_tcp_flags(f)
+        pkt.tcp_flags = crate::vocab::tcp::parse_tcp_flags(f)
             .map_err(|bad| format!("unknown TCP flag `{bad}`"))?;
     }
     pkt.seq = p.seq.unwrap_or(0);

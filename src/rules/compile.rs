@@ -31,6 +31,15 @@ pub enum Level {
 }
 
 impl Level {
+    /// Lower case, as JSON, metrics and rule tests name it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Level::Info => "info",
+            Level::Warn => "warn",
+            Level::Error => "error",
+        }
+    }
+
     /// As the seed prints it in `ANALYSIS RESULT`.
     pub fn label(self) -> &'static str {
         match self {
@@ -964,17 +973,17 @@ impl Checker<'_> {
                 }
                 Some(Val::Reason(s.to_string(), in_kernel))
             }
-            Field::Proto => match crate::cli::filter::parse_proto(s) {
-                Ok(crate::cli::filter::Proto::L3(p)) => Some(Val::L3(p)),
-                Ok(crate::cli::filter::Proto::L4(p)) => Some(Val::L4(p)),
+            Field::Proto => match crate::vocab::proto::by_name(s).ok_or(()) {
+                Ok(crate::vocab::proto::Proto::L3(p)) => Some(Val::L3(p)),
+                Ok(crate::vocab::proto::Proto::L4(p)) => Some(Val::L4(p)),
                 Err(_) => {
-                    let help = did_you_mean(s, crate::cli::filter::PROTO_NAMES.split(", "));
+                    let help = did_you_mean(s, crate::vocab::proto::names());
                     self.err(
                         "E0114",
                         v.span,
                         format!("unknown protocol `{s}`"),
                         help.or_else(|| {
-                            Some(format!("protocols: {}", crate::cli::filter::PROTO_NAMES))
+                            Some(format!("protocols: {}", crate::vocab::proto::names_line()))
                         }),
                     );
                     None
@@ -1004,7 +1013,7 @@ impl Checker<'_> {
                 Ok(n) => Some(Val::Range(n.into(), n.into())),
                 Err(_) => bad(self, "a length in bytes"),
             },
-            Field::TcpFlags => match crate::output::packet::parse_tcp_flags(s) {
+            Field::TcpFlags => match crate::vocab::tcp::parse_tcp_flags(s) {
                 Ok(bits) if bits != 0 => Some(Val::Flags(bits)),
                 _ => bad(self, "TCP flags (letters SAPRFUEC, or names syn,ack)"),
             },

@@ -7,8 +7,9 @@ use super::compile::{Cond, Field, Rule, Val};
 use super::graph::LifeGraph;
 use crate::catalogue::retnames;
 use crate::catalogue::table::PROBES;
-use crate::events::{Event, IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_TCP, IPPROTO_UDP};
+use crate::events::Event;
 use crate::kernel::kallsyms::Kallsyms;
+use crate::vocab::proto::{IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_TCP, IPPROTO_UDP};
 use std::net::IpAddr;
 
 /// Rule `rule` holds on event `event` (an index into the graph's events).

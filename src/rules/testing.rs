@@ -180,14 +180,11 @@ pub fn run_case(
         let findings = evaluate(&rules, &graph);
         for f in &findings {
             let r = &rules[f.rule];
-            found
-                .entry(r.id.as_str())
-                .or_default()
-                .push(crate::output::json::level_name(r.level));
+            found.entry(r.id.as_str()).or_default().push(r.level.name());
         }
         if let Some(i) = root_cause(&rules, &graph, &findings) {
             let r = &rules[findings[i].rule];
-            let root = (r.id.as_str(), crate::output::json::level_name(r.level));
+            let root = (r.id.as_str(), r.level.name());
             if !roots.contains(&root) {
                 roots.push(root);
             }

@@ -2,8 +2,9 @@
 //! fix, exit code 2, before anything touches the kernel.
 
 use nettrace::cli::filter::{
-    build_filter, parse_netns, parse_pkt_len, parse_proto, parse_tcp_flags, FilterArgs, Proto,
+    build_filter, parse_netns, parse_pkt_len, parse_proto, parse_tcp_flags, FilterArgs,
 };
+use nettrace::vocab::proto::Proto;
 use std::process::Command;
 
 fn nettrace(args: &[&str]) -> (i32, String, String) {

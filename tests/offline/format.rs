@@ -6,8 +6,9 @@ use nettrace::events::{flags, Event, Packet, PacketSource};
 use nettrace::kernel::btf::DropReasons;
 use nettrace::kernel::kallsyms::Kallsyms;
 use nettrace::output::lines::{describe_ret, Formatter};
-use nettrace::output::packet::{parse_tcp_flags, summary, tcp_flags};
+use nettrace::output::packet::summary;
 use nettrace::output::time::Clock;
+use nettrace::vocab::tcp::{parse_tcp_flags, tcp_flags};
 
 fn pkt(l3: u16, l4: u8, s: &str, d: &str) -> Packet {
     Packet {

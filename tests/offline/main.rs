@@ -5,6 +5,7 @@
 mod btf;
 mod catalogue;
 mod cli;
+mod filter_parity;
 mod format;
 mod lifecycle;
 mod monitor;

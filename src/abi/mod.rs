@@ -1,0 +1,80 @@
+//! The contract between the BPF programs and user space, taken from the
+//! BPF side rather than typed again: the record and settings structs and
+//! the flag enums of bpf-templates/nettrace.h arrive through BTF in the
+//! layout object's skeleton (libbpf-cargo), and the kprobe cookie layout
+//! comes from the codegen table that also writes the C readers. Every
+//! other module names these constants through here.
+
+/// The skeleton of the small layout object (bpf-templates/layout.bpf.c):
+/// its `types` are nettrace.h's structs and enums and the `.rodata`
+/// layout of the main object.
+pub mod layout {
+    #![allow(
+        clippy::all,
+        clippy::pedantic,
+        dead_code,
+        unused_imports,
+        non_snake_case,
+        non_camel_case_types
+    )]
+    include!(concat!(env!("OUT_DIR"), "/layout.skel.rs"));
+}
+
+use layout::types as t;
+pub use layout::types::{nt_config, nt_event, nt_filter, nt_pkt};
+
+/// `nt_event.flags` (`enum nt_event_flags`).
+pub mod event_flags {
+    use super::t::nt_event_flags as F;
+    pub const RET: u32 = F::NT_EV_RET.0;
+    pub const DROP: u32 = F::NT_EV_DROP.0;
+    pub const CLONE: u32 = F::NT_EV_CLONE.0;
+    pub const FREE: u32 = F::NT_EV_FREE.0;
+    pub const TRACKED: u32 = F::NT_EV_TRACKED.0;
+    pub const STACK: u32 = F::NT_EV_STACK.0;
+    pub const REUSED: u32 = F::NT_EV_REUSED.0;
+}
+
+/// `nt_filter.flags` (`enum nt_filter_flags`): which filters are active.
+pub mod filter_flags {
+    use super::t::nt_filter_flags as F;
+    pub const SADDR: u32 = F::NT_F_SADDR.0;
+    pub const DADDR: u32 = F::NT_F_DADDR.0;
+    pub const ADDR: u32 = F::NT_F_ADDR.0;
+    pub const SPORT: u32 = F::NT_F_SPORT.0;
+    pub const DPORT: u32 = F::NT_F_DPORT.0;
+    pub const PORT: u32 = F::NT_F_PORT.0;
+    pub const L3: u32 = F::NT_F_L3.0;
+    pub const L4: u32 = F::NT_F_L4.0;
+    pub const PID: u32 = F::NT_F_PID.0;
+    pub const NETNS: u32 = F::NT_F_NETNS.0;
+    pub const LEN: u32 = F::NT_F_LEN.0;
+    pub const TCP_FLAGS: u32 = F::NT_F_TCP_FLAGS.0;
+}
+
+/// `nt_nf.valid` (`enum nt_nf_valid`): which netfilter facts an event has.
+pub mod nf_valid {
+    use super::t::nt_nf_valid as F;
+    pub const HOOK: u8 = F::NT_NF_HOOK.0 as u8;
+    pub const TABLE: u8 = F::NT_NF_TABLE.0 as u8;
+    pub const CHAIN: u8 = F::NT_NF_CHAIN.0 as u8;
+    pub const NFT: u8 = F::NT_NF_NFT.0 as u8;
+}
+
+/// `nt_pkt.source` (`enum nt_pkt_source`): where a packet summary came from.
+pub mod pkt_source {
+    use super::t::nt_pkt_source as F;
+    pub const NONE: u8 = F::NT_SRC_NONE.0 as u8;
+    pub const HEADER: u8 = F::NT_SRC_HEADER.0 as u8;
+    pub const MAC: u8 = F::NT_SRC_MAC.0 as u8;
+    pub const SOCK: u8 = F::NT_SRC_SOCK.0 as u8;
+}
+
+/// The `nf_hooks` map slot of family `pf`'s `hook`, as the BPF side
+/// computes it.
+pub fn hook_slot(pf: u8, hook: u8) -> u32 {
+    u32::from(pf) * t::nt_hook_slots::NT_NF_HOOKS_PER_PF.0 + u32::from(hook)
+}
+
+/// The `.rodata` of the main object: the settings written before load.
+pub type Rodata = t::rodata;

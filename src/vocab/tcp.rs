@@ -1,0 +1,47 @@
+//! TCP flags: header bit, the letter the original prints, and the name
+//! filters and rules accept.
+
+/// In the order they are printed.
+pub const TCP_FLAGS: [(u8, char, &str); 8] = [
+    (0x02, 'S', "syn"),
+    (0x10, 'A', "ack"),
+    (0x08, 'P', "psh"),
+    (0x04, 'R', "rst"),
+    (0x01, 'F', "fin"),
+    (0x20, 'U', "urg"),
+    (0x40, 'E', "ece"),
+    (0x80, 'C', "cwr"),
+];
+
+/// The letters of the set flags, e.g. `SA`.
+pub fn tcp_flags(flags: u8) -> String {
+    TCP_FLAGS
+        .iter()
+        .filter(|(bit, _, _)| flags & bit != 0)
+        .map(|(_, c, _)| *c)
+        .collect()
+}
+
+/// Parses TCP flags back into bits: letters as printed (`SA`, `r`) or
+/// comma-separated names (`syn,ack`). Err names the first bad flag.
+pub fn parse_tcp_flags(s: &str) -> Result<u8, String> {
+    let by_name = |n: &str| {
+        TCP_FLAGS
+            .iter()
+            .find(|(_, _, name)| n.trim().eq_ignore_ascii_case(name))
+            .map(|f| f.0)
+    };
+    if s.contains(',') || by_name(s).is_some() {
+        return s.split(',').try_fold(0, |bits, n| {
+            Ok(bits | by_name(n).ok_or_else(|| n.trim().to_string())?)
+        });
+    }
+    s.chars().try_fold(0, |bits, ch| {
+        let up = ch.to_ascii_uppercase();
+        TCP_FLAGS
+            .iter()
+            .find(|(_, c, _)| *c == up)
+            .map(|f| bits | f.0)
+            .ok_or_else(|| ch.to_string())
+    })
+}
