@@ -4,7 +4,7 @@
  * struct nt_pkt and the FILTER settings. Kept apart from core.bpf.h so
  * that it needs nothing of the kernel's: the offline tests compile it
  * natively and hold it against the Rust filter that replays use
- * (cli::filter::matches) on the same inputs.
+ * (pipeline::admission::matches) on the same inputs.
  */
 #ifndef NETTRACE_FILTER_BPF_H
 #define NETTRACE_FILTER_BPF_H

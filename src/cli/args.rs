@@ -1,8 +1,9 @@
 //! Command-line flags. Each flag is declared once here (name, help, value
 //! parser); `filter.rs` turns the raw values into the BPF filter and
-//! `mod.rs` checks combinations in one place.
+//! `spec.rs` checks them against the chosen mode in one place.
 
 use crate::load::plan::{ProbeMode, TpMode};
+use crate::output::Format;
 use clap::Parser;
 use std::path::PathBuf;
 
@@ -228,17 +229,12 @@ pub struct ViewFlags {
     /// per-packet lifecycle (docs/monitor.md)
     #[arg(long, help_heading = "Modes")]
     pub monitor: bool,
-    /// With --monitor: findings per second per rule at most; the rest are counted (0: no limit)
-    #[arg(long, value_name = "N", default_value_t = 10, help_heading = "Monitor")]
-    pub rate_per_rule: u32,
-    /// With --monitor: findings per second in all at most; the rest are counted (0: no limit)
-    #[arg(
-        long,
-        value_name = "N",
-        default_value_t = 100,
-        help_heading = "Monitor"
-    )]
-    pub rate_total: u32,
+    /// With --monitor: findings per second per rule at most; the rest are counted (0: no limit) [default: 10]
+    #[arg(long, value_name = "N", help_heading = "Monitor")]
+    pub rate_per_rule: Option<u32>,
+    /// With --monitor: findings per second in all at most; the rest are counted (0: no limit) [default: 100]
+    #[arg(long, value_name = "N", help_heading = "Monitor")]
+    pub rate_total: Option<u32>,
     /// With --monitor: start lines with syslog priorities (<3> error, <4> warning, <6> info) for journald
     #[arg(long, help_heading = "Monitor")]
     pub journal: bool,
@@ -260,10 +256,10 @@ pub struct ViewFlags {
     /// With --diag: keep tracing after a packet with an error (default: stop after the first)
     #[arg(long, help_heading = "Diagnosis")]
     pub diag_keep: bool,
-    /// With --diag: add the rules in DIR (or a .rules file) after the built-in pack; repeatable. A rule with a built-in id replaces it
+    /// With --diag or --monitor: add the rules in DIR (or a .rules file) after the built-in pack; repeatable. A rule with a built-in id replaces it
     #[arg(long = "rules", value_name = "DIR", help_heading = "Diagnosis")]
     pub rules: Vec<PathBuf>,
-    /// With --diag: do not load the built-in rule pack
+    /// With --diag or --monitor: do not load the built-in rule pack
     #[arg(long, help_heading = "Diagnosis")]
     pub no_default_rules: bool,
     /// Show function return values (fexit/kretprobe), named where their meaning is known
@@ -280,13 +276,6 @@ pub struct ViewFlags {
     pub count: Option<u64>,
 
     /// Output format: text (the original's shapes) or JSON lines, one object per event, drop or packet (docs/json.md)
-    #[arg(long, value_enum, default_value_t = OutputFormat::Text, help_heading = "Output")]
-    pub output: OutputFormat,
-}
-
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
-pub enum OutputFormat {
-    #[default]
-    Text,
-    Json,
+    #[arg(long, value_enum, default_value_t = Format::Text, help_heading = "Output")]
+    pub output: Format,
 }

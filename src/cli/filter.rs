@@ -127,64 +127,6 @@ impl super::args::FilterFlags {
     }
 }
 
-/// Whether a decoded event passes the filter: the user-space twin of the
-/// BPF side's `filter_pkt` (bpf-templates/filter.bpf.h), for replays; the
-/// offline test `filter_parity` holds the two together.
-pub fn matches(f: &nt_filter, ev: &crate::events::Event) -> bool {
-    use crate::vocab::proto::{IPPROTO_TCP, IPPROTO_UDP};
-    let p = &ev.pkt;
-    let fl = f.flags;
-    let addr_is = |want: &[u8; 16], family: u8, have: Option<IpAddr>| match (family, have) {
-        (4, Some(IpAddr::V4(a))) => a.octets() == want[..4],
-        (6, Some(IpAddr::V6(a))) => a.octets() == *want,
-        _ => false,
-    };
-    if fl & bits::L3 != 0 && p.l3_proto != f.l3_proto {
-        return false;
-    }
-    if fl & bits::L4 != 0 && (p.saddr.is_none() || p.l4_proto != f.l4_proto) {
-        return false;
-    }
-    if fl & bits::SADDR != 0 && !addr_is(&f.saddr, f.saddr_family, p.saddr) {
-        return false;
-    }
-    if fl & bits::DADDR != 0 && !addr_is(&f.daddr, f.daddr_family, p.daddr) {
-        return false;
-    }
-    if fl & bits::ADDR != 0
-        && !addr_is(&f.addr, f.addr_family, p.saddr)
-        && !addr_is(&f.addr, f.addr_family, p.daddr)
-    {
-        return false;
-    }
-    if fl & (bits::SPORT | bits::DPORT | bits::PORT | bits::TCP_FLAGS) != 0 {
-        if p.l4_proto != IPPROTO_TCP && p.l4_proto != IPPROTO_UDP {
-            return false;
-        }
-        if fl & bits::SPORT != 0 && p.sport != f.sport
-            || fl & bits::DPORT != 0 && p.dport != f.dport
-            || fl & bits::PORT != 0 && p.sport != f.port && p.dport != f.port
-        {
-            return false;
-        }
-        if fl & bits::TCP_FLAGS != 0
-            && (p.l4_proto != IPPROTO_TCP || p.tcp_flags & f.tcp_flags != f.tcp_flags)
-        {
-            return false;
-        }
-    }
-    if fl & bits::PID != 0 && ev.pid != f.pid {
-        return false;
-    }
-    if fl & bits::NETNS != 0 && ev.netns != f.netns {
-        return false;
-    }
-    if fl & bits::LEN != 0 && (p.len < f.len_min || p.len > f.len_max) {
-        return false;
-    }
-    true
-}
-
 /// Builds the BPF filter; the first bad value is reported.
 pub fn build_filter(a: &FilterArgs<'_>) -> Result<nt_filter, String> {
     let mut f = nt_filter::default();

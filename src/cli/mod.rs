@@ -1,18 +1,15 @@
-//! The command line: parse flags, check them, set up the kernel side and
-//! run the chosen mode. Every way the run can fail ends here as one line on
-//! stderr and a documented exit code (`exit.rs`).
+//! The command line: parse flags, build the validated `RunSpec`
+//! (`spec.rs`), hand it to `run`, and turn every way a run can fail into
+//! one line on stderr and a documented exit code (`run::error`).
 
 pub mod args;
-pub mod check;
-pub mod exit;
 pub mod filter;
 pub mod lint;
-pub mod replay;
 pub mod rules_test;
-pub mod trace;
+pub mod spec;
 
+use crate::run::error::{ExitCode, Fatal};
 use args::Args;
-use exit::{ExitCode, Fatal};
 
 /// Runs nettrace with the process arguments; returns the exit code.
 pub fn main() -> i32 {
@@ -54,7 +51,9 @@ pub fn main() -> i32 {
         Some(args::Command::Rules {
             action: args::RulesAction::Test(t),
         }) => return rules_test::run(t),
-        Some(args::Command::Replay(r)) => replay::run(r),
+        Some(args::Command::Replay(r)) => spec::replay(r)
+            .map_err(anyhow::Error::from)
+            .and_then(|spec| crate::run::replay::run(&spec, &r.file)),
         None => run(&args),
     };
     match result {
@@ -129,95 +128,21 @@ fn init_logging(args: &Args) {
     libbpf_rs::set_print(Some((libbpf_rs::PrintLevel::Debug, libbpf_print)));
 }
 
-/// The rules of a `--diag` or `--monitor` run (none otherwise), checked
-/// against the drop reasons of the kernel the events come from; overrides
-/// of built-in rules are noted on stderr.
-pub fn view_rules(
-    view: &args::ViewFlags,
-    reasons: &crate::kernel::btf::DropReasons,
-) -> Result<Vec<crate::rules::compile::Rule>, Fatal> {
-    if !view.diag && !view.monitor {
-        return Ok(Vec::new());
-    }
-    let (rules, notes) =
-        crate::rules::load_for_run(&view.rules, !view.no_default_rules, Some(reasons))
-            .map_err(Fatal::usage)?;
-    for n in notes {
-        log::warn!("{n}");
-    }
-    Ok(rules)
-}
-
-/// Flag combinations of what is printed, for live runs and replays.
-pub fn check_view(view: &args::ViewFlags, hooks: bool) -> Result<(), Fatal> {
-    if view.drop_stack && !view.drop {
-        return Err(Fatal::usage("--drop-stack needs --drop"));
-    }
-    // The blamed hook functions are shown in the analysis result only.
-    if (view.diag_quiet
-        || view.diag_keep
-        || hooks
-        || !view.rules.is_empty()
-        || view.no_default_rules)
-        && !view.diag
-    {
-        return Err(Fatal::usage(
-            "--diag-quiet, --diag-keep, --hooks, --rules and --no-default-rules go with --diag",
-        ));
-    }
-    if view.diag && (view.drop || view.basic) {
-        return Err(Fatal::usage(
-            "--diag diagnoses packet lifecycles; it does not combine with --drop or --basic",
-        ));
-    }
-    if view.drop && view.basic {
-        return Err(Fatal::usage(
-            "--drop and --basic are different modes; pick one",
-        ));
-    }
-    Ok(())
-}
-
 fn run(args: &Args) -> anyhow::Result<()> {
+    if args.list || args.trace.as_deref() == Some("?") {
+        return crate::run::check::list(&spec::probes_to_report(args));
+    }
     // Flags are checked before anything touches the kernel.
-    let filter = args.filters.to_filter().map_err(Fatal::usage)?;
-    let list = args.list || args.trace.as_deref() == Some("?");
-    let selection = if list {
-        Vec::new()
-    } else {
-        crate::load::select::select(args.trace.as_deref()).map_err(Fatal::usage)?
-    };
-    check_view(&args.view, args.hooks)?;
-    if args.metrics.is_some() && !args.view.monitor {
-        return Err(Fatal::usage("--metrics goes with --monitor").into());
-    }
-    if args.view.monitor && (args.trace.is_some() || args.view.ret) && !list {
-        return Err(Fatal::usage(
-            "--monitor attaches the probes its rules need; -t and --ret apply to tracing modes",
-        )
-        .into());
-    }
-    if args.view.drop && (args.trace.is_some() || args.view.ret) && !list {
-        return Err(Fatal::usage(
-            "--drop watches the kfree_skb tracepoint only; -t and --ret apply to tracing modes",
-        )
-        .into());
-    }
-    if list {
-        return check::list(args);
-    }
+    let spec = spec::live(args)?;
     if args.check {
-        return check::check(args);
+        return crate::run::check::check(&spec.probes);
     }
-    if args.view.diag || args.view.monitor {
-        // Broken rules stop the run before anything touches the kernel.
-        crate::rules::load_for_run(&args.view.rules, !args.view.no_default_rules, None)
-            .map_err(Fatal::usage)?;
-    }
-    if !args.view.drop && !args.view.basic && !args.view.monitor && filter.flags == 0 {
+    // Broken rules stop the run before anything touches the kernel.
+    crate::run::session::mode_rules(&spec.mode, None)?;
+    if spec.mode.lifecycle() && spec.filter.flags == 0 {
         log::warn!(
             "no filter: every packet's lifecycle is traced, which costs CPU on a busy host (narrow it with -p, --addr, --port...)"
         );
     }
-    trace::run(args, filter, selection)
+    crate::run::session::run(&spec)
 }

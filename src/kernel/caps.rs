@@ -28,7 +28,7 @@ pub struct Capabilities {
     pub drop_reasons: usize,
     /// tp_btf, raw_tp and the ring buffer are taken from BTF, not tested:
     /// the run's own load tests them, and if it fails, the run tests them
-    /// and replans (`cli/trace.rs`, `load_with_fallback`).
+    /// and replans (`run/attach.rs`, `load_with_fallback`).
     pub assumed: bool,
 }
 

@@ -10,12 +10,13 @@ use crate::kernel::kallsyms::Kallsyms;
 use std::fmt;
 
 /// How function probes attach (`--probe-mode`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum ProbeMode {
     /// kprobes (through one kprobe.multi link where the kernel has
     /// fprobe), else fentry/fexit where BTF allows. Measured in the 6.1 and
     /// 6.12 VMs (BENCHMARKS.md), kprobes cost less per call than fentry
     /// trampolines and attach and detach in a fraction of the time.
+    #[default]
     Auto,
     /// fentry/fexit only.
     Fentry,
@@ -24,9 +25,10 @@ pub enum ProbeMode {
 }
 
 /// How tracepoints attach (`--tp-mode`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum TpMode {
     /// tp_btf where BTF describes the tracepoint, else raw_tp.
+    #[default]
     Auto,
     /// BTF-typed tracepoints only.
     Btf,
@@ -121,7 +123,7 @@ pub trait KernelView {
 /// kallsyms a function exists when BTF (vmlinux or a loaded module's)
 /// describes it: the same answer for every catalogue symbol of the test
 /// kernels, but kallsyms also knows functions BTF leaves out, so a plan
-/// made without it is checked against one made with it (cli/trace.rs).
+/// made without it is checked against one made with it (run/attach.rs).
 pub struct LiveKernel<'a> {
     pub btf: &'a KernelBtf,
     pub kallsyms: Option<&'a Kallsyms>,

@@ -40,12 +40,44 @@ fn bad_values_exit_2_with_one_line() {
         ),
         (&["--drop", "-S", "-1"], "invalid port `-1` for --sport"),
         (&["--drop", "--pid", "abc"], "invalid pid `abc` for --pid"),
-        (&["--hooks"], "go with --diag"),
+        (&["--hooks"], "--hooks goes with --diag"),
+        (
+            &["--monitor", "--drop"],
+            "--drop and --monitor are different modes; pick one",
+        ),
+        (
+            &["--monitor", "--diag"],
+            "--diag and --monitor are different modes; pick one",
+        ),
+        (&["--journal"], "--journal goes with --monitor"),
+        (
+            &["--diag", "--rate-per-rule", "5"],
+            "--rate-per-rule goes with --monitor",
+        ),
+        (
+            &["--drop", "--rate-total", "5"],
+            "--rate-total goes with --monitor",
+        ),
+        (
+            &["--drop", "--metrics", "9100"],
+            "--metrics goes with --monitor",
+        ),
+        (
+            &["--drop", "--rules", "x"],
+            "--rules/--no-default-rules goes with --diag or --monitor",
+        ),
+        (&["--drop", "--ret"], "--ret applies to tracing modes"),
+        (&["--monitor", "-t", "ip"], "-t applies to tracing modes"),
+        (
+            &["replay", "x.ntrec", "--journal"],
+            "--journal goes with --monitor",
+        ),
+        (&["replay", "x.ntrec", "--drop", "--basic"], "pick one"),
         (
             &["--drop", "--no-such-flag"],
             "unexpected argument '--no-such-flag'",
         ),
-        (&["--drop-stack"], "--drop-stack needs --drop"),
+        (&["--drop-stack"], "--drop-stack goes with --drop"),
         (
             &["--basic", "-t", "nosuchgroup"],
             "unknown group or probe `nosuchgroup`",

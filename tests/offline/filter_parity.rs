@@ -1,12 +1,12 @@
 //! The packet filter exists twice: in BPF (`filter_pkt`,
 //! bpf-templates/filter.bpf.h) for live runs, and in Rust
-//! (`cli::filter::matches`) for replays. This test compiles the C natively
+//! (`pipeline::admission::matches`) for replays. This test compiles the C natively
 //! and runs both on the same generated filters and packets: a replay keeps
 //! exactly the packets the kernel would have kept.
 
 use nettrace::abi::{filter_flags as bits, nt_event, nt_filter, nt_pkt};
-use nettrace::cli::filter::matches;
 use nettrace::events::Event;
+use nettrace::pipeline::admission::matches;
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 use std::io::Write;

@@ -3,13 +3,14 @@
 //! text.
 
 use nettrace::catalogue::table::PROBES;
-use nettrace::cli::args::OutputFormat;
 use nettrace::output::lines::Formatter;
 use nettrace::output::metrics::{Metrics, MAX_DROP_SERIES};
-use nettrace::output::pipeline::{Limiter, Mode, MonitorMode, Pipeline};
 use nettrace::output::time::Clock;
+use nettrace::output::Format as OutputFormat;
+use nettrace::pipeline::{Limiter, Pipeline};
 use nettrace::record::script::{self, ScriptEvent};
 use nettrace::rules::monitor::{monitor_probes, plan, quiet_returns, NotMonitored};
+use nettrace::spec::{Mode, MonitorSpec, RuleSource, ViewSpec};
 
 fn pack() -> Vec<nettrace::rules::compile::Rule> {
     let reasons = script::known_reasons();
@@ -134,20 +135,25 @@ fn monitor_output(format: OutputFormat, journal: bool, metrics: bool) -> (String
         detail: false,
         show_ret: false,
     };
+    let mode = Mode::Monitor(MonitorSpec {
+        rules: RuleSource::default(),
+        rate_per_rule: 10,
+        rate_total: 100,
+        journal,
+        metrics: None,
+    });
+    let view = ViewSpec {
+        format,
+        ..Default::default()
+    };
     let mut p = Pipeline::new(
         fmt,
-        Mode::Monitor,
-        None,
-        None,
-        format,
+        &mode,
+        &view,
+        rules,
+        shared.clone(),
         Box::new(buf.clone()),
-    )
-    .with_monitor(MonitorMode {
-        limiter: Limiter::new(rules.len(), 10, 100),
-        rules: nettrace::rules::eval::RuleSet::new(rules),
-        journal,
-        metrics: shared.clone(),
-    });
+    );
     for ev in s.events {
         p.event(ev);
     }

@@ -274,7 +274,7 @@ fn functions_with_many_arguments_use_kprobes_where_fentry_cannot() {
 
 /// Before kallsyms is read, a function exists when BTF describes it; once
 /// read, kallsyms decides, and also knows functions BTF leaves out (the
-/// start-up plan is checked against this one in cli/trace.rs).
+/// start-up plan is checked against this one in run/attach.rs).
 #[test]
 fn live_kernel_plans_from_btf_until_kallsyms_is_read() {
     use nettrace::kernel::btf::KernelBtf;

@@ -5,17 +5,18 @@
 //! into the documented types; `rules test` passes on the pack and reports
 //! failures readably.
 
-use nettrace::cli::args::OutputFormat;
 use nettrace::events::Event;
 use nettrace::kernel::btf::DropReasons;
 use nettrace::kernel::kallsyms::Kallsyms;
 use nettrace::output::lines::Formatter;
-use nettrace::output::pipeline::{DiagMode, Mode, Pipeline};
 use nettrace::output::time::Clock;
+use nettrace::output::Format as OutputFormat;
+use nettrace::pipeline::Pipeline;
 use nettrace::record::read::{Input, ReadError, Recording};
 use nettrace::record::script::{self, ScriptEvent};
 use nettrace::record::write::Recorder;
 use nettrace::record::{End, Header};
+use nettrace::spec::{DiagSpec, Mode, RuleSource, ViewSpec};
 use proptest::prelude::*;
 use std::path::Path;
 use std::process::Command;
@@ -89,15 +90,27 @@ fn print(
     format: OutputFormat,
 ) -> String {
     let buf = crate::support::Capture::default();
-    let diag = diag.then(|| DiagMode {
-        rules: nettrace::rules::eval::RuleSet::new(
-            nettrace::rules::load_for_run(&[], true, Some(reasons))
-                .unwrap()
-                .0,
-        ),
-        quiet: false,
-        keep: true,
-    });
+    let (mode, rules) = if diag {
+        let diag = DiagSpec {
+            rules: RuleSource {
+                paths: Vec::new(),
+                defaults: true,
+            },
+            quiet: false,
+            keep: true,
+            hooks: false,
+        };
+        let rules = nettrace::rules::load_for_run(&[], true, Some(reasons))
+            .unwrap()
+            .0;
+        (Mode::Diag(diag), rules)
+    } else {
+        (mode, Vec::new())
+    };
+    let view = ViewSpec {
+        format,
+        ..Default::default()
+    };
     let fmt = Formatter {
         clock: Clock::monotonic(),
         reasons,
@@ -105,7 +118,7 @@ fn print(
         detail: false,
         show_ret: false,
     };
-    let mut p = Pipeline::new(fmt, mode, diag, None, format, Box::new(buf.clone()));
+    let mut p = Pipeline::new(fmt, &mode, &view, rules, None, Box::new(buf.clone()));
     for i in inputs {
         match i {
             Input::Event(ev) => p.event(ev),
@@ -182,12 +195,19 @@ fn replay_prints_what_the_events_print_in_every_mode() {
         (Mode::Drop { stack: false }, false),
     ] {
         for format in [OutputFormat::Text, OutputFormat::Json] {
-            let direct = print(live.clone(), &s.kallsyms, &s.reasons, mode, diag, format);
+            let direct = print(
+                live.clone(),
+                &s.kallsyms,
+                &s.reasons,
+                mode.clone(),
+                diag,
+                format,
+            );
             let replayed = print(
                 rec.inputs().unwrap().map(Result::unwrap),
                 &rec.kallsyms,
                 &rec.reasons,
-                mode,
+                mode.clone(),
                 diag,
                 format,
             );
@@ -213,7 +233,7 @@ fn json_lines_read_back_into_the_documented_types() {
             live.clone(),
             &s.kallsyms,
             &s.reasons,
-            mode,
+            mode.clone(),
             diag,
             OutputFormat::Json,
         );

@@ -1,4 +1,5 @@
-//! Documented exit codes and the error type that carries one.
+//! Documented exit codes and the error type that carries one: every way a
+//! run can fail is a `Fatal` whose code the command line exits with.
 
 use std::fmt;
 

@@ -1,103 +1,61 @@
-//! The path every event takes once decoded: grouping into packet
-//! lifecycles, diagnosis, and printing as text or JSON lines. A live run
-//! and a replay feed the same pipeline the same inputs (events, and the
-//! clock ticks at which finished packets are looked for), so they print
-//! the same bytes.
+//! The path every decoded event takes: packet lifecycles (`lifecycle`),
+//! diagnosis or monitor rules (`rules`), then the sinks of `output` (text,
+//! JSON, metrics). A live run and a replay feed the same pipeline the same
+//! inputs (events, and the clock ticks at which finished packets are looked
+//! for), so they print the same bytes. `admission` is the kernel's filter
+//! and tracked-skb map, for replays.
 
-use super::json;
-use super::lines::Formatter;
-use crate::cli::args::OutputFormat;
+pub mod admission;
+pub mod limiter;
+
 use crate::events::Event;
 use crate::lifecycle::{Context, Tracker};
-use crate::rules::compile::Level;
+use crate::output::lines::Formatter;
+use crate::output::{diagnosis, json, metrics, Format};
+use crate::rules::compile::{Level, Rule};
 use crate::rules::eval::RuleSet;
+use crate::spec::{Mode, ViewSpec};
+pub use limiter::Limiter;
 use std::io::Write;
 
-/// What a run prints.
+/// What the pipeline does with each event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
+enum Stage {
     /// Every event as it arrives.
     Basic,
-    /// Drops only (`--drop`); with their call stacks (`--drop-stack`).
+    /// Drops only; with their call stacks.
     Drop { stack: bool },
-    /// One block per packet (default, and `--diag`).
+    /// One block per packet (lifecycle and `--diag`).
     Lifecycle,
-    /// `--monitor`: each event alone through the single-event rules.
+    /// Each event alone through the single-event rules.
     Monitor,
 }
 
 /// `--diag`: the rules and what to print.
-pub struct DiagMode {
-    pub rules: RuleSet,
-    pub quiet: bool,
-    pub keep: bool,
+struct Diag {
+    rules: RuleSet,
+    quiet: bool,
+    keep: bool,
 }
 
 /// `--monitor`: the rules, the rate limits and the counters.
-pub struct MonitorMode {
-    pub rules: RuleSet,
-    pub limiter: Limiter,
+struct Monitor {
+    rules: RuleSet,
+    limiter: Limiter,
     /// Prefix lines with syslog levels for journald (`--journal`).
-    pub journal: bool,
-    pub metrics: Option<super::metrics::Shared>,
-}
-
-/// Findings per second, per rule and in all, counted in windows of one
-/// second of event time that open with the first finding after the last
-/// window closed (so a replay suppresses what the live run did).
-pub struct Limiter {
-    per_rule: u32,
-    total: u32,
-    window_start: Option<u64>,
-    rule_count: Vec<u32>,
-    total_count: u32,
-    /// Findings suppressed, per rule.
-    pub suppressed: Vec<u64>,
-}
-
-impl Limiter {
-    /// `0` is no limit.
-    pub fn new(rules: usize, per_rule: u32, total: u32) -> Limiter {
-        Limiter {
-            per_rule,
-            total,
-            window_start: None,
-            rule_count: vec![0; rules],
-            total_count: 0,
-            suppressed: vec![0; rules],
-        }
-    }
-
-    pub fn allow(&mut self, rule: usize, ts: u64) -> bool {
-        if self
-            .window_start
-            .is_none_or(|start| ts >= start.saturating_add(1_000_000_000))
-        {
-            self.window_start = Some(ts);
-            self.rule_count.iter_mut().for_each(|c| *c = 0);
-            self.total_count = 0;
-        }
-        let over = (self.per_rule > 0 && self.rule_count[rule] >= self.per_rule)
-            || (self.total > 0 && self.total_count >= self.total);
-        if over {
-            self.suppressed[rule] += 1;
-            return false;
-        }
-        self.rule_count[rule] += 1;
-        self.total_count += 1;
-        true
-    }
+    journal: bool,
+    metrics: Option<metrics::Shared>,
 }
 
 /// Per-run output state.
 pub struct Pipeline<'a> {
     pub fmt: Formatter<'a>,
-    mode: Mode,
+    stage: Stage,
     tracker: Option<Tracker>,
-    diag: Option<DiagMode>,
-    monitor: Option<MonitorMode>,
+    diag: Option<Diag>,
+    monitor: Option<Monitor>,
     limit: Option<u64>,
-    format: OutputFormat,
+    format: Format,
     out: Box<dyn Write + 'a>,
     /// The text of one event, reused (no allocation per printed event).
     line: String,
@@ -111,22 +69,51 @@ pub struct Pipeline<'a> {
 }
 
 impl<'a> Pipeline<'a> {
+    /// The pipeline of `mode`, printing to `out`. `rules` are the mode's
+    /// compiled rules (for `--monitor`, those it can run on single events);
+    /// `metrics` is where `--metrics` counts.
     pub fn new(
         fmt: Formatter<'a>,
-        mode: Mode,
-        diag: Option<DiagMode>,
-        limit: Option<u64>,
-        format: OutputFormat,
+        mode: &Mode,
+        view: &ViewSpec,
+        rules: Vec<Rule>,
+        metrics: Option<metrics::Shared>,
         out: Box<dyn Write + 'a>,
     ) -> Pipeline<'a> {
+        let stage = match mode {
+            Mode::Lifecycle | Mode::Diag(_) => Stage::Lifecycle,
+            Mode::Drop { stack } => Stage::Drop { stack: *stack },
+            Mode::Basic => Stage::Basic,
+            Mode::Monitor(_) => Stage::Monitor,
+        };
+        let (diag, monitor) = match mode {
+            Mode::Diag(d) => (
+                Some(Diag {
+                    rules: RuleSet::new(rules),
+                    quiet: d.quiet,
+                    keep: d.keep,
+                }),
+                None,
+            ),
+            Mode::Monitor(m) => (
+                None,
+                Some(Monitor {
+                    limiter: Limiter::new(rules.len(), m.rate_per_rule, m.rate_total),
+                    rules: RuleSet::new(rules),
+                    journal: m.journal,
+                    metrics,
+                }),
+            ),
+            _ => (None, None),
+        };
         Pipeline {
             fmt,
-            mode,
-            tracker: (mode == Mode::Lifecycle).then(Tracker::new),
+            stage,
+            tracker: (stage == Stage::Lifecycle).then(Tracker::new),
             diag,
-            monitor: None,
-            limit,
-            format,
+            monitor,
+            limit: view.count,
+            format: view.format,
             out,
             line: String::new(),
             printed: 0,
@@ -136,10 +123,19 @@ impl<'a> Pipeline<'a> {
         }
     }
 
-    /// Monitor mode's rules, limits and counters.
-    pub fn with_monitor(mut self, monitor: MonitorMode) -> Self {
-        self.monitor = Some(monitor);
-        self
+    /// The pipeline of `mode`, printing to stdout.
+    pub fn stdout(
+        fmt: Formatter<'a>,
+        mode: &Mode,
+        view: &ViewSpec,
+        rules: Vec<Rule>,
+        metrics: Option<metrics::Shared>,
+    ) -> Pipeline<'a> {
+        // 64 KiB: a write(2) per ~400 event lines instead of per ~50. The
+        // tracing loop flushes on every tick, so output still trails the
+        // packets by at most the tick.
+        let out = std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout().lock());
+        Pipeline::new(fmt, mode, view, rules, metrics, Box::new(out))
     }
 
     /// Findings suppressed by the rate limits, per rule id (monitor mode).
@@ -177,7 +173,7 @@ impl<'a> Pipeline<'a> {
             return;
         }
         self.events += 1;
-        if self.mode == Mode::Monitor {
+        if self.stage == Stage::Monitor {
             self.monitor_event(&ev);
             return;
         }
@@ -186,29 +182,27 @@ impl<'a> Pipeline<'a> {
             self.print_contexts(forced);
             return;
         }
-        if matches!(self.mode, Mode::Drop { .. }) && !ev.is_drop() {
+        if matches!(self.stage, Stage::Drop { .. }) && !ev.is_drop() {
             return;
         }
         let mut text = std::mem::take(&mut self.line);
         text.clear();
-        match (self.mode, self.format) {
-            (Mode::Drop { stack }, OutputFormat::Text) => {
+        match (self.stage, self.format) {
+            (Stage::Drop { stack }, Format::Text) => {
                 text.push_str(&self.fmt.drop_line(&ev));
                 text.push('\n');
                 if stack && !ev.stack.is_empty() {
                     text.push_str(&self.fmt.stack_block(&ev.stack));
                 }
             }
-            (Mode::Drop { .. }, OutputFormat::Json) => {
+            (Stage::Drop { .. }, Format::Json) => {
                 text.push_str(&json::line(json::Kind::Drop, &self.fmt, &ev))
             }
-            (_, OutputFormat::Text) => {
+            (_, Format::Text) => {
                 self.fmt.push_event_line(&mut text, &ev);
                 text.push('\n');
             }
-            (_, OutputFormat::Json) => {
-                text.push_str(&json::line(json::Kind::Event, &self.fmt, &ev))
-            }
+            (_, Format::Json) => text.push_str(&json::line(json::Kind::Event, &self.fmt, &ev)),
         }
         self.write(&text);
         self.line = text;
@@ -229,10 +223,8 @@ impl<'a> Pipeline<'a> {
             let rule = &m.rules[f.rule];
             if m.limiter.allow(f.rule, ev.ts) {
                 lines.push(match self.format {
-                    OutputFormat::Text => {
-                        super::diagnosis::finding_line(&self.fmt, rule, ev, m.journal)
-                    }
-                    OutputFormat::Json => json::finding_line(&self.fmt, rule, ev),
+                    Format::Text => diagnosis::finding_line(&self.fmt, rule, ev, m.journal),
+                    Format::Json => json::finding_line(&self.fmt, rule, ev),
                 });
                 counted.push((rule.id.clone(), rule.level.name(), true));
             } else {
@@ -312,8 +304,8 @@ impl<'a> Pipeline<'a> {
                 let mut text = std::mem::take(&mut self.line);
                 text.clear();
                 match self.format {
-                    OutputFormat::Text => self.fmt.push_context_block(&mut text, &c, |_, _| {}),
-                    OutputFormat::Json => text.push_str(&json::context_line(&self.fmt, &c, None)),
+                    Format::Text => self.fmt.push_context_block(&mut text, &c, |_, _| {}),
+                    Format::Json => text.push_str(&json::context_line(&self.fmt, &c, None)),
                 }
                 self.write(&text);
                 self.line = text;
@@ -322,15 +314,15 @@ impl<'a> Pipeline<'a> {
             };
             // One text buffer serves every packet (no allocation per packet).
             let buf = std::mem::take(&mut self.line);
-            let d = super::diagnosis::diagnose_into(&self.fmt, &diag.rules, &c, buf);
+            let d = diagnosis::diagnose_into(&self.fmt, &diag.rules, &c, buf);
             if diag.quiet && d.worst < Some(Level::Warn) {
                 self.line = d.text;
                 continue;
             }
             let stop = d.worst == Some(Level::Error) && !diag.keep;
             match self.format {
-                OutputFormat::Text => self.write(&d.text),
-                OutputFormat::Json => {
+                Format::Text => self.write(&d.text),
+                Format::Json => {
                     let line = json::context_line(&self.fmt, &c, Some((&diag.rules, &d)));
                     self.write(&line);
                 }
@@ -338,7 +330,7 @@ impl<'a> Pipeline<'a> {
             self.line = d.text;
             self.printed += 1;
             if stop {
-                if self.format == OutputFormat::Text {
+                if self.format == Format::Text {
                     self.write("analysis finished!\n\n");
                 }
                 self.done = true;

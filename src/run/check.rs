@@ -1,12 +1,12 @@
 //! `--check` (what this kernel supports, and how many probes per group
 //! would attach and how) and `--list` / `-t ?` (the group tree).
 
-use super::args::Args;
-use super::exit::{ExitCode, Fatal};
-use super::trace::open_kernel;
+use super::error::{ExitCode, Fatal};
+use super::kernel::{open_kernel, Exits};
 use crate::catalogue::table::{GROUPS, PROBES};
 use crate::load::attach::PlannedProbe;
 use crate::load::plan::{Decision, Mechanism};
+use crate::spec::ProbeSpec;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
@@ -52,8 +52,8 @@ fn fmt_counts(by: &BTreeMap<Mechanism, usize>) -> String {
 }
 
 /// Renders the capability report; returns it and whether nettrace can run.
-pub fn check_report(args: &Args) -> Result<(String, bool), Fatal> {
-    let kernel = open_kernel(args, crate::kernel::caps::Wanted::ALL)?;
+pub fn check_report(probes: &ProbeSpec) -> Result<(String, bool), Fatal> {
+    let kernel = open_kernel(probes.btf.as_deref(), crate::kernel::caps::Wanted::ALL)?;
     let caps = &kernel.caps;
     let mut s = String::new();
     let _ = writeln!(s, "kernel:        {}", caps.release);
@@ -95,9 +95,9 @@ pub fn check_report(args: &Args) -> Result<(String, bool), Fatal> {
     let all: Vec<_> = PROBES.iter().collect();
     let planned = kernel.plan(
         &all,
-        args.probe_mode,
-        args.tp_mode,
-        &super::trace::Exits {
+        probes.probe_mode,
+        probes.tp_mode,
+        &Exits {
             all: true,
             lifecycle: true,
             tested: Vec::new(),
@@ -106,7 +106,7 @@ pub fn check_report(args: &Args) -> Result<(String, bool), Fatal> {
     let _ = writeln!(
         s,
         "probe mode:    {:?} (functions), {:?} (tracepoints)",
-        args.probe_mode, args.tp_mode
+        probes.probe_mode, probes.tp_mode
     );
     let _ = writeln!(s);
     let _ = writeln!(s, "{:<26} {:>10}   how", "group", "attachable");
@@ -155,8 +155,8 @@ pub fn check_report(args: &Args) -> Result<(String, bool), Fatal> {
     Ok((s, can_run && n > 0))
 }
 
-pub fn check(args: &Args) -> anyhow::Result<()> {
-    let (report, can_run) = check_report(args)?;
+pub fn check(probes: &ProbeSpec) -> anyhow::Result<()> {
+    let (report, can_run) = check_report(probes)?;
     print!("{report}");
     if !can_run {
         return Err(Fatal::new(
@@ -170,12 +170,12 @@ pub fn check(args: &Args) -> anyhow::Result<()> {
 
 /// `--list` / `-t ?`: the group tree and probes. With privileges, each
 /// probe also says how it would attach here, or why not.
-pub fn list(args: &Args) -> anyhow::Result<()> {
+pub fn list(probes: &ProbeSpec) -> anyhow::Result<()> {
     let kernel = if crate::kernel::caps::privileged() {
         open_kernel(
-            args,
+            probes.btf.as_deref(),
             crate::kernel::caps::Wanted::for_run(
-                args.probe_mode == crate::load::plan::ProbeMode::Fentry,
+                probes.probe_mode == crate::load::plan::ProbeMode::Fentry,
             )
             .tested(),
         )
@@ -184,14 +184,9 @@ pub fn list(args: &Args) -> anyhow::Result<()> {
         None
     };
     let all: Vec<_> = PROBES.iter().collect();
-    let planned = kernel.as_ref().map(|k| {
-        k.plan(
-            &all,
-            args.probe_mode,
-            args.tp_mode,
-            &super::trace::Exits::default(),
-        )
-    });
+    let planned = kernel
+        .as_ref()
+        .map(|k| k.plan(&all, probes.probe_mode, probes.tp_mode, &Exits::default()));
     let mut s = String::new();
     for g in GROUPS.iter().filter(|g| g.parent.is_none()) {
         let _ = writeln!(s, "{}: {}", g.name, g.description);

@@ -1,0 +1,88 @@
+//! `nettrace replay FILE`: a recording through the same pipeline as a
+//! live run, with the recording's kernel facts (drop-reason names, symbols,
+//! clock offset), without root or BPF. The kernel's filter and tracked-skb
+//! map are replayed by `pipeline::admission`.
+
+use super::error::{ExitCode, Fatal};
+use super::session::mode_rules;
+use crate::output::lines::Formatter;
+use crate::output::time::Clock;
+use crate::pipeline::admission::Admission;
+use crate::pipeline::Pipeline;
+use crate::record::read::{Input, Recording};
+use crate::spec::{Mode, RunSpec};
+use std::path::Path;
+
+/// Replays the recording at `file` under `spec`.
+pub fn run(spec: &RunSpec, file: &Path) -> anyhow::Result<()> {
+    let rec = Recording::open(file).map_err(|e| Fatal::usage(e.to_string()))?;
+    log::info!(
+        "recording of nettrace {} on kernel {}, made {}: {}",
+        rec.header.nettrace,
+        rec.header.kernel,
+        rec.header.created,
+        rec.header.command.join(" ")
+    );
+    let mut rules = mode_rules(&spec.mode, Some(&rec.reasons))?;
+    if matches!(spec.mode, Mode::Monitor(_)) {
+        rules = crate::rules::monitor::plan(&rules).0;
+    }
+    let fmt = Formatter {
+        clock: if spec.view.date {
+            Clock::local(rec.header.realtime_offset_ns.into())
+        } else {
+            Clock::monotonic()
+        },
+        reasons: &rec.reasons,
+        kallsyms: &rec.kallsyms,
+        detail: spec.view.detail,
+        show_ret: spec.view.ret,
+    };
+    let mut pipeline = Pipeline::stdout(fmt, &spec.mode, &spec.view, rules, None);
+    let mut admission = Admission::new(spec.filter, spec.mode.lifecycle());
+    let mut inputs = rec.inputs().map_err(|e| Fatal::usage(e.to_string()))?;
+    let mut damage = None;
+    for input in inputs.by_ref() {
+        if pipeline.finished() {
+            break;
+        }
+        match input {
+            Ok(Input::Event(ev)) => {
+                if admission.admit(&ev) {
+                    pipeline.event(ev);
+                }
+            }
+            Ok(Input::Tick(now)) => pipeline.tick(now),
+            Err(e) => {
+                damage = Some(e);
+                break;
+            }
+        }
+    }
+    pipeline.finish();
+    if inputs.unknown_probe > 0 {
+        log::warn!(
+            "{} events of probes this nettrace does not know were skipped",
+            inputs.unknown_probe
+        );
+    }
+    if let Some(end) = &rec.end {
+        if end.lost > 0 {
+            log::warn!("the live run lost {} events (ring buffer full)", end.lost);
+        }
+    }
+    if let Some(e) = damage.or(rec.damage.clone()) {
+        return Err(Fatal::new(
+            ExitCode::Runtime,
+            format!("{e}; everything before it was replayed"),
+        )
+        .into());
+    }
+    if rec.end.is_none() {
+        log::warn!(
+            "{}: the recording has no end frame: the run was killed before it finished writing",
+            rec.path.display()
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,428 @@
+//! A live run of a `RunSpec`: open the kernel's facts, compile the mode's
+//! rules, attach the probes, then read the ring buffer into the pipeline
+//! until Ctrl-C/SIGTERM, `--count` or `--diag`'s first error, and finish
+//! with a summary on stderr. Dropping the session detaches everything.
+
+use super::attach::{self as run_attach, bench_floor, direct_loads, load_with_fallback};
+use super::error::{ExitCode, Fatal};
+use super::kernel::{open_kernel, Exits, KernelContext};
+use crate::abi::nt_config;
+use crate::catalogue::table::{RetKind, PROBES};
+use crate::events::Event;
+use crate::kernel::btf::DropReasons;
+use crate::kernel::caps;
+use crate::load::attach::{AttachReport, LoadSettings, Session};
+use crate::load::plan::ProbeMode;
+use crate::output::lines::Formatter;
+use crate::output::metrics;
+use crate::output::time::Clock;
+use crate::pipeline::Pipeline;
+use crate::record::write::Recorder;
+use crate::rules::compile::Rule;
+use crate::spec::{Mode, RunSpec};
+use std::cell::{Cell, RefCell};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// How often `-v` reports progress.
+const PROGRESS_EVERY: Duration = Duration::from_secs(2);
+
+/// The rules of a `--diag` or `--monitor` run (none otherwise), checked
+/// against the drop reasons of the kernel the events come from; overrides
+/// of built-in rules are noted on stderr.
+pub fn mode_rules(mode: &Mode, reasons: Option<&DropReasons>) -> Result<Vec<Rule>, Fatal> {
+    let Some(source) = mode.rules() else {
+        return Ok(Vec::new());
+    };
+    let (rules, notes) = crate::rules::load_for_run(&source.paths, source.defaults, reasons)
+        .map_err(Fatal::usage)?;
+    for n in notes {
+        log::warn!("{n}");
+    }
+    Ok(rules)
+}
+
+/// `--metrics`: the server, started before anything touches the kernel
+/// (a bare port listens on 127.0.0.1).
+fn serve_metrics(mode: &Mode) -> Result<Option<metrics::Shared>, Fatal> {
+    let Mode::Monitor(m) = mode else {
+        return Ok(None);
+    };
+    let Some(addr) = &m.metrics else {
+        return Ok(None);
+    };
+    let addr = if addr.parse::<u16>().is_ok() {
+        format!("127.0.0.1:{addr}")
+    } else {
+        addr.clone()
+    };
+    let shared = metrics::Shared::default();
+    let bound = metrics::serve(&addr, shared.clone()).map_err(Fatal::usage)?;
+    log::info!("metrics at http://{bound}/metrics");
+    Ok(Some(shared))
+}
+
+/// Completes a decoded event with what only the live kernel can tell:
+/// `--hooks` (the hook functions of the hook that dropped it) and
+/// `--drop-stack` (the frames in the stack map).
+fn enrich(ev: &mut Event, session: &Session, hooks: bool, drop_stack: bool) {
+    if hooks {
+        if let Some(probe) = PROBES.get(ev.probe as usize) {
+            let dropped = probe.ret == RetKind::NfHook && ev.ret.is_some_and(|r| r < 0);
+            if let (true, Some(nf)) = (dropped, ev.nf.as_mut()) {
+                if let Some((pf, hook)) = nf.pf_hook {
+                    nf.hooks = session.hook_functions(pf, hook);
+                }
+            }
+        }
+    }
+    if drop_stack {
+        if let Some(id) = ev.stack_id {
+            ev.stack = session.take_stack(id).into();
+        }
+    }
+}
+
+/// What attaching left: the session, its report, and the rules the
+/// pipeline evaluates.
+struct Attached {
+    session: Session,
+    report: AttachReport,
+    rules: Vec<Rule>,
+    /// The attach summary, `fentry: 3, tp_btf: 2`.
+    by_mechanism: String,
+}
+
+/// Compiles the mode's rules, chooses the probes, and loads and attaches
+/// them.
+fn attach(spec: &RunSpec, kernel: &mut KernelContext) -> Result<Attached, Fatal> {
+    let reasons = kernel.btf.drop_reasons();
+    let mut rules = mode_rules(&spec.mode, Some(&reasons))?;
+    let mut monitor_probes = Vec::new();
+    let mut quiet_returns = Vec::new();
+    if matches!(spec.mode, Mode::Monitor(_)) {
+        let (kept, probes) = crate::rules::monitor::plan(&rules);
+        log::info!(
+            "monitor mode runs {} of {} rules, on {} probes",
+            kept.len(),
+            rules.len(),
+            probes.len()
+        );
+        quiet_returns = crate::rules::monitor::quiet_returns(&kept, &probes);
+        (rules, monitor_probes) = (kept, probes);
+    } else if matches!(spec.mode, Mode::Diag(_)) {
+        log::info!("{} diagnosis rules loaded", rules.len());
+    }
+    let selection = run_attach::select(&spec.mode, &spec.probes, &monitor_probes);
+    let lifecycle = spec.mode.lifecycle();
+    let settings = LoadSettings {
+        filter: spec.filter,
+        config: nt_config {
+            track: u8::from(lifecycle),
+            detail: u8::from(spec.view.detail),
+            drop_stack: u8::from(spec.mode.drop_stack()),
+            hooks: u8::from(spec.mode.hooks()),
+            bench_floor: u8::from(bench_floor()),
+            wake_bytes: 64 * 1024,
+            rate_limit: spec.rate_kernel,
+        },
+        btf_path: spec.probes.btf.clone(),
+        kprobe_multi: kernel.kprobe_multi(),
+        direct_loads: direct_loads(&kernel.btf),
+        quiet_returns,
+    };
+    let exits = Exits {
+        all: spec.view.ret,
+        lifecycle,
+        tested: crate::rules::compile::ret_tested_probes(&rules),
+    };
+    let started = Instant::now();
+    let session = load_with_fallback(kernel, &spec.probes, &selection, &settings, &exits)?;
+    match session.fill_multi_cookies(kernel.kallsyms()) {
+        Ok(Some(table)) => log::debug!(
+            "kprobe.multi cookie table: {} functions in their own slots, {} left to the kernel's search",
+            table.slots.len(),
+            table.collisions
+        ),
+        Ok(None) => {}
+        // The programs keep asking the kernel: slower, never wrong.
+        Err(e) => log::warn!("cannot fill the kprobe.multi cookie table ({e:#}): the kernel's cookie search answers instead"),
+    }
+    let report = session.report.clone();
+    for line in run_attach::skip_summary(&report.skipped) {
+        log::warn!("{line}");
+    }
+    if report.attached.is_empty() {
+        return Err(Fatal::new(
+            ExitCode::KernelLacks,
+            "no probe could be attached on this kernel (see the reasons above; `nettrace --check` reports what is available)",
+        ));
+    }
+    let by_mechanism = report
+        .count_by_mechanism()
+        .iter()
+        .map(|(m, n)| format!("{m}: {n}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    log::info!(
+        "{} probes attached ({by_mechanism}) in {:.2}s",
+        report.attached.len(),
+        started.elapsed().as_secs_f64()
+    );
+    if matches!(spec.mode, Mode::Drop { .. }) && reasons.is_empty() {
+        log::warn!("this kernel has no drop reasons (before 5.17): lines carry no `reason:`");
+    }
+    Ok(Attached {
+        session,
+        report,
+        rules,
+        by_mechanism,
+    })
+}
+
+/// What the event loop counted, for the summary.
+struct Counts {
+    printed: u64,
+    received: u64,
+    incomplete: u64,
+    suppressed: Vec<(String, u64)>,
+    undecodable: u64,
+}
+
+/// Runs `spec` on the live kernel.
+pub fn run(spec: &RunSpec) -> anyhow::Result<()> {
+    let metrics = serve_metrics(&spec.mode)?;
+    let fentry_asked = spec.probes.probe_mode == ProbeMode::Fentry;
+    let mut kernel = open_kernel(
+        spec.probes.btf.as_deref(),
+        caps::Wanted::for_run(fentry_asked),
+    )?;
+    let attached = attach(spec, &mut kernel)?;
+    let reasons = kernel.btf.drop_reasons();
+    if let Some(m) = &metrics {
+        if let Ok(mut mx) = m.lock() {
+            mx.probes_attached = attached.report.attached.len() as u64;
+        }
+    }
+
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, Arc::clone(&stop))?;
+    }
+    // One realtime offset for --date and the recording, so that a replay
+    // prints the same times.
+    let realtime_offset = Clock::new(true).offset_ns().unwrap_or(0);
+    let fmt = Formatter {
+        clock: if spec.view.date {
+            Clock::local(realtime_offset)
+        } else {
+            Clock::monotonic()
+        },
+        reasons: &reasons,
+        kallsyms: kernel.kallsyms(),
+        detail: spec.view.detail,
+        show_ret: spec.view.ret,
+    };
+    let recorder = match &spec.record {
+        Some(path) => Some(
+            Recorder::create(path, &record_header(&kernel, &reasons, realtime_offset))
+                .map_err(Fatal::usage)?,
+        ),
+        None => None,
+    };
+    let Attached {
+        session,
+        report,
+        rules,
+        by_mechanism,
+    } = attached;
+    let pipeline = Pipeline::stdout(fmt, &spec.mode, &spec.view, rules, metrics.clone());
+    let (counts, recorded) =
+        read_events(spec, &kernel, &session, pipeline, recorder, metrics, &stop)?;
+
+    let lost = session.lost_events();
+    let rate_limited = session.rate_limited_events();
+    if let Some(misses) = session.multi_cookie_misses() {
+        log::debug!("kprobe.multi cookie table misses (answered by the kernel's search): {misses}");
+    }
+    let detach_start = Instant::now();
+    let links = session.links();
+    drop(session);
+    eprintln!("end trace...");
+    eprintln!(
+        "summary: {} {} printed from {} events{}, {lost} lost, {} probes attached ({by_mechanism}; {links} links), detached in {:.0} ms",
+        counts.printed,
+        spec.mode.unit(),
+        counts.received,
+        if spec.mode.lifecycle() {
+            format!(" ({} expired incomplete)", counts.incomplete)
+        } else {
+            String::new()
+        },
+        report.attached.len(),
+        detach_start.elapsed().as_secs_f64() * 1000.0
+    );
+    warn_losses(lost, rate_limited, &counts);
+    match recorded {
+        Some(Err(e)) => Err(Fatal::new(ExitCode::Runtime, e).into()),
+        Some(Ok(())) => {
+            if let Some(p) = &spec.record {
+                log::info!("recording written to {}", p.display());
+            }
+            Ok(())
+        }
+        None => Ok(()),
+    }
+}
+
+/// The event loop: ring buffer → enrich → recorder and pipeline, with the
+/// pipeline's clock ticks, `-v` progress and the metrics' loss counters.
+fn read_events(
+    spec: &RunSpec,
+    kernel: &KernelContext,
+    session: &Session,
+    pipeline: Pipeline<'_>,
+    recorder: Option<Recorder>,
+    metrics: Option<metrics::Shared>,
+    stop: &AtomicBool,
+) -> anyhow::Result<(Counts, Option<Result<(), String>>)> {
+    let (hooks, drop_stack) = (spec.mode.hooks(), spec.mode.drop_stack());
+    let pipeline = RefCell::new(pipeline);
+    let recorder = RefCell::new(recorder);
+    let undecodable = Cell::new(0u64);
+    let events = session
+        .map("events")
+        .ok_or_else(|| anyhow::anyhow!("the BPF object has no events map"))?;
+    let mut builder = libbpf_rs::RingBufferBuilder::new();
+    builder.add(&events, |data: &[u8]| {
+        let mut p = pipeline.borrow_mut();
+        if p.finished() {
+            return 1;
+        }
+        let mut ev = match Event::decode(data) {
+            Ok(ev) => ev,
+            Err(e) => {
+                if undecodable.get() == 0 {
+                    log::warn!("skipping an undecodable event: {e}");
+                }
+                undecodable.set(undecodable.get() + 1);
+                return 0;
+            }
+        };
+        enrich(&mut ev, session, hooks, drop_stack);
+        if let Some(r) = recorder.borrow_mut().as_mut() {
+            r.event(&ev, kernel.kallsyms());
+        }
+        p.event(ev);
+        0
+    })?;
+    let ring = builder.build()?;
+
+    eprintln!("begin trace...");
+    let mut last_report = Instant::now();
+    let mut lost_reported = 0;
+    loop {
+        // Events are queued without wake-ups until a threshold; the short
+        // poll timeout bounds latency, consume() drains what is queued.
+        let _ = ring.poll(Duration::from_millis(100));
+        let _ = ring.consume();
+        {
+            let now = crate::output::time::monotonic_now();
+            if let Some(r) = recorder.borrow_mut().as_mut() {
+                r.tick(now);
+            }
+            let mut p = pipeline.borrow_mut();
+            p.tick(now);
+            p.flush();
+            if p.finished() {
+                break;
+            }
+        }
+        if let Some(m) = &metrics {
+            let (lost, limited) = (session.lost_events(), session.rate_limited_events());
+            if let Ok(mut mx) = m.lock() {
+                (mx.lost, mx.kernel_limited) = (lost, limited);
+            }
+        }
+        if stop.load(Ordering::Relaxed) {
+            break;
+        }
+        if spec.progress && last_report.elapsed() >= PROGRESS_EVERY {
+            let lost = session.lost_events();
+            let p = pipeline.borrow();
+            log::info!(
+                "progress: {} events received, {} printed, {} open contexts, {lost} lost",
+                p.events,
+                p.printed,
+                p.open_contexts()
+            );
+            if lost > lost_reported {
+                log::warn!("{lost} events lost so far (ring buffer full)");
+                lost_reported = lost;
+            }
+            last_report = Instant::now();
+        }
+    }
+    drop(ring);
+    let mut p = pipeline.into_inner();
+    p.finish();
+    let counts = Counts {
+        printed: p.printed,
+        received: p.events,
+        incomplete: p.expired(),
+        suppressed: p.suppressed(),
+        undecodable: undecodable.get(),
+    };
+    let recorded = recorder.into_inner().map(|r| {
+        r.finish(&crate::record::End {
+            events: counts.received,
+            lost: session.lost_events(),
+        })
+    });
+    Ok((counts, recorded))
+}
+
+/// Losses of every kind, one warning each: never silent.
+fn warn_losses(lost: u64, rate_limited: u64, counts: &Counts) {
+    if lost > 0 {
+        log::warn!("{lost} events were lost because the ring buffer was full");
+    }
+    if rate_limited > 0 {
+        log::warn!("{rate_limited} events were not sent by the kernel (--rate-kernel)");
+    }
+    if !counts.suppressed.is_empty() {
+        let total: u64 = counts.suppressed.iter().map(|(_, n)| n).sum();
+        let by: Vec<String> = counts
+            .suppressed
+            .iter()
+            .map(|(r, n)| format!("{r}: {n}"))
+            .collect();
+        log::warn!(
+            "{total} findings suppressed by the rate limits ({})",
+            by.join(", ")
+        );
+    }
+    if counts.undecodable > 0 {
+        log::warn!(
+            "{} events could not be decoded and were skipped",
+            counts.undecodable
+        );
+    }
+}
+
+fn record_header(
+    kernel: &KernelContext,
+    reasons: &DropReasons,
+    realtime_offset_ns: i128,
+) -> crate::record::Header {
+    crate::record::Header {
+        nettrace: env!("CARGO_PKG_VERSION").to_string(),
+        created: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        kernel: kernel.caps.release.clone(),
+        command: std::env::args().collect(),
+        probes: PROBES.iter().map(|p| p.name.to_string()).collect(),
+        drop_reasons: reasons.pairs(),
+        realtime_offset_ns: realtime_offset_ns as i64,
+    }
+}

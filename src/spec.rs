@@ -1,0 +1,137 @@
+//! What a run is asked to do, validated: one `Mode` and the options that
+//! mode accepts. The command line builds a `RunSpec` (cli::spec) and
+//! refuses flags the chosen mode does not take; the live run, the replay
+//! and the pipeline read only this.
+
+use crate::abi::nt_filter;
+use crate::catalogue::table::ProbeDef;
+use crate::load::plan::{ProbeMode, TpMode};
+use crate::output::Format;
+use std::path::PathBuf;
+
+/// The rule files of a `--diag` or `--monitor` run.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RuleSource {
+    /// `--rules`: site rule files or directories, after the built-in pack.
+    pub paths: Vec<PathBuf>,
+    /// Whether the built-in pack loads (`--no-default-rules` turns it off).
+    pub defaults: bool,
+}
+
+/// `--diag`: the lifecycle, diagnosed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DiagSpec {
+    pub rules: RuleSource,
+    /// `--diag-quiet`: print only packets with a warning or an error.
+    pub quiet: bool,
+    /// `--diag-keep`: go on after a packet with an error.
+    pub keep: bool,
+    /// `--hooks`: list the hook functions of the hook that dropped a packet.
+    pub hooks: bool,
+}
+
+/// `--monitor`: single-event rules, rate-limited.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MonitorSpec {
+    pub rules: RuleSource,
+    /// Findings per second per rule, and in all (0: no limit).
+    pub rate_per_rule: u32,
+    pub rate_total: u32,
+    /// `--journal`: syslog priorities at the start of lines.
+    pub journal: bool,
+    /// `--metrics`: where to serve Prometheus metrics (`ADDR:PORT`).
+    pub metrics: Option<String>,
+}
+
+/// What a run does with the events. Exactly one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Mode {
+    /// One block per packet (the default).
+    Lifecycle,
+    /// One block per packet with the rules' findings.
+    Diag(DiagSpec),
+    /// One line per dropped packet; `stack`: with its call stack.
+    Drop { stack: bool },
+    /// Every probe hit as it arrives.
+    Basic,
+    /// Findings of single-event rules as they happen.
+    Monitor(MonitorSpec),
+}
+
+impl Mode {
+    /// Whether events are grouped into packet lifecycles (the kernel then
+    /// tracks the skbs that matched).
+    pub fn lifecycle(&self) -> bool {
+        matches!(self, Mode::Lifecycle | Mode::Diag(_))
+    }
+
+    /// The rules this mode evaluates.
+    pub fn rules(&self) -> Option<&RuleSource> {
+        match self {
+            Mode::Diag(d) => Some(&d.rules),
+            Mode::Monitor(m) => Some(&m.rules),
+            _ => None,
+        }
+    }
+
+    /// What one printed unit is, for the summary line.
+    pub fn unit(&self) -> &'static str {
+        match self {
+            Mode::Lifecycle | Mode::Diag(_) => "packets",
+            Mode::Drop { .. } => "drops",
+            Mode::Basic => "events",
+            Mode::Monitor(_) => "findings",
+        }
+    }
+
+    /// `--hooks`.
+    pub fn hooks(&self) -> bool {
+        matches!(self, Mode::Diag(d) if d.hooks)
+    }
+
+    /// `--drop-stack`.
+    pub fn drop_stack(&self) -> bool {
+        matches!(self, Mode::Drop { stack: true })
+    }
+}
+
+/// How events are printed, in every mode.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ViewSpec {
+    /// `--detail`: skb, CPU, interface, pid, command, netns.
+    pub detail: bool,
+    /// `--date`: wall-clock times.
+    pub date: bool,
+    /// `--ret`: return values on event lines (and their exits loaded).
+    pub ret: bool,
+    /// `-c`: stop after this many printed units.
+    pub count: Option<u64>,
+    pub format: Format,
+}
+
+/// Which probes a live run may attach and how.
+#[derive(Debug, Clone)]
+pub struct ProbeSpec {
+    /// `-t`: the probes chosen (the catalogue's defaults without it). The
+    /// mode adds or replaces what it needs (`run::select`).
+    pub selection: Vec<&'static ProbeDef>,
+    pub probe_mode: ProbeMode,
+    pub tp_mode: TpMode,
+    /// `--btf`: kernel BTF from this file.
+    pub btf: Option<PathBuf>,
+}
+
+/// A validated run, live or replayed.
+#[derive(Debug, Clone)]
+pub struct RunSpec {
+    pub mode: Mode,
+    pub filter: nt_filter,
+    pub view: ViewSpec,
+    pub probes: ProbeSpec,
+    /// `--record`: keep every event in this file.
+    pub record: Option<PathBuf>,
+    /// `--rate-kernel`: events per second per CPU the kernel sends.
+    pub rate_kernel: u32,
+    /// `-v`: progress on stderr every 2 s.
+    pub progress: bool,
+}
