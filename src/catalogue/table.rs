@@ -131,3 +131,26 @@ pub fn probe(name: &str) -> Option<&'static ProbeDef> {
 pub fn group(name: &str) -> Option<&'static GroupDef> {
     GROUPS.iter().find(|g| g.name == name)
 }
+
+/// Which probes of a group's child groups belong to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChildProbes {
+    /// Every one: what a rule's `group` test covers.
+    All,
+    /// Only those on by default: what `-t GROUP` attaches (naming a parent
+    /// keeps its default-off children off; name them to add them).
+    DefaultOn,
+}
+
+/// The probes of group `name`: its own, and its child groups' as
+/// `children` says. The one place group membership is decided.
+pub fn group_probes(name: &str, children: ChildProbes) -> Vec<&'static ProbeDef> {
+    PROBES
+        .iter()
+        .filter(|p| {
+            p.group == name
+                || (children == ChildProbes::All || p.default_on)
+                    && group(p.group).is_some_and(|g| g.parent == Some(name))
+        })
+        .collect()
+}

@@ -1,10 +1,13 @@
 //! Loading: choosing probes (`select`), deciding per probe how it attaches
-//! on this kernel (`plan`), and loading/attaching the BPF object (`attach`).
+//! on this kernel (`plan`), loading/attaching the BPF object (`attach`,
+//! `generic` for the shared kprobe programs), and the attached object while
+//! it runs (`session`).
 
 pub mod attach;
 pub mod generic;
 pub mod plan;
 pub mod select;
+pub mod session;
 
 /// Whether developer switch `name` (NETTRACE_PROBE_READS,
 /// NETTRACE_VERIFIER_STATS, NETTRACE_LIBBPF_DEBUG, NETTRACE_BENCH_FLOOR)

@@ -2,7 +2,7 @@
 //! probe names given with `-t`. Naming a group or probe explicitly includes
 //! it even when it is off by default; `all` selects every probe.
 
-use crate::catalogue::table::{group, ProbeDef, GROUPS, PROBES};
+use crate::catalogue::table::{group, group_probes, ChildProbes, ProbeDef, PROBES};
 
 /// Resolves a `-t` list. Unknown names are an error naming them.
 pub fn select(trace: Option<&str>) -> Result<Vec<&'static ProbeDef>, String> {
@@ -14,15 +14,8 @@ pub fn select(trace: Option<&str>) -> Result<Vec<&'static ProbeDef>, String> {
         if token == "all" {
             picked.iter_mut().for_each(|p| *p = true);
         } else if let Some(g) = group(token) {
-            for p in PROBES.iter() {
-                let leaf = p.group == g.name;
-                let child_of = GROUPS
-                    .iter()
-                    .any(|c| c.name == p.group && c.parent == Some(g.name));
-                // Naming a parent keeps its default-off children off.
-                if leaf || (child_of && p.default_on) {
-                    picked[p.id as usize] = true;
-                }
+            for p in group_probes(g.name, ChildProbes::DefaultOn) {
+                picked[p.id as usize] = true;
             }
         } else if let Some(p) = PROBES.iter().find(|p| p.name == token) {
             picked[p.id as usize] = true;
