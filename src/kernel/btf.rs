@@ -116,23 +116,34 @@ impl KernelBtf {
     /// `enum skb_drop_reason` as value → name (without the
     /// `SKB_DROP_REASON_` prefix). Empty when the kernel has no drop reasons.
     pub fn drop_reasons(&self) -> DropReasons {
+        let names = self
+            .enum_members("skb_drop_reason")
+            .into_iter()
+            .map(|(name, value)| (value, strip_reason_prefix(&name).to_string()))
+            .collect();
+        DropReasons { names }
+    }
+
+    /// The members of `enum NAME` as (name, value; low 32 bits for an
+    /// ENUM64), in declaration order. Empty when BTF has no such enum.
+    pub fn enum_members(&self, enum_name: &str) -> Vec<(String, u32)> {
         let btf = self.view();
-        let mut names = HashMap::new();
         let found = btf
-            .find("skb_drop_reason", kind::ENUM)
-            .or_else(|| btf.find("skb_drop_reason", kind::ENUM64));
-        if let Some((id, t)) = found {
-            for i in 0..t.vlen as usize {
+            .find(enum_name, kind::ENUM)
+            .or_else(|| btf.find(enum_name, kind::ENUM64));
+        let Some((id, t)) = found else {
+            return Vec::new();
+        };
+        (0..t.vlen as usize)
+            .map(|i| {
                 let (name_off, value) = if t.kind == kind::ENUM {
                     btf.pair(&t, id, i)
                 } else {
                     btf.enum64_member(&t, id, i)
                 };
-                let name = btf.name(name_off);
-                names.insert(value, strip_reason_prefix(name).to_string());
-            }
-        }
-        DropReasons { names }
+                (btf.name(name_off).to_string(), value)
+            })
+            .collect()
     }
 
     /// The argument types of a kernel function, looking in `module`'s BTF

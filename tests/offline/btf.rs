@@ -1,12 +1,12 @@
-//! Drop-reason names come from BTF, and differ between kernels: fixtures
-//! made by tools/make-btf-fixture from Debian 6.1, 6.12 and the 6.18 host.
+//! Kernel enums come from BTF and differ between kernels: fixtures made by
+//! tools/make-btf-fixture from Debian 6.1, 6.12 and the 6.18 host.
 
 use nettrace::kernel::btf::{DropReasons, KernelBtf, Signature};
 use std::path::PathBuf;
 
 fn fixture(kernel: &str) -> DropReasons {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join(format!("tests/fixtures/btf/drop-reasons-{kernel}.btf"));
+        .join(format!("tests/fixtures/btf/enums-{kernel}.btf"));
     KernelBtf::load(Some(&path))
         .expect("fixture loads")
         .drop_reasons()
@@ -124,4 +124,75 @@ fn a_file_that_is_not_btf_is_refused_with_the_reason() {
         .to_string();
     assert!(err.contains("past the end"), "{err}");
     std::fs::remove_dir_all(&dir).ok();
+}
+
+/// The return-value names nettrace keeps for `enum gro_result` and `enum
+/// xdp_action` are the kernels' own: every member of each kernel's enum is
+/// in the table with its value, and a table name no kernel has is one
+/// that older kernels had (GRO_DROP, gone in 5.12).
+#[test]
+fn gro_and_xdp_names_are_the_kernels_own() {
+    use nettrace::catalogue::retnames::names;
+    use nettrace::catalogue::table::RetKind;
+    let removed = ["GRO_DROP"];
+    for (enum_name, kind) in [
+        ("gro_result", RetKind::GroResult),
+        ("xdp_action", RetKind::XdpAction),
+    ] {
+        let table = names(kind);
+        let mut seen = std::collections::HashSet::new();
+        for kernel in ["6.1", "6.12", "6.18"] {
+            let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join(format!("tests/fixtures/btf/enums-{kernel}.btf"));
+            let btf = KernelBtf::load(Some(&path)).expect("fixture loads");
+            let members = btf.enum_members(enum_name);
+            assert!(!members.is_empty(), "{kernel}: no enum {enum_name}");
+            for (name, value) in members {
+                let entry = table.iter().find(|n| n.name == name);
+                assert!(
+                    entry.is_some_and(|n| n.lo == i64::from(value) && n.hi == n.lo),
+                    "{kernel}: {name} = {value} is not in the {enum_name} table as such"
+                );
+                seen.insert(name);
+            }
+        }
+        for n in table {
+            assert!(
+                seen.contains(n.name) || removed.contains(&n.name),
+                "{}: no tested kernel has it, and it is not listed as removed",
+                n.name
+            );
+        }
+    }
+}
+
+/// `src/rules/known-drop-reasons.txt` (what lint accepts on any kernel) is
+/// exactly the union of the tested kernels' drop reasons: regenerate it
+/// with tools/known-drop-reasons when a kernel is added.
+#[test]
+fn known_drop_reasons_are_the_tested_kernels_union() {
+    let mut union: Vec<String> = ["6.1", "6.12", "6.18"]
+        .iter()
+        .flat_map(|k| {
+            fixture(k)
+                .names()
+                .into_iter()
+                .map(|(_, n)| n.to_string())
+                .collect::<Vec<_>>()
+        })
+        // As tools/known-drop-reasons: markers, not reasons.
+        .filter(|n| !matches!(n.as_str(), "NOT_DROPPED_YET" | "MAX" | "SUBSYS_MASK"))
+        .collect();
+    union.sort();
+    union.dedup();
+    let mut known: Vec<String> = nettrace::rules::compile::known_reasons()
+        .map(str::to_string)
+        .collect();
+    known.sort();
+    let missing: Vec<_> = union.iter().filter(|n| !known.contains(n)).collect();
+    let extra: Vec<_> = known.iter().filter(|n| !union.contains(n)).collect();
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "known-drop-reasons.txt is stale: missing {missing:?}, not in any tested kernel {extra:?} (tools/known-drop-reasons)"
+    );
 }

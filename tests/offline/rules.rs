@@ -11,8 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 fn reasons_618() -> DropReasons {
-    let path =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/btf/drop-reasons-6.18.btf");
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/btf/enums-6.18.btf");
     KernelBtf::load(Some(&path)).unwrap().drop_reasons()
 }
 
@@ -84,7 +83,7 @@ fn the_corpus_lints_clean() {
 fn the_default_pack_is_clean_and_covers_every_drop_reason() {
     for kernel in ["6.1", "6.12", "6.18"] {
         let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join(format!("tests/fixtures/btf/drop-reasons-{kernel}.btf"));
+            .join(format!("tests/fixtures/btf/enums-{kernel}.btf"));
         let reasons = KernelBtf::load(Some(&path)).unwrap().drop_reasons();
         let out = compile(
             &[Layer::builtin()],
