@@ -37,7 +37,7 @@ pub const MAX_EVENTS: usize = 4096;
 
 /// Room for the first events when a context opens: growing from 0 goes
 /// 4, 8, 16 anyway; starting at 8 skips the small steps, each a copy of
-/// the events so far. (5M-event replay, BENCHMARKS.md session 12: 8 against
+/// the events so far. (On the 5M-event replay of BENCHMARKS.md, 8 against
 /// 4 runs 1.4% fewer instructions at the same peak RSS; 16 held 139 MB
 /// instead of 94, as contexts wait out their grace period before shrinking.)
 const FIRST_EVENTS: usize = 8;
