@@ -2,50 +2,81 @@
 //! rejecting bad values with a message that names the flag and the fix.
 
 use crate::abi::{filter_flags as bits, nt_filter};
+use crate::vocab::proto::{self, Proto};
 use std::net::IpAddr;
 
-use crate::vocab::proto::{self, Proto};
+/// A filter flag's value refused, with the flag and the fix in its text.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FlagError {
+    #[error("unknown protocol `{0}` for --proto; use one of: {names}", names = proto::names_line())]
+    Protocol(String),
+    #[error("invalid address `{value}` for {flag}: expected an IPv4 (10.0.0.1) or IPv6 (fd00::1) address")]
+    Address { flag: String, value: String },
+    #[error("invalid port `{value}` for {flag}: expected a number from 0 to 65535")]
+    Port { flag: String, value: String },
+    #[error("invalid pid `{0}` for --pid: expected a process id")]
+    Pid(String),
+    #[error("invalid namespace `{0}` for --netns: expected the inode number of a network namespace (see `lsns -t net`)")]
+    Netns(String),
+    #[error(
+        "--netns-current: cannot read /proc/self/ns/net ({0}); give the inode with --netns instead"
+    )]
+    CurrentNetns(String),
+    #[error(
+        "invalid length `{0}` for --pkt-len: expected N or MIN-MAX in bytes, e.g. 100 or 64-1500"
+    )]
+    Length(String),
+    #[error("invalid length `{0}` for --pkt-len: the minimum is above the maximum")]
+    LengthOrder(String),
+    #[error("empty --tcp-flags: {TCP_FLAGS_HELP}")]
+    NoTcpFlags,
+    #[error("invalid TCP flag `{bad}` in --tcp-flags `{value}`: {TCP_FLAGS_HELP}")]
+    TcpFlag { bad: String, value: String },
+}
 
-pub fn parse_proto(s: &str) -> Result<Proto, String> {
-    proto::by_name(s).ok_or_else(|| {
-        format!(
-            "unknown protocol `{s}` for --proto; use one of: {}",
-            proto::names_line()
-        )
+const TCP_FLAGS_HELP: &str =
+    "use letters FSRPAUEC (e.g. SA) or names fin,syn,rst,psh,ack,urg,ece,cwr";
+
+pub fn parse_proto(s: &str) -> Result<Proto, FlagError> {
+    proto::by_name(s).ok_or_else(|| FlagError::Protocol(s.to_string()))
+}
+
+pub fn parse_addr(flag: &str, s: &str) -> Result<IpAddr, FlagError> {
+    s.parse().map_err(|_| FlagError::Address {
+        flag: flag.to_string(),
+        value: s.to_string(),
     })
 }
 
-pub fn parse_addr(flag: &str, s: &str) -> Result<IpAddr, String> {
-    s.parse().map_err(|_| {
-        format!("invalid address `{s}` for {flag}: expected an IPv4 (10.0.0.1) or IPv6 (fd00::1) address")
+pub fn parse_port(flag: &str, s: &str) -> Result<u16, FlagError> {
+    s.parse().map_err(|_| FlagError::Port {
+        flag: flag.to_string(),
+        value: s.to_string(),
     })
 }
 
-pub fn parse_port(flag: &str, s: &str) -> Result<u16, String> {
-    s.parse()
-        .map_err(|_| format!("invalid port `{s}` for {flag}: expected a number from 0 to 65535"))
-}
-
-pub fn parse_pid(s: &str) -> Result<u32, String> {
-    s.parse()
-        .map_err(|_| format!("invalid pid `{s}` for --pid: expected a process id"))
+pub fn parse_pid(s: &str) -> Result<u32, FlagError> {
+    s.parse().map_err(|_| FlagError::Pid(s.to_string()))
 }
 
 /// `--netns`: a network namespace inode, as `ls -i /proc/PID/ns/net` or
 /// `ip netns identify`/`lsns -t net` show it (`net:[4026531840]` is accepted too).
-pub fn parse_netns(s: &str) -> Result<u32, String> {
+pub fn parse_netns(s: &str) -> Result<u32, FlagError> {
     let digits = s.trim().trim_start_matches("net:[").trim_end_matches(']');
-    digits.parse::<u32>().ok().filter(|&n| n != 0).ok_or_else(|| {
-        format!("invalid namespace `{s}` for --netns: expected the inode number of a network namespace (see `lsns -t net`)")
-    })
+    digits
+        .parse::<u32>()
+        .ok()
+        .filter(|&n| n != 0)
+        .ok_or_else(|| FlagError::Netns(s.to_string()))
 }
 
 /// `--pkt-len`: `N` or `MIN-MAX`, bytes of the skb (`skb->len`) at the probe.
-pub fn parse_pkt_len(s: &str) -> Result<(u32, u32), String> {
-    let bad = || {
-        format!("invalid length `{s}` for --pkt-len: expected N or MIN-MAX in bytes, e.g. 100 or 64-1500")
+pub fn parse_pkt_len(s: &str) -> Result<(u32, u32), FlagError> {
+    let num = |t: &str| {
+        t.trim()
+            .parse::<u32>()
+            .map_err(|_| FlagError::Length(s.to_string()))
     };
-    let num = |t: &str| t.trim().parse::<u32>().map_err(|_| bad());
     let (lo, hi) = match s.split_once('-') {
         Some((a, b)) => (num(a)?, num(b)?),
         None => {
@@ -54,22 +85,21 @@ pub fn parse_pkt_len(s: &str) -> Result<(u32, u32), String> {
         }
     };
     if lo > hi {
-        return Err(format!(
-            "invalid length `{s}` for --pkt-len: the minimum is above the maximum"
-        ));
+        return Err(FlagError::LengthOrder(s.to_string()));
     }
     Ok((lo, hi))
 }
 
 /// `--tcp-flags`: the flags that must all be set, as letters (`SA`, the
 /// original's style) or names (`syn,ack`).
-pub fn parse_tcp_flags(s: &str) -> Result<u8, String> {
-    const HELP: &str = "use letters FSRPAUEC (e.g. SA) or names fin,syn,rst,psh,ack,urg,ece,cwr";
+pub fn parse_tcp_flags(s: &str) -> Result<u8, FlagError> {
     if s.trim().is_empty() {
-        return Err(format!("empty --tcp-flags: {HELP}"));
+        return Err(FlagError::NoTcpFlags);
     }
-    crate::vocab::tcp::parse_tcp_flags(s)
-        .map_err(|bad| format!("invalid TCP flag `{bad}` in --tcp-flags `{s}`: {HELP}"))
+    crate::vocab::tcp::parse_tcp_flags(s).map_err(|bad| FlagError::TcpFlag {
+        bad: bad.0,
+        value: s.to_string(),
+    })
 }
 
 fn set_addr(dst: &mut [u8; 16], family: &mut u8, a: IpAddr) {
@@ -105,7 +135,7 @@ pub struct FilterArgs<'a> {
 
 impl super::args::FilterFlags {
     /// The filter these flags ask for; the first bad value is reported.
-    pub fn to_filter(&self) -> Result<nt_filter, String> {
+    pub fn to_filter(&self) -> Result<nt_filter, FlagError> {
         build_filter(&FilterArgs {
             saddr: self.saddr.as_deref(),
             daddr: self.daddr.as_deref(),
@@ -128,7 +158,7 @@ impl super::args::FilterFlags {
 }
 
 /// Builds the BPF filter; the first bad value is reported.
-pub fn build_filter(a: &FilterArgs<'_>) -> Result<nt_filter, String> {
+pub fn build_filter(a: &FilterArgs<'_>) -> Result<nt_filter, FlagError> {
     let mut f = nt_filter::default();
     if let Some(s) = a.saddr {
         set_addr(&mut f.saddr, &mut f.saddr_family, parse_addr("--saddr", s)?);
@@ -190,9 +220,9 @@ pub fn build_filter(a: &FilterArgs<'_>) -> Result<nt_filter, String> {
 }
 
 /// The inode of the network namespace this process runs in.
-pub fn current_netns() -> Result<u32, String> {
+pub fn current_netns() -> Result<u32, FlagError> {
     use std::os::unix::fs::MetadataExt;
     std::fs::metadata("/proc/self/ns/net")
         .map(|m| m.ino() as u32)
-        .map_err(|e| format!("--netns-current: cannot read /proc/self/ns/net ({e}); give the inode with --netns instead"))
+        .map_err(|e| FlagError::CurrentNetns(e.to_string()))
 }

@@ -130,7 +130,7 @@ pub fn view(view: &ViewFlags) -> ViewSpec {
 
 /// The packet filter, checked.
 pub fn filter(filters: &FilterFlags) -> Result<crate::abi::nt_filter, Fatal> {
-    filters.to_filter().map_err(Fatal::usage)
+    filters.to_filter().map_err(|e| Fatal::usage(e.to_string()))
 }
 
 /// The probe choice of a live run; `-t` is refused where the mode picks

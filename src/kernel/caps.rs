@@ -16,15 +16,35 @@ mod caps_skel {
 /// Functions almost every kernel has, used as harmless attach targets.
 const PROBE_TARGETS: [&str; 3] = ["consume_skb", "kfree_skb_partial", "__kfree_skb"];
 
+/// Whether one capability is there, and if not, why.
+pub type Support = Result<(), Unsupported>;
+
+/// Why a capability is missing (or was not tested), as shown by `--check`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Unsupported(pub String);
+
+impl From<String> for Unsupported {
+    fn from(why: String) -> Unsupported {
+        Unsupported(why)
+    }
+}
+
+impl From<&str> for Unsupported {
+    fn from(why: &str) -> Unsupported {
+        Unsupported(why.to_string())
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Capabilities {
     pub release: String,
     pub btf: bool,
-    pub fentry: Result<(), String>,
-    pub kprobe: Result<(), String>,
-    pub tp_btf: Result<(), String>,
-    pub raw_tp: Result<(), String>,
-    pub ringbuf: Result<(), String>,
+    pub fentry: Support,
+    pub kprobe: Support,
+    pub tp_btf: Support,
+    pub raw_tp: Support,
+    pub ringbuf: Support,
     pub drop_reasons: usize,
     /// tp_btf, raw_tp and the ring buffer are taken from BTF, not tested:
     /// the run's own load tests them, and if it fails, the run tests them
@@ -34,7 +54,7 @@ pub struct Capabilities {
 
 impl Default for Capabilities {
     fn default() -> Self {
-        let untested = || Err("not tested".to_string());
+        let untested = || Err("not tested".into());
         Capabilities {
             release: String::new(),
             btf: false,
@@ -91,7 +111,7 @@ pub fn privileged() -> bool {
 }
 
 /// Whether the kernel has a kprobe PMU (CONFIG_KPROBES).
-fn kprobe_support() -> Result<(), String> {
+fn kprobe_support() -> Support {
     if Path::new("/sys/bus/event_source/devices/kprobe/type").exists() {
         Ok(())
     } else {
@@ -162,9 +182,9 @@ const FENTRY_NOT_NEEDED: &str = "not tested: functions attach through kprobes in
 pub struct ProgramLoads {
     target: &'static str,
     wanted: Wanted,
-    fentry: Result<(), String>,
-    tp_btf: Result<(), String>,
-    raw_tp: Result<(), String>,
+    fentry: Support,
+    tp_btf: Support,
+    raw_tp: Support,
 }
 
 /// The capability loads, run before the kernel's BTF is parsed (they do
@@ -192,11 +212,11 @@ fn program_loads(target: &'static str, wanted: Wanted) -> ProgramLoads {
         } else {
             Ok(())
         };
-        let joined = |h: std::thread::ScopedJoinHandle<'_, Result<(), String>>| {
+        let joined = |h: std::thread::ScopedJoinHandle<'_, Support>| {
             h.join()
                 .unwrap_or_else(|_| Err("the probe thread panicked".into()))
         };
-        let fentry = fentry.map_or_else(|| Err(FENTRY_NOT_NEEDED.to_string()), joined);
+        let fentry = fentry.map_or_else(|| Err(FENTRY_NOT_NEEDED.into()), joined);
         let raw_tp = match raw_tp {
             Some(h) => joined(h),
             None if tp_btf.is_ok() => Ok(()),
@@ -233,7 +253,7 @@ pub fn detect_with(
             .find(|t| b.function_params(t, None).is_some())
             .copied()
     });
-    let unavailable = |why: &str| Err(why.to_string());
+    let unavailable = |why: &str| Err(Unsupported::from(why));
     let Some(target) = target else {
         let why = "no kernel BTF";
         caps.fentry = unavailable(why);
@@ -267,7 +287,7 @@ enum Which {
 }
 
 /// Loads and attaches one capability program, then detaches it.
-fn try_load(target: Option<&str>, which: Which) -> Result<(), String> {
+fn try_load(target: Option<&str>, which: Which) -> Support {
     let t = std::time::Instant::now();
     let r = try_load_inner(target, which);
     log::debug!(
@@ -288,7 +308,7 @@ impl Which {
     }
 }
 
-fn try_load_inner(target: Option<&str>, which: Which) -> Result<(), String> {
+fn try_load_inner(target: Option<&str>, which: Which) -> Support {
     let mut storage = MaybeUninit::uninit();
     let builder = caps_skel::CapsSkelBuilder::default();
     let mut open = builder.open(&mut storage).map_err(|e| short(&e))?;
@@ -312,7 +332,7 @@ fn try_load_inner(target: Option<&str>, which: Which) -> Result<(), String> {
     }
     let skel = open
         .load()
-        .map_err(|e| format!("load refused: {}", short(&e)))?;
+        .map_err(|e| Unsupported(format!("load refused: {}", short(&e))))?;
     let link = match which {
         Which::Fentry => skel.progs.caps_fentry.attach(),
         Which::TpBtf => skel.progs.caps_tp_btf.attach(),
@@ -322,5 +342,5 @@ fn try_load_inner(target: Option<&str>, which: Which) -> Result<(), String> {
             .attach_raw_tracepoint(target.unwrap_or("consume_skb")),
     };
     link.map(drop)
-        .map_err(|e| format!("attach refused: {}", short(&e)))
+        .map_err(|e| Unsupported(format!("attach refused: {}", short(&e))))
 }

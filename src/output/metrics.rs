@@ -124,16 +124,29 @@ fn head(s: &mut String, name: &str, help: &str, kind: &str) {
     let _ = writeln!(s, "# HELP {name} {help}\n# TYPE {name} {kind}");
 }
 
+/// Why `--metrics` cannot serve.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ServeError {
+    #[error("--metrics: cannot listen on {addr} ({reason})")]
+    Listen { addr: String, reason: String },
+    #[error("--metrics: {0} is not an IP address")]
+    NotIp(String),
+    #[error("--metrics: cannot start the server thread ({0})")]
+    Thread(String),
+}
+
 /// Serves `GET /metrics` on `addr` until the process ends. Anything else
 /// gets 404 (or 405 for other methods); requests tiny_http cannot parse
 /// get its 400. Err: the address cannot be bound.
-pub fn serve(addr: &str, metrics: Shared) -> Result<std::net::SocketAddr, String> {
-    let server = tiny_http::Server::http(addr)
-        .map_err(|e| format!("--metrics: cannot listen on {addr} ({e})"))?;
+pub fn serve(addr: &str, metrics: Shared) -> Result<std::net::SocketAddr, ServeError> {
+    let server = tiny_http::Server::http(addr).map_err(|e| ServeError::Listen {
+        addr: addr.to_string(),
+        reason: e.to_string(),
+    })?;
     let bound = server
         .server_addr()
         .to_ip()
-        .ok_or_else(|| format!("--metrics: {addr} is not an IP address"))?;
+        .ok_or_else(|| ServeError::NotIp(addr.to_string()))?;
     std::thread::Builder::new()
         .name("metrics".into())
         .spawn(move || {
@@ -156,6 +169,6 @@ pub fn serve(addr: &str, metrics: Shared) -> Result<std::net::SocketAddr, String
                 let _ = req.respond(resp);
             }
         })
-        .map_err(|e| format!("--metrics: cannot start the server thread ({e})"))?;
+        .map_err(|e| ServeError::Thread(e.to_string()))?;
     Ok(bound)
 }

@@ -175,8 +175,7 @@ fn packet(p: &ScriptPacket) -> Result<Packet, String> {
         pkt.dport = port;
     }
     if let Some(f) = &p.flags {
-        pkt.tcp_flags = crate::vocab::tcp::parse_tcp_flags(f)
-            .map_err(|bad| format!("unknown TCP flag `{bad}`"))?;
+        pkt.tcp_flags = crate::vocab::tcp::parse_tcp_flags(f).map_err(|bad| bad.to_string())?;
     }
     pkt.seq = p.seq.unwrap_or(0);
     pkt.ack = p.ack.unwrap_or(0);

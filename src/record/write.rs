@@ -8,20 +8,38 @@ use std::collections::HashSet;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
+/// Why a recording failed: it could not be created, or a write failed
+/// (the recording stops at the first).
+#[derive(Debug, thiserror::Error)]
+pub enum RecordError {
+    #[error("--record: cannot create {path} ({source})")]
+    Create {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("--record: writing {path} failed ({source}); the recording stops here")]
+    Write {
+        path: String,
+        source: std::io::Error,
+    },
+}
+
 pub struct Recorder {
     path: PathBuf,
     out: Option<BufWriter<std::fs::File>>,
     symbols: HashSet<u64>,
     /// The first write error; the recording stopped there.
-    pub error: Option<String>,
+    pub error: Option<RecordError>,
     frame: Vec<u8>,
 }
 
 impl Recorder {
     /// Creates FILE and writes the header.
-    pub fn create(path: &Path, header: &Header) -> Result<Recorder, String> {
-        let file = std::fs::File::create(path)
-            .map_err(|e| format!("--record: cannot create {} ({e})", path.display()))?;
+    pub fn create(path: &Path, header: &Header) -> Result<Recorder, RecordError> {
+        let file = std::fs::File::create(path).map_err(|source| RecordError::Create {
+            path: path.display().to_string(),
+            source,
+        })?;
         let mut r = Recorder {
             path: path.to_path_buf(),
             out: Some(BufWriter::with_capacity(1 << 20, file)),
@@ -72,12 +90,12 @@ impl Recorder {
     }
 
     /// Closes the recording; Err if any write failed.
-    pub fn finish(mut self, end: &End) -> Result<(), String> {
+    pub fn finish(mut self, end: &End) -> Result<(), RecordError> {
         let bytes = postcard::to_stdvec(end).expect("the end frame serializes");
         self.frame(kind::END, &bytes);
         if let Some(mut out) = self.out.take() {
             if let Err(e) = out.flush() {
-                self.fail(format!("{e}"));
+                self.fail(e);
             }
         }
         match self.error {
@@ -97,19 +115,19 @@ impl Recorder {
     fn raw(&mut self, bytes: &[u8]) {
         if let Some(out) = self.out.as_mut() {
             if let Err(e) = out.write_all(bytes) {
-                self.fail(format!("{e}"));
+                self.fail(e);
             }
         }
     }
 
-    fn fail(&mut self, why: String) {
+    fn fail(&mut self, source: std::io::Error) {
         if self.error.is_none() {
-            let msg = format!(
-                "--record: writing {} failed ({why}); the recording stops here",
-                self.path.display()
-            );
-            log::error!("{msg}");
-            self.error = Some(msg);
+            let e = RecordError::Write {
+                path: self.path.display().to_string(),
+                source,
+            };
+            log::error!("{e}");
+            self.error = Some(e);
         }
         self.out = None;
     }

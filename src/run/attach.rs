@@ -61,7 +61,12 @@ pub fn load_with_fallback(
             }
             log::info!(
                 "tp_btf programs are refused ({}): loading again with raw tracepoints",
-                kernel.caps.tp_btf.as_ref().err().map_or("", String::as_str)
+                kernel
+                    .caps
+                    .tp_btf
+                    .as_ref()
+                    .err()
+                    .map_or("", |u| u.0.as_str())
             );
             load_with_replan(kernel, probes, selection, settings, exits)
         }

@@ -10,7 +10,7 @@ use crate::spec::ProbeSpec;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-fn yes_no(r: &Result<(), String>) -> String {
+fn yes_no(r: &crate::kernel::caps::Support) -> String {
     match r {
         Ok(()) => "yes".into(),
         Err(e) => format!("no ({e})"),

@@ -18,7 +18,7 @@ use crate::output::lines::Formatter;
 use crate::output::metrics;
 use crate::output::time::Clock;
 use crate::pipeline::Pipeline;
-use crate::record::write::Recorder;
+use crate::record::write::{RecordError, Recorder};
 use crate::rules::compile::Rule;
 use crate::spec::{Mode, RunSpec};
 use std::cell::{Cell, RefCell};
@@ -59,7 +59,7 @@ fn serve_metrics(mode: &Mode) -> Result<Option<metrics::Shared>, Fatal> {
         addr.clone()
     };
     let shared = metrics::Shared::default();
-    let bound = metrics::serve(&addr, shared.clone()).map_err(Fatal::usage)?;
+    let bound = metrics::serve(&addr, shared.clone()).map_err(|e| Fatal::usage(e.to_string()))?;
     log::info!("metrics at http://{bound}/metrics");
     Ok(Some(shared))
 }
@@ -228,7 +228,7 @@ pub fn run(spec: &RunSpec) -> anyhow::Result<()> {
     let recorder = match &spec.record {
         Some(path) => Some(
             Recorder::create(path, &record_header(&kernel, &reasons, realtime_offset))
-                .map_err(Fatal::usage)?,
+                .map_err(|e| Fatal::usage(e.to_string()))?,
         ),
         None => None,
     };
@@ -266,7 +266,7 @@ pub fn run(spec: &RunSpec) -> anyhow::Result<()> {
     );
     warn_losses(lost, rate_limited, &counts);
     match recorded {
-        Some(Err(e)) => Err(Fatal::new(ExitCode::Runtime, e).into()),
+        Some(Err(e)) => Err(Fatal::new(ExitCode::Runtime, e.to_string()).into()),
         Some(Ok(())) => {
             if let Some(p) = &spec.record {
                 log::info!("recording written to {}", p.display());
@@ -287,7 +287,7 @@ fn read_events(
     recorder: Option<Recorder>,
     metrics: Option<metrics::Shared>,
     stop: &AtomicBool,
-) -> anyhow::Result<(Counts, Option<Result<(), String>>)> {
+) -> anyhow::Result<(Counts, Option<Result<(), RecordError>>)> {
     let (hooks, drop_stack) = (spec.mode.hooks(), spec.mode.drop_stack());
     let pipeline = RefCell::new(pipeline);
     let recorder = RefCell::new(recorder);

@@ -22,9 +22,14 @@ pub fn tcp_flags(flags: u8) -> String {
         .collect()
 }
 
+/// A TCP flag no letter or name stands for: the first one found.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown TCP flag `{0}`")]
+pub struct UnknownFlag(pub String);
+
 /// Parses TCP flags back into bits: letters as printed (`SA`, `r`) or
-/// comma-separated names (`syn,ack`). Err names the first bad flag.
-pub fn parse_tcp_flags(s: &str) -> Result<u8, String> {
+/// comma-separated names (`syn,ack`).
+pub fn parse_tcp_flags(s: &str) -> Result<u8, UnknownFlag> {
     let by_name = |n: &str| {
         TCP_FLAGS
             .iter()
@@ -33,7 +38,7 @@ pub fn parse_tcp_flags(s: &str) -> Result<u8, String> {
     };
     if s.contains(',') || by_name(s).is_some() {
         return s.split(',').try_fold(0, |bits, n| {
-            Ok(bits | by_name(n).ok_or_else(|| n.trim().to_string())?)
+            Ok(bits | by_name(n).ok_or_else(|| UnknownFlag(n.trim().to_string()))?)
         });
     }
     s.chars().try_fold(0, |bits, ch| {
@@ -42,6 +47,6 @@ pub fn parse_tcp_flags(s: &str) -> Result<u8, String> {
             .iter()
             .find(|(_, c, _)| *c == up)
             .map(|f| bits | f.0)
-            .ok_or_else(|| ch.to_string())
+            .ok_or_else(|| UnknownFlag(ch.to_string()))
     })
 }

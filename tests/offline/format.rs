@@ -60,7 +60,10 @@ fn tcp_flag_letters_round_trip() {
     assert_eq!(tcp_flags(0x18), "AP");
     assert_eq!(parse_tcp_flags("ar"), Ok(0x14));
     assert_eq!(parse_tcp_flags("rst,ACK"), Ok(0x14));
-    assert_eq!(parse_tcp_flags("X"), Err("X".into()));
+    assert_eq!(
+        parse_tcp_flags("X"),
+        Err(nettrace::vocab::tcp::UnknownFlag("X".into()))
+    );
 }
 
 fn drop_event() -> Event {
