@@ -124,8 +124,14 @@ impl ProbeDef {
     }
 }
 
+/// A probe by name: every lookup by name goes through here.
 pub fn probe(name: &str) -> Option<&'static ProbeDef> {
     PROBES.iter().find(|p| p.name == name)
+}
+
+/// A probe by id, as events carry it (None for an id this build lacks).
+pub fn probe_by_id(id: u32) -> Option<&'static ProbeDef> {
+    PROBES.get(id as usize)
 }
 
 pub fn group(name: &str) -> Option<&'static GroupDef> {

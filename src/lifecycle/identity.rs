@@ -13,7 +13,7 @@
 //!   transmission in another: a packet crosses namespaces on receive (veth),
 //!   never by being queued for transmission after it was received.
 
-use crate::catalogue::table::PROBES;
+use crate::catalogue::table::probe_by_id;
 use crate::events::{Event, PacketSource};
 use crate::vocab::proto::{IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_TCP};
 
@@ -25,7 +25,7 @@ fn from_headers(ev: &Event) -> bool {
 }
 
 fn group(ev: &Event) -> &'static str {
-    PROBES.get(ev.probe as usize).map_or("", |p| p.group)
+    probe_by_id(ev.probe).map_or("", |p| p.group)
 }
 
 /// Whether `ev`, on the skb of `prev` and marked tracked by the kernel, is

@@ -17,7 +17,7 @@ pub fn select(trace: Option<&str>) -> Result<Vec<&'static ProbeDef>, String> {
             for p in group_probes(g.name, ChildProbes::DefaultOn) {
                 picked[p.id as usize] = true;
             }
-        } else if let Some(p) = PROBES.iter().find(|p| p.name == token) {
+        } else if let Some(p) = crate::catalogue::table::probe(token) {
             picked[p.id as usize] = true;
         } else {
             return Err(format!(

@@ -5,7 +5,7 @@
 
 use super::lines::{describe_ret, Formatter};
 use super::packet::summary;
-use crate::catalogue::table::PROBES;
+use crate::catalogue::table::probe_by_id;
 use crate::events::Event;
 use crate::lifecycle::Context;
 use crate::rules::compile::{Level, Part, Rule};
@@ -64,7 +64,7 @@ fn all_known(fmt: &Formatter<'_>, parts: &[Part], ev: &Event) -> bool {
 }
 
 fn field_text(fmt: &Formatter<'_>, field: &str, ev: &Event) -> Option<String> {
-    let probe = PROBES.get(ev.probe as usize);
+    let probe = probe_by_id(ev.probe);
     let p = &ev.pkt;
     let ports = p.l4_proto == IPPROTO_TCP || p.l4_proto == IPPROTO_UDP;
     Some(match field {
@@ -142,7 +142,7 @@ pub fn diagnose_into(
             let _ = writeln!(
                 text,
                 " ({}, rule {})",
-                PROBES.get(ev.probe as usize).map_or("?", |p| p.name),
+                probe_by_id(ev.probe).map_or("?", |p| p.name),
                 rule.id
             );
         }
@@ -164,7 +164,7 @@ pub fn diagnose_into(
 }
 
 fn analysis_entry(fmt: &Formatter<'_>, n: usize, rule: &Rule, ev: &Event) -> String {
-    let probe = PROBES.get(ev.probe as usize);
+    let probe = probe_by_id(ev.probe);
     let mut s = format!(
         "[{n}] {} happens in {}({}):\n        {}\n",
         rule.level.label(),

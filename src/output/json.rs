@@ -8,7 +8,7 @@ use super::diagnosis::Diagnosis;
 use super::lines::{describe_ret, verdict_name, Formatter};
 use super::packet::summary;
 use crate::catalogue::nfnames::{family_name, hook_name};
-use crate::catalogue::table::PROBES;
+use crate::catalogue::table::probe_by_id;
 use crate::events::{flags, Event, Packet, PacketSource};
 use crate::lifecycle::Context;
 use crate::rules::compile::Rule;
@@ -246,7 +246,7 @@ fn packet(p: &Packet) -> JsonPacket {
 
 /// One event as JSON.
 pub fn event(fmt: &Formatter<'_>, ev: &Event) -> JsonEvent {
-    let probe = PROBES.get(ev.probe as usize);
+    let probe = probe_by_id(ev.probe);
     let describe = |a: u64| {
         let s = fmt.kallsyms.describe(a);
         s.strip_suffix("+0x0").map(str::to_string).unwrap_or(s)

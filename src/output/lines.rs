@@ -261,7 +261,7 @@ impl Formatter<'_> {
     /// The part of an event line after the packet summary: the drop
     /// reason, netfilter note and return value.
     fn push_event_tail(&self, s: &mut String, ev: &Event) {
-        let probe = PROBES.get(ev.probe as usize);
+        let probe = crate::catalogue::table::probe_by_id(ev.probe);
         if let Some(r) = ev.reason.filter(|_| ev.is_drop()) {
             if !self.reasons.is_empty() {
                 s.push_str(" *reason: ");

@@ -5,7 +5,7 @@
 //! nothing in a file can make the reader panic or allocate without bound.
 
 use super::{codec, kind, End, Header, Symbol, MAGIC, MAX_FRAME, READABLE_VERSIONS};
-use crate::catalogue::table::PROBES;
+use crate::catalogue::table::probe;
 use crate::events::Event;
 use crate::kernel::btf::DropReasons;
 use crate::kernel::kallsyms::Kallsyms;
@@ -312,7 +312,7 @@ impl Recording {
         let probe_ids = header
             .probes
             .iter()
-            .map(|name| PROBES.iter().find(|p| p.name == name).map(|p| p.id))
+            .map(|name| probe(name).map(|p| p.id))
             .collect();
         Ok(Recording {
             path: path.to_path_buf(),

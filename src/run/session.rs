@@ -69,7 +69,7 @@ fn serve_metrics(mode: &Mode) -> Result<Option<metrics::Shared>, Fatal> {
 /// `--drop-stack` (the frames in the stack map).
 fn enrich(ev: &mut Event, session: &Session, hooks: bool, drop_stack: bool) {
     if hooks {
-        if let Some(probe) = PROBES.get(ev.probe as usize) {
+        if let Some(probe) = crate::catalogue::table::probe_by_id(ev.probe) {
             let dropped = probe.ret == RetKind::NfHook && ev.ret.is_some_and(|r| r < 0);
             if let (true, Some(nf)) = (dropped, ev.nf.as_mut()) {
                 if let Some((pf, hook)) = nf.pf_hook {

@@ -59,7 +59,7 @@ fn shipped_catalogue_is_valid_and_complete() {
             );
         }
     }
-    let kfree = PROBES.iter().find(|p| p.name == "kfree_skb").unwrap();
+    let kfree = nettrace::catalogue::table::probe("kfree_skb").unwrap();
     assert_eq!(
         kfree.kind,
         ProbeKind::Tracepoint {
