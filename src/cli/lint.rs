@@ -5,12 +5,16 @@
 use super::args::{LintArgs, LintFormat};
 use crate::kernel::btf::{DropReasons, KernelBtf};
 use crate::rules::compile::{compile, KernelFacts, Layer};
-use crate::rules::diag::{self, CODES};
+use crate::rules::diag::{self, Code};
 
 pub fn run(args: &LintArgs) -> i32 {
     if args.explain {
-        for (code, sev, what) in CODES {
-            println!("{code}  {:<7}  {what}", sev.as_str());
+        for code in Code::ALL {
+            println!(
+                "{code}  {:<7}  {}",
+                code.severity().as_str(),
+                code.meaning()
+            );
         }
         return 0;
     }

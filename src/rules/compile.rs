@@ -4,7 +4,7 @@
 //! kernel). A rule with an error is left out; the others compile.
 
 use super::ast::{self, CmpOp, Expr, Flag, OrderOp, RuleAst, Span, Spanned};
-use super::diag::{did_you_mean, Diagnostic, SourceFile};
+use super::diag::{did_you_mean, Code, Diagnostic, SourceFile};
 use crate::catalogue::retnames;
 use crate::catalogue::table::{ProbeDef, RetKind, GROUPS, PROBES};
 use crate::kernel::btf::DropReasons;
@@ -340,7 +340,7 @@ pub fn compile(layers: &[Layer], kernel: &KernelFacts<'_>) -> Compiled {
                 let ast = match parsed {
                     Ok(a) => a,
                     Err(e) => {
-                        let code = if e.outside_rules { "E0003" } else { "E0001" };
+                        let code = if e.outside_rules { Code::E0003 } else { Code::E0001 };
                         out.diagnostics
                             .push(file.diagnostic(code, e.span, e.message, None));
                         continue;
@@ -361,7 +361,7 @@ pub fn compile(layers: &[Layer], kernel: &KernelFacts<'_>) -> Compiled {
                 match ids.get(&ast.id.value).cloned() {
                     Some((l, _, prev_file, prev_line)) if l == layer_no => {
                         out.diagnostics.push(file.diagnostic(
-                            "E0130",
+                            Code::E0130,
                             ast.id.span,
                             format!("duplicate rule id `{}`", ast.id.value),
                             Some(format!(
@@ -372,7 +372,7 @@ pub fn compile(layers: &[Layer], kernel: &KernelFacts<'_>) -> Compiled {
                     }
                     Some((_, idx, prev_file, prev_line)) => {
                         out.diagnostics.push(file.diagnostic(
-                            "N0301",
+                            Code::N0301,
                             ast.id.span,
                             format!("rule `{}` replaces the earlier one", ast.id.value),
                             Some(format!("defined at {}:{prev_line}", prev_file.display())),
@@ -450,7 +450,7 @@ fn explained_ids(out: &mut Compiled, layers: &[Layer]) {
             let help = did_you_mean(&p.value, out.rules.iter().map(|o| o.id.as_str()))
                 .or_else(|| Some("name rule ids, or a prefix ending in `*`".into()));
             diags.push(file.diagnostic(
-                "W0204",
+                Code::W0204,
                 p.span,
                 format!("`explains {}` covers no loaded rule", p.value),
                 help,
@@ -479,7 +479,7 @@ fn shadowing(out: &mut Compiled, layers: &[Layer]) {
                     "both give a finding on the same events"
                 };
                 out.diagnostics.push(file.diagnostic(
-                    "W0202",
+                    Code::W0202,
                     r.id_span,
                     format!(
                         "rule `{}` has the same condition as `{}`: {what}",
@@ -506,7 +506,7 @@ type Scope = Option<Vec<&'static ProbeDef>>;
 impl Checker<'_> {
     fn err(
         &mut self,
-        code: &'static str,
+        code: Code,
         span: Span,
         msg: impl Into<String>,
         help: Option<String>,
@@ -518,7 +518,7 @@ impl Checker<'_> {
         let errors_before = self.error_count();
         for r in &a.repeated {
             self.err(
-                "E0002",
+                Code::E0002,
                 r.span,
                 format!("`{}` given twice in rule `{}`", r.value, a.id.value),
                 Some("keep one".into()),
@@ -530,7 +530,7 @@ impl Checker<'_> {
         };
         if a.when.is_none() {
             self.err(
-                "E0101",
+                Code::E0101,
                 head,
                 format!("rule `{}` has no `when`", a.id.value),
                 Some("add `when CONDITION`".into()),
@@ -539,7 +539,7 @@ impl Checker<'_> {
         let level = match &a.level {
             None => {
                 self.err(
-                    "E0102",
+                    Code::E0102,
                     head,
                     format!("rule `{}` has no `level`", a.id.value),
                     Some("add `level info|warn|error`".into()),
@@ -553,7 +553,7 @@ impl Checker<'_> {
                 other => {
                     let help = did_you_mean(other, ["info", "warn", "error"])
                         .or_else(|| Some("levels are info, warn, error".into()));
-                    self.err("E0104", l.span, format!("unknown level `{other}`"), help);
+                    self.err(Code::E0104, l.span, format!("unknown level `{other}`"), help);
                     None
                 }
             },
@@ -561,7 +561,7 @@ impl Checker<'_> {
         let message = match &a.message {
             None => {
                 self.err(
-                    "E0103",
+                    Code::E0103,
                     head,
                     format!("rule `{}` has no `message`", a.id.value),
                     Some("add `message \"...\"`".into()),
@@ -573,7 +573,7 @@ impl Checker<'_> {
         let advice = a.advice.as_ref().and_then(|m| self.template(m));
         if level == Some(Level::Error) && a.advice.is_none() && !a.fallback {
             self.err(
-                "W0203",
+                Code::W0203,
                 head,
                 format!("error-level rule `{}` gives no advice", a.id.value),
                 Some("add `advice \"...\"`: what should the operator do?".into()),
@@ -588,7 +588,7 @@ impl Checker<'_> {
             if let Some(why) = never_matches(c) {
                 let span = a.when.as_ref().map(|w| w.span).unwrap_or(head);
                 self.err(
-                    "W0201",
+                    Code::W0201,
                     span,
                     format!("rule `{}` can never match: {why}", a.id.value),
                     None,
@@ -658,7 +658,7 @@ impl Checker<'_> {
             } else if rest.starts_with(']') {
                 if stack.len() == 1 {
                     self.err(
-                        "E0141",
+                        Code::E0141,
                         at(i, 1),
                         "`]` closes no `[` group",
                         Some("write `]]` for a literal bracket".into()),
@@ -674,7 +674,7 @@ impl Checker<'_> {
                     .any(|p| matches!(p, Part::Field(_) | Part::Optional(_)))
                 {
                     self.err(
-                        "E0141",
+                        Code::E0141,
                         at(start, i + 1 - start),
                         "a `[...]` group without a placeholder is always printed",
                         Some("put the placeholder that may be missing inside it, or drop the brackets (`[[` for a literal one)".into()),
@@ -706,7 +706,7 @@ impl Checker<'_> {
                         ))
                     });
                     self.err(
-                        "E0140",
+                        Code::E0140,
                         at(i, end + 1),
                         format!("unknown placeholder `{{{name}}}`"),
                         help,
@@ -723,7 +723,7 @@ impl Checker<'_> {
         if stack.len() > 1 {
             let start = stack[1].1;
             self.err(
-                "E0141",
+                Code::E0141,
                 at(start, 1),
                 "`[` group is never closed",
                 Some("close it with `]`, or write `[[` for a literal bracket".into()),
@@ -784,7 +784,7 @@ impl Checker<'_> {
                             let help = did_you_mean(&n.value, PROBES.iter().map(|p| p.name))
                                 .or_else(|| Some("`nettrace -t ?` lists the probes".into()));
                             self.err(
-                                "E0110",
+                                Code::E0110,
                                 n.span,
                                 format!("unknown probe `{}`", n.value),
                                 help,
@@ -799,7 +799,7 @@ impl Checker<'_> {
                     let help = did_you_mean(&g.value, GROUPS.iter().map(|x| x.name))
                         .or_else(|| Some("`nettrace -t ?` lists the groups".into()));
                     self.err(
-                        "E0111",
+                        Code::E0111,
                         g.span,
                         format!("unknown group `{}`", g.value),
                         help,
@@ -835,7 +835,7 @@ impl Checker<'_> {
                 ))
             });
             self.err(
-                "E0112",
+                Code::E0112,
                 name.span,
                 format!("unknown field `{}`", name.value),
                 help,
@@ -859,7 +859,7 @@ impl Checker<'_> {
         if !allowed.contains(&op) {
             let ops: Vec<&str> = allowed.iter().map(|o| o.as_str()).collect();
             self.err(
-                "E0116",
+                Code::E0116,
                 span,
                 format!("`{}` cannot be used with `{}`", op.as_str(), name.value),
                 Some(format!("`{}` takes {}", name.value, ops.join(" "))),
@@ -870,7 +870,7 @@ impl Checker<'_> {
             match scope {
                 None => {
                     self.err(
-                        "E0120",
+                        Code::E0120,
                         name.span,
                         "`ret` is tested without naming the probe",
                         Some("write `probe NAME and ret ...`: a return value means something only for its function".into()),
@@ -881,7 +881,7 @@ impl Checker<'_> {
                     for p in probes {
                         if !p.has_ret() {
                             self.err(
-                                "E0121",
+                                Code::E0121,
                                 name.span,
                                 format!("probe `{}` has no return value to test", p.name),
                                 Some(
@@ -908,7 +908,7 @@ impl Checker<'_> {
     fn value(&mut self, field: Field, v: &Spanned<String>, scope: &Scope) -> Option<Val> {
         let s = v.value.as_str();
         let bad = |this: &mut Self, what: &str| {
-            this.err("E0115", v.span, format!("`{s}` is not {what}"), None);
+            this.err(Code::E0115, v.span, format!("`{s}` is not {what}"), None);
             None
         };
         match field {
@@ -939,7 +939,7 @@ impl Checker<'_> {
                                 })
                             });
                         self.err(
-                            "E0114",
+                            Code::E0114,
                             v.span,
                             format!("`{s}` is not a return value of `{}`", p.name),
                             help,
@@ -960,12 +960,12 @@ impl Checker<'_> {
                     candidates.extend(self.kernel.reasons.names().iter().map(|(_, n)| *n));
                     let help = did_you_mean(s, candidates)
                     .or_else(|| Some("drop reasons are the names of enum skb_drop_reason without SKB_DROP_REASON_".into()));
-                    self.err("E0113", v.span, format!("unknown drop reason `{s}`"), help);
+                    self.err(Code::E0113, v.span, format!("unknown drop reason `{s}`"), help);
                     return None;
                 }
                 if in_kernel.is_none() && self.kernel.have_kernel {
                     self.err(
-                        "N0302",
+                        Code::N0302,
                         v.span,
                         format!("this kernel does not define drop reason `{s}`"),
                         Some("the test is false here; fine for rules shared across kernels".into()),
@@ -979,7 +979,7 @@ impl Checker<'_> {
                 Err(_) => {
                     let help = did_you_mean(s, crate::vocab::proto::names());
                     self.err(
-                        "E0114",
+                        Code::E0114,
                         v.span,
                         format!("unknown protocol `{s}`"),
                         help.or_else(|| {
@@ -1024,7 +1024,7 @@ impl Checker<'_> {
                 if !GROUPS.iter().any(|g| g.name == s) {
                     let help = did_you_mean(s, GROUPS.iter().map(|x| x.name))
                         .or_else(|| Some("`nettrace -t ?` lists the groups".into()));
-                    self.err("E0111", v.span, format!("unknown group `{s}`"), help);
+                    self.err(Code::E0111, v.span, format!("unknown group `{s}`"), help);
                     return None;
                 }
                 let mut names: Vec<&'static str> = group_probes(s)
@@ -1046,7 +1046,7 @@ impl Checker<'_> {
                         let names: Vec<&str> = ICMP_TYPES.iter().map(|(n, _, _)| *n).collect();
                         let help = did_you_mean(s, names.iter().copied())
                             .or_else(|| Some(format!("a number, or one of: {}", names.join(", "))));
-                        self.err("E0114", v.span, format!("unknown ICMP type `{s}`"), help);
+                        self.err(Code::E0114, v.span, format!("unknown ICMP type `{s}`"), help);
                         None
                     }
                 }
@@ -1070,7 +1070,7 @@ impl Checker<'_> {
                     None => {
                         let help = did_you_mean(s, names.iter().copied())
                             .or_else(|| Some(format!("one of: {}", names.join(", "))));
-                        self.err("E0114", v.span, format!("unknown value `{s}`"), help);
+                        self.err(Code::E0114, v.span, format!("unknown value `{s}`"), help);
                         None
                     }
                 }
@@ -1081,7 +1081,7 @@ impl Checker<'_> {
                     let names = retnames::all_names(RetKind::NfVerdict);
                     let help = did_you_mean(s, names.iter().map(String::as_str))
                         .or_else(|| Some(format!("verdicts: {}", names.join(", "))));
-                    self.err("E0114", v.span, format!("unknown verdict `{s}`"), help);
+                    self.err(Code::E0114, v.span, format!("unknown verdict `{s}`"), help);
                     None
                 }
             },

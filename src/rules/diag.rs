@@ -1,6 +1,7 @@
 //! Lint diagnostics: a stable code, a severity, a place in a file, a
 //! message and help; rendered as text (with the source line and a caret),
-//! JSON or SARIF. Every code is listed in `CODES` (and `docs/rules.md`).
+//! JSON or SARIF. Every code is a `Code`, defined with its severity and
+//! meaning in one table (and listed in `docs/rules.md`).
 
 use super::ast::Span;
 use serde::Serialize;
@@ -25,89 +26,86 @@ impl Severity {
     }
 }
 
-/// Every diagnostic code: (code, severity, what it means).
-pub const CODES: &[(&str, Severity, &str)] = &[
-    ("E0001", Severity::Error, "syntax error"),
-    ("E0002", Severity::Error, "a clause given twice in one rule"),
-    ("E0003", Severity::Error, "text outside any rule"),
-    ("E0101", Severity::Error, "rule without `when`"),
-    ("E0102", Severity::Error, "rule without `level`"),
-    ("E0103", Severity::Error, "rule without `message`"),
-    ("E0104", Severity::Error, "unknown level"),
-    ("E0110", Severity::Error, "unknown probe"),
-    ("E0111", Severity::Error, "unknown group"),
-    ("E0112", Severity::Error, "unknown field"),
-    ("E0113", Severity::Error, "unknown drop reason"),
-    (
-        "E0114",
-        Severity::Error,
-        "unknown named value for this field or probe",
-    ),
-    (
-        "E0115",
-        Severity::Error,
-        "value of the wrong type for this field",
-    ),
-    (
-        "E0116",
-        Severity::Error,
-        "operator not valid for this field",
-    ),
-    (
-        "E0120",
-        Severity::Error,
-        "`ret` tested without naming the probe",
-    ),
-    (
-        "E0121",
-        Severity::Error,
-        "`ret` tested on a probe without a return value",
-    ),
-    ("E0130", Severity::Error, "duplicate rule id"),
-    (
-        "E0140",
-        Severity::Error,
-        "unknown placeholder in a message or advice",
-    ),
-    ("W0201", Severity::Warning, "a rule that can never match"),
-    (
-        "W0202",
-        Severity::Warning,
-        "a rule shadowed by another with the same condition",
-    ),
-    (
-        "W0203",
-        Severity::Warning,
-        "an error-level rule without advice",
-    ),
-    (
-        "W0204",
-        Severity::Warning,
-        "`explains` names no loaded rule",
-    ),
-    (
-        "N0301",
-        Severity::Note,
-        "a rule replaces an earlier one with the same id",
-    ),
-    (
-        "N0302",
-        Severity::Note,
-        "a drop reason this kernel does not define",
-    ),
-];
+/// Defines `Code` from one table: a variant cannot exist without its
+/// severity and meaning (`rules lint --explain`, SARIF, docs/rules.md).
+macro_rules! codes {
+    ($($code:ident $severity:ident $meaning:literal,)*) => {
+        /// A lint diagnostic's stable code.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum Code {
+            $($code,)*
+        }
 
-pub fn severity_of(code: &str) -> Severity {
-    CODES
-        .iter()
-        .find(|(c, _, _)| *c == code)
-        .map(|(_, s, _)| *s)
-        .unwrap_or(Severity::Error)
+        impl Code {
+            /// Every code, in order.
+            pub const ALL: &'static [Code] = &[$(Code::$code,)*];
+
+            /// As printed: `E0114`.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(Code::$code => stringify!($code),)*
+                }
+            }
+
+            pub fn severity(self) -> Severity {
+                match self {
+                    $(Code::$code => Severity::$severity,)*
+                }
+            }
+
+            /// What it means, in one line.
+            pub fn meaning(self) -> &'static str {
+                match self {
+                    $(Code::$code => $meaning,)*
+                }
+            }
+        }
+    };
+}
+
+codes! {
+    E0001 Error "syntax error",
+    E0002 Error "a clause given twice in one rule",
+    E0003 Error "text outside any rule",
+    E0101 Error "rule without `when`",
+    E0102 Error "rule without `level`",
+    E0103 Error "rule without `message`",
+    E0104 Error "unknown level",
+    E0110 Error "unknown probe",
+    E0111 Error "unknown group",
+    E0112 Error "unknown field",
+    E0113 Error "unknown drop reason",
+    E0114 Error "unknown named value for this field or probe",
+    E0115 Error "value of the wrong type for this field",
+    E0116 Error "operator not valid for this field",
+    E0120 Error "`ret` tested without naming the probe",
+    E0121 Error "`ret` tested on a probe without a return value",
+    E0130 Error "duplicate rule id",
+    E0140 Error "unknown placeholder in a message or advice",
+    E0141 Error "a `[...]` group in a message that is unbalanced or holds no placeholder",
+    N0301 Note "a rule replaces an earlier one with the same id",
+    N0302 Note "a drop reason this kernel does not define",
+    W0201 Warning "a rule that can never match",
+    W0202 Warning "a rule shadowed by another with the same condition",
+    W0203 Warning "an error-level rule without advice",
+    W0204 Warning "`explains` names no loaded rule",
+}
+
+impl std::fmt::Display for Code {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for Code {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Diagnostic {
-    pub code: &'static str,
+    pub code: Code,
     pub severity: Severity,
     pub file: PathBuf,
     pub line: usize,
@@ -164,7 +162,7 @@ impl SourceFile {
 
     pub fn diagnostic(
         &self,
-        code: &'static str,
+        code: Code,
         span: Span,
         message: impl Into<String>,
         help: Option<String>,
@@ -172,7 +170,7 @@ impl SourceFile {
         let (line, col) = self.line_col(span.start);
         Diagnostic {
             code,
-            severity: severity_of(code),
+            severity: code.severity(),
             file: self.path.clone(),
             line,
             col,
@@ -242,9 +240,9 @@ pub fn render_json(diags: &[Diagnostic], files: usize, rules: usize) -> String {
 
 /// `--format sarif`: SARIF 2.1.0, for code-scanning dashboards.
 pub fn render_sarif(diags: &[Diagnostic]) -> String {
-    let rules: Vec<serde_json::Value> = CODES
+    let rules: Vec<serde_json::Value> = Code::ALL
         .iter()
-        .map(|(code, _, what)| serde_json::json!({"id": code, "shortDescription": {"text": what}}))
+        .map(|c| serde_json::json!({"id": c.as_str(), "shortDescription": {"text": c.meaning()}}))
         .collect();
     let results: Vec<serde_json::Value> = diags
         .iter()

@@ -69,7 +69,7 @@ pub fn load_for_run(
     let notes = compiled
         .diagnostics
         .iter()
-        .filter(|d| d.code == "N0301")
+        .filter(|d| d.code == diag::Code::N0301)
         .map(|d| format!("{}:{}: {}", d.file.display(), d.line, d.message))
         .collect();
     Ok((compiled.rules, notes))

@@ -6,7 +6,7 @@
 use nettrace::kernel::btf::{DropReasons, KernelBtf};
 use nettrace::rules::ast::parse_file;
 use nettrace::rules::compile::{compile, KernelFacts, Layer};
-use nettrace::rules::diag::{render_json, SourceFile, CODES};
+use nettrace::rules::diag::{render_json, render_sarif, Code, SourceFile};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -46,7 +46,7 @@ fn lint_reports_every_mistake_of_the_broken_corpus() {
     let out = compile(&[layer("tests/fixtures/rules/broken.rules")], &facts);
     let mut diags = out.diagnostics.clone();
     diags.sort_by_key(|d| (d.line, d.col));
-    let codes: std::collections::BTreeSet<&str> = diags.iter().map(|d| d.code).collect();
+    let codes: std::collections::BTreeSet<&str> = diags.iter().map(|d| d.code.as_str()).collect();
     assert!(
         codes.len() >= 20,
         "only {} distinct codes: {codes:?}",
@@ -59,11 +59,13 @@ fn lint_reports_every_mistake_of_the_broken_corpus() {
     let text: String = diags.iter().map(|d| d.render_text() + "\n").collect();
     insta::assert_snapshot!("lint_broken_text", text);
     insta::assert_snapshot!("lint_broken_json", render_json(&diags, 1, out.parsed));
+    insta::assert_snapshot!("lint_broken_sarif", render_sarif(&diags));
     // Every code is documented.
     let doc = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/rules.md"))
         .unwrap();
-    for (code, _, _) in CODES {
-        assert!(doc.contains(code), "docs/rules.md does not list {code}");
+    for code in Code::ALL {
+        let row = format!("| {code} | {} | {} |", code.severity().as_str(), code.meaning());
+        assert!(doc.contains(&row), "docs/rules.md does not list `{row}`");
     }
 }
 
@@ -95,7 +97,7 @@ fn the_default_pack_is_clean_and_covers_every_drop_reason() {
         let problems: Vec<String> = out
             .diagnostics
             .iter()
-            .filter(|d| d.code != "N0302")
+            .filter(|d| d.code != Code::N0302)
             .map(|d| d.render_text())
             .collect();
         assert!(problems.is_empty(), "{kernel}:\n{}", problems.join("\n"));
