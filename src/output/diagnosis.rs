@@ -8,7 +8,7 @@ use super::packet::summary;
 use crate::catalogue::table::probe_by_id;
 use crate::events::Event;
 use crate::lifecycle::Context;
-use crate::rules::compile::{Level, Part, Rule};
+use crate::rules::compile::{Level, Part, Placeholder, Rule};
 use crate::rules::eval::{evaluate, Finding, RuleSet};
 use crate::rules::graph::LifeGraph;
 use crate::rules::root::root_cause;
@@ -40,10 +40,10 @@ pub fn push_interpolated(s: &mut String, fmt: &Formatter<'_>, parts: &[Part], ev
     for part in parts {
         match part {
             Part::Lit(t) => s.push_str(t),
-            Part::Field(f) => match field_text(fmt, f, ev) {
+            Part::Field(f) => match field_text(fmt, *f, ev) {
                 Some(text) => s.push_str(&text),
                 None => {
-                    let _ = write!(s, "(unknown {f})");
+                    let _ = write!(s, "(unknown {})", f.name());
                 }
             },
             Part::Optional(inner) => {
@@ -58,43 +58,43 @@ pub fn push_interpolated(s: &mut String, fmt: &Formatter<'_>, parts: &[Part], ev
 fn all_known(fmt: &Formatter<'_>, parts: &[Part], ev: &Event) -> bool {
     parts.iter().all(|p| match p {
         Part::Lit(_) => true,
-        Part::Field(f) => field_text(fmt, f, ev).is_some(),
+        Part::Field(f) => field_text(fmt, *f, ev).is_some(),
         Part::Optional(_) => true,
     })
 }
 
-fn field_text(fmt: &Formatter<'_>, field: &str, ev: &Event) -> Option<String> {
+fn field_text(fmt: &Formatter<'_>, field: Placeholder, ev: &Event) -> Option<String> {
     let probe = probe_by_id(ev.probe);
     let p = &ev.pkt;
     let ports = p.l4_proto == IPPROTO_TCP || p.l4_proto == IPPROTO_UDP;
     Some(match field {
-        "probe" => probe?.name.to_string(),
-        "group" => probe?.group.to_string(),
-        "ret" => describe_ret(probe?.ret, ev.ret?),
-        "reason" => fmt.reasons.name(ev.reason?),
-        "location" => fmt.kallsyms.describe(ev.location?),
-        "saddr" => p.saddr?.to_string(),
-        "daddr" => p.daddr?.to_string(),
-        "sport" if ports => p.sport.to_string(),
-        "dport" if ports => p.dport.to_string(),
-        "proto" => summary(p).split(':').next()?.to_string(),
-        "ifname" if !ev.ifname.is_empty() => ev.ifname.to_string(),
-        "nf.family" => {
+        Placeholder::Probe => probe?.name.to_string(),
+        Placeholder::Group => probe?.group.to_string(),
+        Placeholder::Ret => describe_ret(probe?.ret, ev.ret?),
+        Placeholder::Reason => fmt.reasons.name(ev.reason?),
+        Placeholder::Location => fmt.kallsyms.describe(ev.location?),
+        Placeholder::Saddr => p.saddr?.to_string(),
+        Placeholder::Daddr => p.daddr?.to_string(),
+        Placeholder::Sport if ports => p.sport.to_string(),
+        Placeholder::Dport if ports => p.dport.to_string(),
+        Placeholder::Proto => summary(p).split(':').next()?.to_string(),
+        Placeholder::Ifname if !ev.ifname.is_empty() => ev.ifname.to_string(),
+        Placeholder::NfFamily => {
             crate::catalogue::nfnames::family_name(ev.nf.as_ref()?.pf_hook?.0).into_owned()
         }
-        "nf.hook" => {
+        Placeholder::NfHook => {
             let (pf, hook) = ev.nf.as_ref()?.pf_hook?;
             crate::catalogue::nfnames::hook_name(pf, hook).into_owned()
         }
-        "nf.table" => ev.nf.as_ref()?.table.clone()?,
-        "nf.chain" => ev.nf.as_ref()?.chain_name()?.to_string(),
-        "nf.verdict" => super::lines::verdict_name(probe?.ret, ev.ret?).into_owned(),
-        "nf.hooks" => {
+        Placeholder::NfTable => ev.nf.as_ref()?.table.clone()?,
+        Placeholder::NfChain => ev.nf.as_ref()?.chain_name()?.to_string(),
+        Placeholder::NfVerdict => super::lines::verdict_name(probe?.ret, ev.ret?).into_owned(),
+        Placeholder::NfHooks => {
             let nf = ev.nf.as_ref().filter(|nf| !nf.hooks.is_empty())?;
             let names: Vec<String> = nf.hooks.iter().map(|h| fmt.kallsyms.describe(*h)).collect();
             names.join(", ")
         }
-        _ => return None,
+        Placeholder::Sport | Placeholder::Dport | Placeholder::Ifname => return None,
     })
 }
 

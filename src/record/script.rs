@@ -123,7 +123,7 @@ pub struct Script {
 /// 6.18), numbered in that list's order.
 pub fn known_reasons() -> DropReasons {
     DropReasons::from_pairs(
-        crate::rules::compile::known_reasons()
+        crate::vocab::drop_reasons::known()
             .enumerate()
             .map(|(i, n)| (i as u32, n.to_string())),
     )

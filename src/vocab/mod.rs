@@ -1,6 +1,7 @@
 //! The words every stage shares, each defined once: protocol numbers and
-//! names, TCP flag letters. Nothing here knows about BPF, rules or output;
+//! names, TCP flag letters, the drop-reason names of the tested kernels. Nothing here knows about BPF, rules or output;
 //! every other module may use it.
 
+pub mod drop_reasons;
 pub mod proto;
 pub mod tcp;

@@ -166,7 +166,7 @@ fn gro_and_xdp_names_are_the_kernels_own() {
     }
 }
 
-/// `src/rules/known-drop-reasons.txt` (what lint accepts on any kernel) is
+/// `src/vocab/known-drop-reasons.txt` (what lint accepts on any kernel) is
 /// exactly the union of the tested kernels' drop reasons: regenerate it
 /// with tools/known-drop-reasons when a kernel is added.
 #[test]
@@ -185,7 +185,7 @@ fn known_drop_reasons_are_the_tested_kernels_union() {
         .collect();
     union.sort();
     union.dedup();
-    let mut known: Vec<String> = nettrace::rules::compile::known_reasons()
+    let mut known: Vec<String> = nettrace::vocab::drop_reasons::known()
         .map(str::to_string)
         .collect();
     known.sort();

@@ -64,7 +64,11 @@ fn lint_reports_every_mistake_of_the_broken_corpus() {
     let doc = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/rules.md"))
         .unwrap();
     for code in Code::ALL {
-        let row = format!("| {code} | {} | {} |", code.severity().as_str(), code.meaning());
+        let row = format!(
+            "| {code} | {} | {} |",
+            code.severity().as_str(),
+            code.meaning()
+        );
         assert!(doc.contains(&row), "docs/rules.md does not list `{row}`");
     }
 }
