@@ -32,7 +32,7 @@ fn benches(c: &mut Criterion) {
     let rules = nettrace::rules::eval::RuleSet::new(
         nettrace::rules::load_for_run(&[], true, Some(&s.reasons))
             .unwrap()
-            .0,
+            .bound_to(&s.reasons),
     );
     let fmt = Formatter {
         clock: Clock::monotonic(),

@@ -138,11 +138,11 @@ fn run(args: &Args) -> anyhow::Result<()> {
         return crate::run::check::check(&spec.probes);
     }
     // Broken rules stop the run before anything touches the kernel.
-    crate::run::session::mode_rules(&spec.mode, None)?;
+    let rules = crate::run::session::load_rules(&spec.mode)?;
     if spec.mode.lifecycle() && spec.filter.flags == 0 {
         log::warn!(
             "no filter: every packet's lifecycle is traced, which costs CPU on a busy host (narrow it with -p, --addr, --port...)"
         );
     }
-    crate::run::session::run(&spec)
+    crate::run::session::run(&spec, rules.as_ref())
 }

@@ -123,21 +123,19 @@ fn run_inner(args: &RulesTestArgs) -> Result<i32, String> {
     // numbering they carry (a recording's own table, or the one
     // hand-written events are built with), each numbering once.
     let reasons = crate::record::script::known_reasons();
-    let (rules, notes) =
-        crate::rules::load_for_run(&rule_dirs, !args.no_default_rules, Some(&reasons))?;
-    for n in notes {
+    let loaded = crate::rules::load_for_run(&rule_dirs, !args.no_default_rules, Some(&reasons))
+        .map_err(|e| e.to_string())?;
+    for n in loaded.override_notes() {
         eprintln!("note: {n}");
     }
-    let rules = crate::rules::eval::RuleSet::new(rules);
+    let rules = crate::rules::eval::RuleSet::new(loaded.bound_to(&reasons));
     let mut compiled: Vec<(crate::kernel::btf::DropReasons, Rc<RuleSet>)> =
         vec![(reasons, Rc::new(rules))];
     let mut rules_for = |reasons: &crate::kernel::btf::DropReasons| {
         if let Some((_, r)) = compiled.iter().find(|(known, _)| known == reasons) {
             return Ok(Rc::clone(r));
         }
-        let (rules, _) =
-            crate::rules::load_for_run(&rule_dirs, !args.no_default_rules, Some(reasons))?;
-        let rules = Rc::new(RuleSet::new(rules));
+        let rules = Rc::new(RuleSet::new(loaded.bound_to(reasons)));
         compiled.push((reasons.clone(), Rc::clone(&rules)));
         Ok(rules)
     };

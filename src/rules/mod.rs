@@ -27,24 +27,72 @@ pub static BUILTIN_RULES: std::sync::LazyLock<Vec<(&'static str, &'static str)>>
         files
     });
 
-/// The rules of a `--diag` run: the built-in pack (unless `defaults` is
-/// false) then each site path, checked against the kernel's drop reasons
-/// when given. Err holds the rendered errors (a run must not start);
-/// Ok holds the rules and one-line notes for stderr (overrides).
+/// Why rules cannot run: a file could not be read, or the rules have
+/// errors (every error diagnostic, to render).
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("cannot read rules from {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("the rules have errors (check them with `nettrace rules lint`):\n{}", render_errors(.0))]
+    Invalid(Vec<diag::Diagnostic>),
+}
+
+fn render_errors(diags: &[diag::Diagnostic]) -> String {
+    diags
+        .iter()
+        .map(|d| d.render_text())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Compiled rules ready to evaluate, with the diagnostics that did not
+/// stop them (overrides of built-in rules, N0301; drop reasons the
+/// checked kernel lacks, N0302).
+pub struct Loaded {
+    pub rules: Vec<compile::Rule>,
+    pub diagnostics: Vec<diag::Diagnostic>,
+}
+
+impl Loaded {
+    /// One line per rule that replaced a built-in one, for stderr.
+    pub fn override_notes(&self) -> Vec<String> {
+        self.diagnostics
+            .iter()
+            .filter(|d| d.code == diag::Code::N0301)
+            .map(|d| format!("{}:{}: {}", d.file.display(), d.line, d.message))
+            .collect()
+    }
+
+    /// The rules, their drop-reason names numbered as `reasons` numbers
+    /// them (the kernel or the recording the events come from).
+    pub fn bound_to(&self, reasons: &crate::kernel::btf::DropReasons) -> Vec<compile::Rule> {
+        let mut rules = self.rules.clone();
+        for r in &mut rules {
+            r.cond.bind_reasons(reasons);
+        }
+        rules
+    }
+}
+
+/// The rules of a run: the built-in pack (unless `defaults` is false) then
+/// each site path, checked against the kernel's drop reasons when given.
 pub fn load_for_run(
     site: &[std::path::PathBuf],
     defaults: bool,
     reasons: Option<&crate::kernel::btf::DropReasons>,
-) -> Result<(Vec<compile::Rule>, Vec<String>), String> {
+) -> Result<Loaded, LoadError> {
     let mut layers = Vec::new();
     if defaults {
         layers.push(compile::Layer::builtin());
     }
     for p in site {
-        layers.push(
-            compile::Layer::read(p)
-                .map_err(|e| format!("cannot read rules from {}: {e}", p.display()))?,
-        );
+        layers.push(compile::Layer::read(p).map_err(|source| LoadError::Read {
+            path: p.display().to_string(),
+            source,
+        })?);
     }
     let empty = crate::kernel::btf::DropReasons::default();
     let compiled = compile::compile(
@@ -55,22 +103,16 @@ pub fn load_for_run(
         },
     );
     if compiled.has_errors() {
-        let errors: Vec<String> = compiled
-            .diagnostics
-            .iter()
-            .filter(|d| d.severity == diag::Severity::Error)
-            .map(|d| d.render_text())
-            .collect();
-        return Err(format!(
-            "the rules have errors (check them with `nettrace rules lint`):\n{}",
-            errors.join("\n")
+        return Err(LoadError::Invalid(
+            compiled
+                .diagnostics
+                .into_iter()
+                .filter(|d| d.severity == diag::Severity::Error)
+                .collect(),
         ));
     }
-    let notes = compiled
-        .diagnostics
-        .iter()
-        .filter(|d| d.code == diag::Code::N0301)
-        .map(|d| format!("{}:{}: {}", d.file.display(), d.line, d.message))
-        .collect();
-    Ok((compiled.rules, notes))
+    Ok(Loaded {
+        rules: compiled.rules,
+        diagnostics: compiled.diagnostics,
+    })
 }

@@ -4,7 +4,7 @@
 //! map are replayed by `pipeline::admission`.
 
 use super::error::{ExitCode, Fatal};
-use super::session::mode_rules;
+use super::session::load_rules;
 use crate::output::lines::Formatter;
 use crate::output::time::Clock;
 use crate::pipeline::admission::Admission;
@@ -23,7 +23,8 @@ pub fn run(spec: &RunSpec, file: &Path) -> anyhow::Result<()> {
         rec.header.created,
         rec.header.command.join(" ")
     );
-    let mut rules = mode_rules(&spec.mode, Some(&rec.reasons))?;
+    let loaded = load_rules(&spec.mode)?;
+    let mut rules = loaded.map_or_else(Vec::new, |l| l.bound_to(&rec.reasons));
     if matches!(spec.mode, Mode::Monitor(_)) {
         rules = crate::rules::monitor::plan(&rules).0;
     }

@@ -20,6 +20,7 @@ use crate::output::time::Clock;
 use crate::pipeline::Pipeline;
 use crate::record::write::{RecordError, Recorder};
 use crate::rules::compile::Rule;
+use crate::rules::Loaded;
 use crate::spec::{Mode, RunSpec};
 use std::cell::{Cell, RefCell};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -29,19 +30,23 @@ use std::time::{Duration, Instant};
 /// How often `-v` reports progress.
 const PROGRESS_EVERY: Duration = Duration::from_secs(2);
 
-/// The rules of a `--diag` or `--monitor` run (none otherwise), checked
-/// against the drop reasons of the kernel the events come from; overrides
-/// of built-in rules are noted on stderr.
-pub fn mode_rules(mode: &Mode, reasons: Option<&DropReasons>) -> Result<Vec<Rule>, Fatal> {
+/// The rules of a `--diag` or `--monitor` run (none otherwise), compiled
+/// once, before anything touches the kernel: broken rules stop the run
+/// there. Overrides of built-in rules are noted on stderr. The events'
+/// drop-reason numbering is bound later (`Loaded::bound_to`).
+pub fn load_rules(mode: &Mode) -> Result<Option<Loaded>, Fatal> {
     let Some(source) = mode.rules() else {
-        return Ok(Vec::new());
+        return Ok(None);
     };
-    let (rules, notes) = crate::rules::load_for_run(&source.paths, source.defaults, reasons)
-        .map_err(Fatal::usage)?;
-    for n in notes {
+    let loaded = crate::rules::load_for_run(&source.paths, source.defaults, None)
+        .map_err(|e| Fatal::usage(e.to_string()))?;
+    for n in loaded.override_notes() {
         log::warn!("{n}");
     }
-    Ok(rules)
+    if matches!(mode, Mode::Diag(_)) {
+        log::info!("{} diagnosis rules loaded", loaded.rules.len());
+    }
+    Ok(Some(loaded))
 }
 
 /// `--metrics`: the server, started before anything touches the kernel
@@ -97,9 +102,13 @@ struct Attached {
 
 /// Compiles the mode's rules, chooses the probes, and loads and attaches
 /// them.
-fn attach(spec: &RunSpec, kernel: &mut KernelContext) -> Result<Attached, Fatal> {
+fn attach(
+    spec: &RunSpec,
+    loaded: Option<&Loaded>,
+    kernel: &mut KernelContext,
+) -> Result<Attached, Fatal> {
     let reasons = kernel.btf.drop_reasons();
-    let mut rules = mode_rules(&spec.mode, Some(&reasons))?;
+    let mut rules = loaded.map_or_else(Vec::new, |l| l.bound_to(&reasons));
     let mut monitor_probes = Vec::new();
     let mut quiet_returns = Vec::new();
     if matches!(spec.mode, Mode::Monitor(_)) {
@@ -112,8 +121,6 @@ fn attach(spec: &RunSpec, kernel: &mut KernelContext) -> Result<Attached, Fatal>
         );
         quiet_returns = crate::rules::monitor::quiet_returns(&kept, &probes);
         (rules, monitor_probes) = (kept, probes);
-    } else if matches!(spec.mode, Mode::Diag(_)) {
-        log::info!("{} diagnosis rules loaded", rules.len());
     }
     let selection = run_attach::select(&spec.mode, &spec.probes, &monitor_probes);
     let lifecycle = spec.mode.lifecycle();
@@ -191,15 +198,15 @@ struct Counts {
     undecodable: u64,
 }
 
-/// Runs `spec` on the live kernel.
-pub fn run(spec: &RunSpec) -> anyhow::Result<()> {
+/// Runs `spec` on the live kernel, with the mode's rules (`load_rules`).
+pub fn run(spec: &RunSpec, loaded: Option<&Loaded>) -> anyhow::Result<()> {
     let metrics = serve_metrics(&spec.mode)?;
     let fentry_asked = spec.probes.probe_mode == ProbeMode::Fentry;
     let mut kernel = open_kernel(
         spec.probes.btf.as_deref(),
         caps::Wanted::for_run(fentry_asked),
     )?;
-    let attached = attach(spec, &mut kernel)?;
+    let attached = attach(spec, loaded, &mut kernel)?;
     let reasons = kernel.btf.drop_reasons();
     if let Some(m) = &metrics {
         if let Ok(mut mx) = m.lock() {

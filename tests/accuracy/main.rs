@@ -45,8 +45,9 @@ fn fail(msg: &str) -> ! {
 
 fn check() {
     let m = matrix();
-    let (rules, _) = nettrace::rules::load_for_run(&[], true, None).unwrap_or_else(|e| fail(&e));
-    let ids: Vec<String> = rules.into_iter().map(|r| r.id).collect();
+    let loaded =
+        nettrace::rules::load_for_run(&[], true, None).unwrap_or_else(|e| fail(&e.to_string()));
+    let ids: Vec<String> = loaded.rules.into_iter().map(|r| r.id).collect();
     let problems = m.problems(&ids);
     for p in &problems {
         eprintln!("accuracy: tests/accuracy/cases.yaml: {p}");

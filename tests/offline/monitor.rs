@@ -16,7 +16,7 @@ fn pack() -> Vec<nettrace::rules::compile::Rule> {
     let reasons = script::known_reasons();
     nettrace::rules::load_for_run(&[], true, Some(&reasons))
         .unwrap()
-        .0
+        .bound_to(&reasons)
 }
 
 fn names(ids: &[u32]) -> Vec<&'static str> {
@@ -79,12 +79,10 @@ fn the_kernel_keeps_the_return_values_no_monitored_rule_reports() {
         "rule site.big-xmit {\n    when    probe __dev_queue_xmit and len > 1000\n    level   warn\n    message \"big\"\n}\n",
     )
     .unwrap();
-    let (site, _) = nettrace::rules::load_for_run(
-        &[dir.path().to_path_buf()],
-        true,
-        Some(&script::known_reasons()),
-    )
-    .unwrap();
+    let reasons = script::known_reasons();
+    let site = nettrace::rules::load_for_run(&[dir.path().to_path_buf()], true, Some(&reasons))
+        .unwrap()
+        .bound_to(&reasons);
     let (kept, probes) = plan(&site);
     let quiet = quiet_returns(&kept, &probes);
     let xmit = PROBES

@@ -102,7 +102,7 @@ fn print(
         };
         let rules = nettrace::rules::load_for_run(&[], true, Some(reasons))
             .unwrap()
-            .0;
+            .bound_to(reasons);
         (Mode::Diag(diag), rules)
     } else {
         (mode, Vec::new())

@@ -396,6 +396,28 @@ pub fn pattern_covers(pattern: &str, id: &str) -> bool {
     }
 }
 
+impl Cond {
+    /// Gives every drop-reason name its number in `reasons`, the numbering
+    /// of the kernel the events come from (None where it lacks the name:
+    /// the test is then false there).
+    pub fn bind_reasons(&mut self, reasons: &DropReasons) {
+        match self {
+            Cond::And(items) | Cond::Or(items) => {
+                items.iter_mut().for_each(|c| c.bind_reasons(reasons))
+            }
+            Cond::Not(c) | Cond::Order(_, c) => c.bind_reasons(reasons),
+            Cond::Test(_, _, vals) => {
+                for v in vals {
+                    if let Val::Reason(name, value) = v {
+                        *value = reasons.value_of(name);
+                    }
+                }
+            }
+            Cond::Const(_) | Cond::Probes(_) | Cond::Flag(_) => {}
+        }
+    }
+}
+
 impl Rule {
     /// Whether this rule's findings explain `other`'s on the same packet.
     pub fn explains(&self, other: &Rule) -> bool {
