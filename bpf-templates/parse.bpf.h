@@ -2,11 +2,12 @@
 /*
  * Packet parsing: the skb's headers (or its socket, before they are built)
  * into a struct nt_pkt, with plain loads where the kernel allows them
- * (NT_DIRECT_LOADS) and batched probe reads elsewhere. Included by
- * core.bpf.h after the maps and NT_READ it uses.
+ * (NT_DIRECT_LOADS) and batched probe reads elsewhere.
  */
 #ifndef NETTRACE_PARSE_BPF_H
 #define NETTRACE_PARSE_BPF_H
+
+#include "read.bpf.h"
 
 /* Header bytes read at once: IPv6's 40 plus a TCP header's 20, so one read
  * usually covers L3 and L4. Under emulation a probe read costs as much as the
