@@ -14,8 +14,8 @@ use std::fmt;
 pub enum ProbeMode {
     /// kprobes (through one kprobe.multi link where the kernel has
     /// fprobe), else fentry/fexit where BTF allows. Measured in the 6.1 and
-    /// 6.12 VMs (BENCHMARKS.md), kprobes cost less per call than fentry
-    /// trampolines and attach and detach in a fraction of the time.
+    /// 6.12 VMs (BENCHMARKS.md), kprobes attach and detach in a fraction of
+    /// fentry's time; per call they cost a few percent more.
     #[default]
     Auto,
     /// fentry/fexit only.
