@@ -23,8 +23,8 @@ fn planned(mode: &str) -> (usize, String) {
     (total, report)
 }
 
-fn full_catalogue(test: &str, mode: &str, cap: Cap) {
-    if !require(test, cap) {
+fn full_catalogue(mode: &str, cap: Cap) {
+    if !require(cap) {
         return;
     }
     let (planned, report) = planned(mode);
@@ -81,14 +81,10 @@ fn full_catalogue(test: &str, mode: &str, cap: Cap) {
 
 #[test]
 fn full_catalogue_attaches_with_fentry() {
-    full_catalogue("full_catalogue_attaches_with_fentry", "fentry", Cap::Fentry);
+    full_catalogue("fentry", Cap::Fentry);
 }
 
 #[test]
 fn full_catalogue_attaches_with_kprobes() {
-    full_catalogue(
-        "full_catalogue_attaches_with_kprobes",
-        "kprobe",
-        Cap::Kprobe,
-    );
+    full_catalogue("kprobe", Cap::Kprobe);
 }

@@ -2,7 +2,7 @@
 //! stop after an error (or not, with --diag-keep), site rules, and broken
 //! rules refused before the kernel is touched.
 
-use crate::runner::{bin, require, require_root, start, Cap};
+use crate::runner::{require, require_root, start, Cap};
 use crate::scenario::{closed_port, ping, send_udp, tcp_connect_refused, TwoHosts};
 use std::time::Duration;
 
@@ -16,7 +16,7 @@ fn input_drop(tag: &str) -> TwoHosts {
 
 #[test]
 fn input_drop_is_an_error_with_reason_location_and_advice() {
-    if !require_root("input_drop_is_an_error") {
+    if !require_root() {
         return;
     }
     let net = input_drop("dgin");
@@ -49,7 +49,7 @@ fn input_drop_is_an_error_with_reason_location_and_advice() {
 
 #[test]
 fn closed_tcp_port_is_a_no_socket_drop() {
-    if !require_root("closed_tcp_port_is_a_no_socket_drop") {
+    if !require_root() {
         return;
     }
     let port = closed_port();
@@ -74,7 +74,7 @@ fn closed_tcp_port_is_a_no_socket_drop() {
 
 #[test]
 fn diag_keep_goes_on_and_site_rules_fire() {
-    if !require_root("diag_keep_goes_on_and_site_rules_fire") {
+    if !require_root() {
         return;
     }
     let net = input_drop("dgkeep");
@@ -115,34 +115,10 @@ fn diag_keep_goes_on_and_site_rules_fire() {
     assert!(!text.contains("analysis finished!"), "{text}");
 }
 
-#[test]
-fn broken_rules_stop_the_run_before_the_kernel() {
-    if !require_root("broken_rules_stop_the_run") {
-        return;
-    }
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("bad.rules"),
-        "rule bad.one { when probe nf_hok_slow level info message \"m\" }\n",
-    )
-    .unwrap();
-    let out = std::process::Command::new(bin())
-        .args(["--diag", "--rules", dir.path().to_str().unwrap()])
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
-    assert!(
-        stderr.contains("E0110") && stderr.contains("nf_hok_slow"),
-        "{stderr}"
-    );
-    assert!(!stderr.contains("begin trace"), "{stderr}");
-}
-
 /// With function probes: the seed's port-not-listened diagnosis, quietly.
 #[test]
 fn port_not_listened_warns_on_the_listener_lookup() {
-    if !require("port_not_listened_warns", Cap::Kprobe) {
+    if !require(Cap::Kprobe) {
         return;
     }
     let port = closed_port();
@@ -175,7 +151,7 @@ fn port_not_listened_warns_on_the_listener_lookup() {
 /// A rule on a return value fires only when the probe returned it.
 #[test]
 fn return_value_rules_fire_only_on_that_value() {
-    if !require("return_value_rules_fire_only_on_that_value", Cap::Kprobe) {
+    if !require(Cap::Kprobe) {
         return;
     }
     let net = TwoHosts::new("dgret");

@@ -20,7 +20,7 @@ fn location_ok(line: &str) -> bool {
 
 #[test]
 fn iptables_drop_of_udp_is_reported_with_netfilter_drop() {
-    if !require_root("iptables_drop_of_udp") {
+    if !require_root() {
         return;
     }
     let net = TwoHosts::new("udp");
@@ -50,7 +50,7 @@ fn iptables_drop_of_udp_is_reported_with_netfilter_drop() {
 
 #[test]
 fn tcp_to_a_closed_port_is_no_socket() {
-    if !require_root("tcp_to_a_closed_port") {
+    if !require_root() {
         return;
     }
     let port = closed_port();
@@ -78,7 +78,7 @@ fn tcp_to_a_closed_port_is_no_socket() {
 
 #[test]
 fn drop_stack_prints_kernel_frames() {
-    if !require_root("drop_stack_prints_kernel_frames") {
+    if !require_root() {
         return;
     }
     let port = closed_port();
@@ -120,7 +120,7 @@ fn drop_stack_prints_kernel_frames() {
 
 #[test]
 fn btf_from_a_file_is_used() {
-    if !require_root("btf_from_a_file_is_used") {
+    if !require_root() {
         return;
     }
     let copy = std::env::temp_dir().join(format!("nettrace-test-{}.btf", std::process::id()));

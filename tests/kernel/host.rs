@@ -19,7 +19,7 @@ fn field<'a>(report: &'a str, name: &str) -> &'a str {
 
 #[test]
 fn check_reports_the_kernels_capabilities() {
-    if !require_root("check_reports_the_kernels_capabilities") {
+    if !require_root() {
         return;
     }
     let out = Command::new(bin()).arg("--check").output().unwrap();
@@ -96,7 +96,7 @@ fn check_reports_the_kernels_capabilities() {
 
 #[test]
 fn without_privileges_the_error_says_so() {
-    if !require_root("without_privileges_the_error_says_so") {
+    if !require_root() {
         return;
     }
     // Drop to nobody, with no capabilities at all.
@@ -120,7 +120,7 @@ fn without_privileges_the_error_says_so() {
 
 #[test]
 fn missing_btf_file_is_exit_4_naming_the_flag() {
-    if !require_root("missing_btf_file_is_exit_4") {
+    if !require_root() {
         return;
     }
     let out = Command::new(bin())

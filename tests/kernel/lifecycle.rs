@@ -10,7 +10,7 @@ use std::time::Duration;
 
 #[test]
 fn ping_between_namespaces_gives_one_block_per_packet() {
-    if !require_root("ping_gives_one_block_per_packet") {
+    if !require_root() {
         return;
     }
     let net = TwoHosts::new("life");
@@ -83,7 +83,7 @@ fn ping_between_namespaces_gives_one_block_per_packet() {
 /// loads both runs take the same path and the test still checks the parse.
 #[test]
 fn direct_loads_and_probe_reads_parse_alike() {
-    if !require_root("direct_loads_and_probe_reads_parse_alike") {
+    if !require_root() {
         return;
     }
     let net = TwoHosts::new("reads");
@@ -143,7 +143,7 @@ fn lines_with(out: &[String], addr: &str) -> Vec<String> {
 
 #[test]
 fn netns_length_and_tcp_flag_filters() {
-    if !require_root("netns_length_and_tcp_flag_filters") {
+    if !require_root() {
         return;
     }
     let net = TwoHosts::new("filt");
@@ -243,7 +243,7 @@ fn block_with<'a>(blocks: &'a [Vec<String>], needle: &str) -> &'a Vec<String> {
 /// `--ret` (only it) shows return values.
 #[test]
 fn function_path_clones_and_return_values() {
-    if !require("function_path_clones_and_return_values", Cap::Kprobe) {
+    if !require(Cap::Kprobe) {
         return;
     }
     let net = TwoHosts::new("fnpath");
@@ -371,7 +371,7 @@ fn function_path_clones_and_return_values() {
 /// fentry mode.
 #[test]
 fn return_on_another_cpu_is_paired() {
-    if !require("return_on_another_cpu_is_paired", Cap::Kprobe) {
+    if !require(Cap::Kprobe) {
         return;
     }
     let ns = Netns::new("migr");
@@ -410,7 +410,7 @@ fn return_on_another_cpu_is_paired() {
 /// block shows both addresses.
 #[test]
 fn snat_keeps_the_packet_tracked() {
-    if !require("snat_keeps_the_packet_tracked", Cap::Kprobe) {
+    if !require(Cap::Kprobe) {
         return;
     }
     let net = Router::new("lsnat");
@@ -444,7 +444,7 @@ fn snat_keeps_the_packet_tracked() {
 /// `-t` limits the probes to the chosen group.
 #[test]
 fn trace_group_limits_the_probes() {
-    if !require("trace_group_limits_the_probes", Cap::Kprobe) {
+    if !require(Cap::Kprobe) {
         return;
     }
     use nettrace::catalogue::table::probe;

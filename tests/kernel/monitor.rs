@@ -48,7 +48,7 @@ fn send_burst(ns: &Netns, dst: &str, n: u32) {
 
 #[test]
 fn monitor_reports_drops_up_to_the_limit_and_counts_them_in_metrics() {
-    if !require_root("monitor_reports_drops_up_to_the_limit") {
+    if !require_root() {
         return;
     }
     let net = TwoHosts::new("mon");
@@ -173,7 +173,7 @@ fn monitor_reports_drops_up_to_the_limit_and_counts_them_in_metrics() {
 
 #[test]
 fn monitor_fires_a_return_value_rule_without_lifecycles() {
-    if !require("monitor_fires_a_return_value_rule", Cap::Kprobe) {
+    if !require(Cap::Kprobe) {
         return;
     }
     let port = closed_port();

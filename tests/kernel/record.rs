@@ -75,7 +75,7 @@ fn assert_replay_matches(file: &str, live_args: &[&str], live: &[String]) {
 
 #[test]
 fn a_recorded_drop_monitor_replays_identically() {
-    if !require_root("a_recorded_drop_monitor_replays_identically") {
+    if !require_root() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -102,7 +102,7 @@ fn a_recorded_drop_monitor_replays_identically() {
 
 #[test]
 fn a_recorded_diagnosis_replays_identically() {
-    if !require_root("a_recorded_diagnosis_replays_identically") {
+    if !require_root() {
         return;
     }
     let net = TwoHosts::new("rcdiag");
@@ -146,10 +146,7 @@ fn a_recorded_diagnosis_replays_identically() {
 
 #[test]
 fn a_recorded_forward_drop_and_nat_replay_identically() {
-    if !require(
-        "a_recorded_forward_drop_and_nat_replay_identically",
-        Cap::Kprobe,
-    ) {
+    if !require(Cap::Kprobe) {
         return;
     }
     let dir = tempfile::tempdir().unwrap();

@@ -23,18 +23,49 @@ pub fn bin() -> &'static str {
     })
 }
 
+/// The running test's name: libtest names each test's thread after it,
+/// so a test never spells its own name (which could drift from it).
+pub fn test_name() -> String {
+    std::thread::current()
+        .name()
+        .unwrap_or("unnamed test")
+        .to_string()
+}
+
+/// The kernel profile the run declares (NETTRACE_KERNEL_PROFILE): `host`
+/// (tracepoints only: every test that needs fentry or kprobes is expected
+/// to skip), `vm` (everything: no skip is expected), or none (a developer
+/// machine: what `nettrace --check` finds).
+fn profile() -> Option<String> {
+    std::env::var("NETTRACE_KERNEL_PROFILE").ok()
+}
+
+/// Skips the running test with a `SKIPPED:` line (counted by tools/vm-test,
+/// which fails on any). `expected`: the declared profile foresees this skip;
+/// in CI an unforeseen skip fails the test instead.
+pub fn skip(why: &str, expected: bool) {
+    let test = test_name();
+    assert!(
+        expected || std::env::var_os("CI").is_none(),
+        "{test}: would skip ({why}), which the kernel profile {:?} does not expect",
+        profile()
+    );
+    eprintln!("SKIPPED: {test} ({why})");
+}
+
 /// Whether this process may run kernel tests. Outside CI, a missing
 /// privilege skips (returns false) with a note; in CI it fails.
-pub fn require_root(test: &str) -> bool {
+pub fn require_root() -> bool {
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } == 0 {
         return true;
     }
     assert!(
         std::env::var_os("CI").is_none(),
-        "{test}: kernel tests must run as root in CI"
+        "{}: kernel tests must run as root in CI",
+        test_name()
     );
-    eprintln!("{test}: skipped (needs root)");
+    eprintln!("{}: skipped (needs root)", test_name());
     false
 }
 
@@ -54,15 +85,16 @@ impl Cap {
     }
 }
 
-/// Root plus a capability. A missing capability skips the test with a
-/// `SKIPPED:` line (counted by tools/vm-test).
-pub fn require(test: &str, cap: Cap) -> bool {
-    if !require_root(test) {
+/// Root plus a capability. A missing capability skips the test: expected
+/// under the `host` profile, a failure in CI under any other.
+pub fn require(cap: Cap) -> bool {
+    if !require_root() {
         return false;
     }
     let present = has(cap);
     if !present {
-        eprintln!("SKIPPED: {test} (this kernel has no {})", cap.field());
+        let why = format!("this kernel has no {}", cap.field());
+        skip(&why, profile().as_deref() == Some("host"));
     }
     present
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 #[test]
 fn router_forwards_and_forward_drops_are_netfilter_drops() {
-    if !require_root("router_forwards") {
+    if !require_root() {
         return;
     }
     let net = Router::new("fwd");
@@ -32,7 +32,7 @@ fn router_forwards_and_forward_drops_are_netfilter_drops() {
 
 #[test]
 fn masquerade_rewrites_the_source() {
-    if !require_root("masquerade_rewrites_the_source") {
+    if !require_root() {
         return;
     }
     let net = Router::new("nat");
@@ -75,7 +75,7 @@ fn masquerade_rewrites_the_source() {
 
 #[test]
 fn bridge_carries_traffic_and_drops_behind_it_are_seen() {
-    if !require_root("bridge_carries_traffic") {
+    if !require_root() {
         return;
     }
     let net = Bridge::new("br");

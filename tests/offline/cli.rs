@@ -1,23 +1,11 @@
 //! Flags: bad values are refused with one line naming the flag and the
 //! fix, exit code 2, before anything touches the kernel.
 
+use crate::support::nettrace;
 use nettrace::cli::filter::{
     build_filter, parse_netns, parse_pkt_len, parse_proto, parse_tcp_flags, FilterArgs,
 };
 use nettrace::vocab::proto::Proto;
-use std::process::Command;
-
-fn nettrace(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_nettrace"))
-        .args(args)
-        .output()
-        .expect("run nettrace");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
 
 #[test]
 fn bad_values_exit_2_with_one_line() {
@@ -218,4 +206,23 @@ fn netns_length_and_tcp_flag_filters() {
         (7, 100, 200, 4)
     );
     assert_eq!(f.flags, (1 << 9) | (1 << 10) | (1 << 11));
+}
+
+/// Broken rules stop a `--diag` run before anything touches the kernel:
+/// exit 2 naming the mistake, with or without privileges.
+#[test]
+fn broken_rules_stop_the_run_before_the_kernel() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("bad.rules"),
+        "rule bad.one { when probe nf_hok_slow level info message \"m\" }\n",
+    )
+    .unwrap();
+    let (code, _, stderr) = nettrace(&["--diag", "--rules", dir.path().to_str().unwrap()]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("E0110") && stderr.contains("nf_hok_slow"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("begin trace"), "{stderr}");
 }

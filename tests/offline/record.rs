@@ -5,6 +5,7 @@
 //! into the documented types; `rules test` passes on the pack and reports
 //! failures readably.
 
+use crate::support::nettrace;
 use nettrace::events::Event;
 use nettrace::kernel::btf::DropReasons;
 use nettrace::kernel::kallsyms::Kallsyms;
@@ -19,7 +20,6 @@ use nettrace::record::{End, Header};
 use nettrace::spec::{DiagSpec, Mode, RuleSource, ViewSpec};
 use proptest::prelude::*;
 use std::path::Path;
-use std::process::Command;
 
 /// A forwarded ping dropped by netfilter, a UDP datagram consumed, and a
 /// clone: three packets, interleaved.
@@ -338,18 +338,6 @@ proptest! {
             }
         }
     }
-}
-
-fn nettrace(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_nettrace"))
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
 }
 
 #[test]

@@ -8,7 +8,6 @@ use nettrace::rules::ast::parse_file;
 use nettrace::rules::compile::{compile, KernelFacts, Layer};
 use nettrace::rules::diag::{render_json, render_sarif, Code, SourceFile};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 fn reasons_618() -> DropReasons {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/btf/enums-6.18.btf");
@@ -118,16 +117,9 @@ fn the_default_pack_is_clean_and_covers_every_drop_reason() {
 }
 
 fn lint(args: &[&str]) -> (i32, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_nettrace"))
-        .args(["rules", "lint"])
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
-    )
+    let all: Vec<&str> = ["rules", "lint"].iter().chain(args).copied().collect();
+    let (code, stdout, stderr) = crate::support::nettrace(&all);
+    (code, stdout + &stderr)
 }
 
 #[test]

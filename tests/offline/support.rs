@@ -22,3 +22,18 @@ impl std::io::Write for Capture {
         Ok(())
     }
 }
+
+/// Runs the nettrace binary cargo built for these tests in the repository
+/// root: (exit code, stdout, stderr). The one way offline tests run it.
+pub fn nettrace(args: &[&str]) -> (i32, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_nettrace"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("run nettrace");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
