@@ -51,23 +51,17 @@ pub fn main() -> i32 {
         Some(args::Command::Rules {
             action: args::RulesAction::Test(t),
         }) => return rules_test::run(t),
-        Some(args::Command::Replay(r)) => spec::replay(r)
-            .map_err(anyhow::Error::from)
-            .and_then(|spec| crate::run::replay::run(&spec, &r.file)),
+        Some(args::Command::Replay(r)) => {
+            spec::replay(r).and_then(|spec| crate::run::replay::run(&spec, &r.file))
+        }
         None => run(&args),
     };
     match result {
         Ok(()) => 0,
-        Err(e) => match e.downcast::<Fatal>() {
-            Ok(f) => {
-                eprintln!("nettrace: {}", f.message);
-                f.code as i32
-            }
-            Err(e) => {
-                eprintln!("nettrace: {e:#}");
-                ExitCode::Runtime as i32
-            }
-        },
+        Err(f) => {
+            eprintln!("nettrace: {}", f.message);
+            f.code as i32
+        }
     }
 }
 
@@ -128,7 +122,7 @@ fn init_logging(args: &Args) {
     libbpf_rs::set_print(Some((libbpf_rs::PrintLevel::Debug, libbpf_print)));
 }
 
-fn run(args: &Args) -> anyhow::Result<()> {
+fn run(args: &Args) -> Result<(), Fatal> {
     if args.list || args.trace.as_deref() == Some("?") {
         return crate::run::check::list(&spec::probes_to_report(args));
     }

@@ -8,7 +8,6 @@ use super::plan::{Decision, Mechanism, SkipReason};
 use super::session::{AttachReport, Session};
 use crate::catalogue::table::{ProbeDef, PROBES};
 use crate::codegen::render::prog_name;
-use anyhow::Context;
 use libbpf_rs::{Link, ObjectBuilder};
 use std::collections::HashMap;
 
@@ -24,6 +23,26 @@ static OBJECT_FENTRY_DIRECT: &[u8] =
     include_bytes!(concat!(env!("OUT_DIR"), "/nettrace-fentry-direct.bpf.o"));
 static OBJECT_KPROBE_DIRECT: &[u8] =
     include_bytes!(concat!(env!("OUT_DIR"), "/nettrace-kprobe-direct.bpf.o"));
+
+/// Why the BPF object could not be loaded and attached.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// libbpf refused a step: opening, loading (the verifier), attaching.
+    #[error("{step}: {source}")]
+    Libbpf {
+        step: String,
+        source: libbpf_rs::Error,
+    },
+    /// The object lacks what this build expects of it: a rebuild is due.
+    #[error("{0}")]
+    Object(String),
+}
+
+/// Names the libbpf step that failed.
+pub(super) fn step(what: impl Into<String>) -> impl FnOnce(libbpf_rs::Error) -> LoadError {
+    let step = what.into();
+    move |source| LoadError::Libbpf { step, source }
+}
 
 /// One probe to load, as planned.
 #[derive(Debug, Clone)]
@@ -83,20 +102,21 @@ fn set_rodata(
     object: &mut libbpf_rs::OpenObject,
     settings: &LoadSettings,
     ret_on: &[u8],
-) -> anyhow::Result<()> {
+) -> Result<(), LoadError> {
     let mut map = object
         .maps_mut()
         .find(|m| m.name().to_string_lossy().ends_with(".rodata"))
-        .context("the BPF object has no .rodata map")?;
+        .ok_or_else(|| LoadError::Object("the BPF object has no .rodata map".into()))?;
     let bytes = map
         .initial_value_mut()
-        .context("the .rodata map has no initial value")?;
-    anyhow::ensure!(
-        bytes.len() == std::mem::size_of::<Rodata>(),
-        ".rodata is {} bytes, the layout object says {}: rebuild",
-        bytes.len(),
-        std::mem::size_of::<Rodata>()
-    );
+        .ok_or_else(|| LoadError::Object("the .rodata map has no initial value".into()))?;
+    if bytes.len() != std::mem::size_of::<Rodata>() {
+        return Err(LoadError::Object(format!(
+            ".rodata is {} bytes, the layout object says {}: rebuild",
+            bytes.len(),
+            std::mem::size_of::<Rodata>()
+        )));
+    }
     // Zeroed first: the struct has padding before QUIET_RET (u64s), and
     // every byte of it is copied into the map below.
     // SAFETY: rodata is plain old data (integers and arrays of them), for
@@ -126,7 +146,7 @@ fn set_rodata(
 /// Loads the object with the planned programs and attaches them. Kprobes
 /// use the generic programs (kprobe.multi where the kernel has it); if the
 /// kernel refuses those, the per-probe programs are tried.
-pub fn load(plan: &[PlannedProbe], settings: &LoadSettings) -> anyhow::Result<Session> {
+pub fn load(plan: &[PlannedProbe], settings: &LoadSettings) -> Result<Session, LoadError> {
     if !plan_uses(plan, Mechanism::Kprobe) {
         // No kprobe program loads: the smaller objects serve.
         return load_as(plan, settings, KprobeStyle::Generic);
@@ -172,12 +192,16 @@ fn load_as(
     plan: &[PlannedProbe],
     settings: &LoadSettings,
     style: KprobeStyle,
-) -> anyhow::Result<Session> {
+) -> Result<Session, LoadError> {
     let t = std::time::Instant::now();
     let mut builder = ObjectBuilder::default();
-    builder.name("nettrace")?;
+    builder
+        .name("nettrace")
+        .map_err(step("naming the object"))?;
     if let Some(p) = &settings.btf_path {
-        builder.btf_custom_path(p)?;
+        builder
+            .btf_custom_path(p)
+            .map_err(step(format!("using BTF from {}", p.display())))?;
     }
     let generic = style != KprobeStyle::PerProbe;
     let raw_tp = plan_uses(plan, Mechanism::RawTp);
@@ -189,7 +213,9 @@ fn load_as(
         (true, false, true) => ("nettrace-kprobe-direct", OBJECT_KPROBE_DIRECT),
         (true, false, false) => ("nettrace-kprobe", OBJECT_KPROBE),
     };
-    let mut open = builder.open_memory(bytes)?;
+    let mut open = builder
+        .open_memory(bytes)
+        .map_err(step(format!("opening {object_name}")))?;
     log::debug!(
         "BPF object {object_name} opened in {:.2}s",
         t.elapsed().as_secs_f64()
@@ -248,7 +274,8 @@ fn load_as(
                     prog.set_log_level(4);
                 }
                 if let Some(t) = target {
-                    prog.set_attach_target(0, Some(t.clone()))?;
+                    prog.set_attach_target(0, Some(t.clone()))
+                        .map_err(step(format!("setting the target of {name}")))?;
                 }
             }
             None => prog.set_autoload(false),
@@ -259,7 +286,7 @@ fn load_as(
         t.elapsed().as_secs_f64()
     );
     let t = std::time::Instant::now();
-    let object = open.load()?;
+    let object = open.load().map_err(step("loading the programs"))?;
     log::debug!(
         "BPF object loaded in {:.2}s ({} programs, kprobes: {style:?})",
         t.elapsed().as_secs_f64(),
@@ -370,25 +397,28 @@ fn attach_multi(
     probes: &[&PlannedProbe],
     links: &mut Vec<Link>,
     report: &mut AttachReport,
-) -> anyhow::Result<Vec<(String, u64)>> {
+) -> Result<Vec<(String, u64)>, LoadError> {
     let target_of = |p: &PlannedProbe| match &p.decision {
         Decision::Attach {
             target, variant, ..
         } => (target.clone(), generic::cookie(p.probe, *variant)),
         Decision::Skip(_) => unreachable!("only attached probes are here"),
     };
-    let multi = |prog: &str, ret: bool, ps: &[&PlannedProbe]| -> anyhow::Result<Link> {
+    let multi = |name: &str, ret: bool, ps: &[&PlannedProbe]| -> Result<Link, LoadError> {
         let prog = progs
-            .get(prog)
-            .with_context(|| format!("program {prog} missing"))?;
+            .get(name)
+            .ok_or_else(|| LoadError::Object(format!("program {name} missing")))?;
         let (symbols, cookies): (Vec<String>, Vec<u64>) = ps.iter().map(|p| target_of(p)).unzip();
-        let link = prog.attach_kprobe_multi_with_opts(libbpf_rs::KprobeMultiOpts {
+        prog.attach_kprobe_multi_with_opts(libbpf_rs::KprobeMultiOpts {
             symbols,
             cookies,
             retprobe: ret,
             ..Default::default()
-        })?;
-        Ok(link)
+        })
+        .map_err(step(format!(
+            "kprobe.multi refused the {} functions",
+            ps.len()
+        )))
     };
     let exits: Vec<&PlannedProbe> = probes.iter().copied().filter(|p| p.with_exit).collect();
     let entry = multi(generic::MULTI_ENTRY, false, probes);
@@ -411,12 +441,6 @@ fn attach_multi(
             );
             Ok(probes.iter().map(|p| target_of(p)).collect())
         }
-        (e, x) => {
-            let err = e.err().or(x.err()).expect("one attach failed");
-            anyhow::bail!(
-                "kprobe.multi refused the {} functions: {err:#}",
-                probes.len()
-            )
-        }
+        (e, x) => Err(e.err().or(x.err()).expect("one attach failed")),
     }
 }

@@ -3,10 +3,10 @@
 //! functions of a netfilter hook, the kprobe.multi cookie table. Dropping
 //! it detaches every link at once.
 
+use super::attach::{step, LoadError};
 use super::generic;
 use super::plan::{Mechanism, SkipReason};
 use crate::kernel::kallsyms::Kallsyms;
-use anyhow::Context;
 use libbpf_rs::{Link, MapCore, MapFlags, Object};
 use std::collections::HashMap;
 
@@ -60,7 +60,7 @@ impl Session {
     pub fn fill_multi_cookies(
         &self,
         kallsyms: &Kallsyms,
-    ) -> anyhow::Result<Option<generic::CookieTable>> {
+    ) -> Result<Option<generic::CookieTable>, LoadError> {
         // NETTRACE_COOKIE_SEARCH=1 leaves the table empty, so that every
         // program asks the kernel: the fallback's test and benchmarks.
         if self.multi_cookies.is_empty()
@@ -75,7 +75,9 @@ impl Session {
             .filter_map(|(symbol, cookie)| Some((kallsyms.address_of(symbol)?, *cookie)))
             .collect();
         let table = generic::cookie_table(&functions);
-        let map = self.map("km_cookies").context("no km_cookies map")?;
+        let map = self
+            .map("km_cookies")
+            .ok_or_else(|| LoadError::Object("no km_cookies map".into()))?;
         let slot_bytes = |ip: u64, cookie: u64| {
             let mut b = [0u8; 16];
             b[..8].copy_from_slice(&ip.to_ne_bytes());
@@ -83,17 +85,24 @@ impl Session {
             b
         };
         for &(slot, ip, cookie) in &table.slots {
-            map.update(&slot.to_ne_bytes(), &slot_bytes(ip, cookie), MapFlags::ANY)?;
+            map.update(&slot.to_ne_bytes(), &slot_bytes(ip, cookie), MapFlags::ANY)
+                .map_err(step("filling km_cookies"))?;
         }
         map.update(
             &(generic::KM_SLOTS as u32).to_ne_bytes(),
             &slot_bytes(table.mul, 0),
             MapFlags::ANY,
-        )?;
+        )
+        .map_err(step("filling km_cookies"))?;
         // The misses counted so far are hits before the table was in.
-        let misses = self.map("km_misses").context("no km_misses map")?;
-        let zeros = vec![vec![0u8; 8]; libbpf_rs::num_possible_cpus()?];
-        misses.update_percpu(&0u32.to_ne_bytes(), &zeros, MapFlags::ANY)?;
+        let misses = self
+            .map("km_misses")
+            .ok_or_else(|| LoadError::Object("no km_misses map".into()))?;
+        let zeros =
+            vec![vec![0u8; 8]; libbpf_rs::num_possible_cpus().map_err(step("counting CPUs"))?];
+        misses
+            .update_percpu(&0u32.to_ne_bytes(), &zeros, MapFlags::ANY)
+            .map_err(step("clearing km_misses"))?;
         Ok(Some(table))
     }
 

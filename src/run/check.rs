@@ -155,22 +155,21 @@ pub fn check_report(probes: &ProbeSpec) -> Result<(String, bool), Fatal> {
     Ok((s, can_run && n > 0))
 }
 
-pub fn check(probes: &ProbeSpec) -> anyhow::Result<()> {
+pub fn check(probes: &ProbeSpec) -> Result<(), Fatal> {
     let (report, can_run) = check_report(probes)?;
     print!("{report}");
     if !can_run {
         return Err(Fatal::new(
             ExitCode::KernelLacks,
             "nettrace cannot attach any probe on this kernel",
-        )
-        .into());
+        ));
     }
     Ok(())
 }
 
 /// `--list` / `-t ?`: the group tree and probes. With privileges, each
 /// probe also says how it would attach here, or why not.
-pub fn list(probes: &ProbeSpec) -> anyhow::Result<()> {
+pub fn list(probes: &ProbeSpec) -> Result<(), Fatal> {
     let kernel = if crate::kernel::caps::privileged() {
         open_kernel(
             probes.btf.as_deref(),

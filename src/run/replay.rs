@@ -14,7 +14,7 @@ use crate::spec::{Mode, RunSpec};
 use std::path::Path;
 
 /// Replays the recording at `file` under `spec`.
-pub fn run(spec: &RunSpec, file: &Path) -> anyhow::Result<()> {
+pub fn run(spec: &RunSpec, file: &Path) -> Result<(), Fatal> {
     let rec = Recording::open(file).map_err(|e| Fatal::usage(e.to_string()))?;
     log::info!(
         "recording of nettrace {} on kernel {}, made {}: {}",
@@ -76,8 +76,7 @@ pub fn run(spec: &RunSpec, file: &Path) -> anyhow::Result<()> {
         return Err(Fatal::new(
             ExitCode::Runtime,
             format!("{e}; everything before it was replayed"),
-        )
-        .into());
+        ));
     }
     if rec.end.is_none() {
         log::warn!(

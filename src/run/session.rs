@@ -199,7 +199,7 @@ struct Counts {
 }
 
 /// Runs `spec` on the live kernel, with the mode's rules (`load_rules`).
-pub fn run(spec: &RunSpec, loaded: Option<&Loaded>) -> anyhow::Result<()> {
+pub fn run(spec: &RunSpec, loaded: Option<&Loaded>) -> Result<(), Fatal> {
     let metrics = serve_metrics(&spec.mode)?;
     let fentry_asked = spec.probes.probe_mode == ProbeMode::Fentry;
     let mut kernel = open_kernel(
@@ -216,7 +216,8 @@ pub fn run(spec: &RunSpec, loaded: Option<&Loaded>) -> anyhow::Result<()> {
 
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        signal_hook::flag::register(sig, Arc::clone(&stop))?;
+        signal_hook::flag::register(sig, Arc::clone(&stop))
+            .map_err(|e| Fatal::new(ExitCode::Runtime, format!("cannot handle signals: {e}")))?;
     }
     // One realtime offset for --date and the recording, so that a replay
     // prints the same times.
@@ -273,7 +274,7 @@ pub fn run(spec: &RunSpec, loaded: Option<&Loaded>) -> anyhow::Result<()> {
     );
     warn_losses(lost, rate_limited, &counts);
     match recorded {
-        Some(Err(e)) => Err(Fatal::new(ExitCode::Runtime, e.to_string()).into()),
+        Some(Err(e)) => Err(Fatal::new(ExitCode::Runtime, e.to_string())),
         Some(Ok(())) => {
             if let Some(p) = &spec.record {
                 log::info!("recording written to {}", p.display());
@@ -294,38 +295,40 @@ fn read_events(
     recorder: Option<Recorder>,
     metrics: Option<metrics::Shared>,
     stop: &AtomicBool,
-) -> anyhow::Result<(Counts, Option<Result<(), RecordError>>)> {
+) -> Result<(Counts, Option<Result<(), RecordError>>), Fatal> {
     let (hooks, drop_stack) = (spec.mode.hooks(), spec.mode.drop_stack());
     let pipeline = RefCell::new(pipeline);
     let recorder = RefCell::new(recorder);
     let undecodable = Cell::new(0u64);
     let events = session
         .map("events")
-        .ok_or_else(|| anyhow::anyhow!("the BPF object has no events map"))?;
+        .ok_or_else(|| Fatal::new(ExitCode::Runtime, "the BPF object has no events map"))?;
     let mut builder = libbpf_rs::RingBufferBuilder::new();
-    builder.add(&events, |data: &[u8]| {
-        let mut p = pipeline.borrow_mut();
-        if p.finished() {
-            return 1;
-        }
-        let mut ev = match Event::decode(data) {
-            Ok(ev) => ev,
-            Err(e) => {
-                if undecodable.get() == 0 {
-                    log::warn!("skipping an undecodable event: {e}");
-                }
-                undecodable.set(undecodable.get() + 1);
-                return 0;
+    builder
+        .add(&events, |data: &[u8]| {
+            let mut p = pipeline.borrow_mut();
+            if p.finished() {
+                return 1;
             }
-        };
-        enrich(&mut ev, session, hooks, drop_stack);
-        if let Some(r) = recorder.borrow_mut().as_mut() {
-            r.event(&ev, kernel.kallsyms());
-        }
-        p.event(ev);
-        0
-    })?;
-    let ring = builder.build()?;
+            let mut ev = match Event::decode(data) {
+                Ok(ev) => ev,
+                Err(e) => {
+                    if undecodable.get() == 0 {
+                        log::warn!("skipping an undecodable event: {e}");
+                    }
+                    undecodable.set(undecodable.get() + 1);
+                    return 0;
+                }
+            };
+            enrich(&mut ev, session, hooks, drop_stack);
+            if let Some(r) = recorder.borrow_mut().as_mut() {
+                r.event(&ev, kernel.kallsyms());
+            }
+            p.event(ev);
+            0
+        })
+        .map_err(ring_error)?;
+    let ring = builder.build().map_err(ring_error)?;
 
     eprintln!("begin trace...");
     let mut last_report = Instant::now();
@@ -389,6 +392,13 @@ fn read_events(
         })
     });
     Ok((counts, recorded))
+}
+
+fn ring_error(e: libbpf_rs::Error) -> Fatal {
+    Fatal::new(
+        ExitCode::Runtime,
+        format!("cannot read the ring buffer: {e}"),
+    )
 }
 
 /// Losses of every kind, one warning each: never silent.
