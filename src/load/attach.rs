@@ -3,6 +3,7 @@
 //! load, so one program this kernel refuses cannot fail the others. Links
 //! are kept in one vector: dropping the session detaches everything at once.
 
+use super::error::{step, LoadError};
 use super::generic;
 use super::plan::{Decision, Mechanism, SkipReason};
 use super::session::{AttachReport, Session};
@@ -23,26 +24,6 @@ static OBJECT_FENTRY_DIRECT: &[u8] =
     include_bytes!(concat!(env!("OUT_DIR"), "/nettrace-fentry-direct.bpf.o"));
 static OBJECT_KPROBE_DIRECT: &[u8] =
     include_bytes!(concat!(env!("OUT_DIR"), "/nettrace-kprobe-direct.bpf.o"));
-
-/// Why the BPF object could not be loaded and attached.
-#[derive(Debug, thiserror::Error)]
-pub enum LoadError {
-    /// libbpf refused a step: opening, loading (the verifier), attaching.
-    #[error("{step}: {source}")]
-    Libbpf {
-        step: String,
-        source: libbpf_rs::Error,
-    },
-    /// The object lacks what this build expects of it: a rebuild is due.
-    #[error("{0}")]
-    Object(String),
-}
-
-/// Names the libbpf step that failed.
-pub(super) fn step(what: impl Into<String>) -> impl FnOnce(libbpf_rs::Error) -> LoadError {
-    let step = what.into();
-    move |source| LoadError::Libbpf { step, source }
-}
 
 /// One probe to load, as planned.
 #[derive(Debug, Clone)]

@@ -4,6 +4,7 @@
 //! it runs (`session`).
 
 pub mod attach;
+pub mod error;
 pub mod generic;
 pub mod plan;
 pub mod select;

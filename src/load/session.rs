@@ -3,7 +3,7 @@
 //! functions of a netfilter hook, the kprobe.multi cookie table. Dropping
 //! it detaches every link at once.
 
-use super::attach::{step, LoadError};
+use super::error::{step, LoadError};
 use super::generic;
 use super::plan::{Mechanism, SkipReason};
 use crate::kernel::kallsyms::Kallsyms;
