@@ -131,11 +131,11 @@ pub fn run(args: &LintArgs) -> i32 {
 /// Drop reasons of `--btf FILE`, else of the running kernel when its BTF
 /// is readable, else none (names are then checked against the kernels
 /// nettrace knows).
-fn kernel_reasons(args: &LintArgs) -> Result<(DropReasons, bool), String> {
+fn kernel_reasons(args: &LintArgs) -> anyhow::Result<(DropReasons, bool)> {
     match &args.btf {
         Some(p) => KernelBtf::load(Some(p))
             .map(|b| (b.drop_reasons(), true))
-            .map_err(|e| format!("--btf {}: {e}", p.display())),
+            .map_err(|e| anyhow::anyhow!("--btf {}: {e}", p.display())),
         None => Ok(match KernelBtf::load(None) {
             Ok(b) => (b.drop_reasons(), true),
             Err(_) => (DropReasons::default(), false),

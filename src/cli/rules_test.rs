@@ -6,6 +6,7 @@ use super::args::RulesTestArgs;
 use crate::rules::compile::Layer;
 use crate::rules::eval::RuleSet;
 use crate::rules::testing::{self, Coverage, TestFile};
+use anyhow::{anyhow, bail, Context as _};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
@@ -17,7 +18,7 @@ const TEST_SUFFIX: &str = ".test.yaml";
 
 /// Test files and rule layers named by the paths: a directory gives its
 /// `.test.yaml` files (and those of its `tests/`), and its `.rules` files.
-fn collect(paths: &[PathBuf]) -> Result<(Vec<PathBuf>, Vec<PathBuf>), String> {
+fn collect(paths: &[PathBuf]) -> anyhow::Result<(Vec<PathBuf>, Vec<PathBuf>)> {
     let mut tests = Vec::new();
     let mut rule_dirs = Vec::new();
     for p in paths {
@@ -34,7 +35,7 @@ fn collect(paths: &[PathBuf]) -> Result<(Vec<PathBuf>, Vec<PathBuf>), String> {
                 tests.extend(found);
             }
             let has_rules = std::fs::read_dir(p)
-                .map_err(|e| format!("{}: {e}", p.display()))?
+                .map_err(|e| anyhow!("{}: {e}", p.display()))?
                 .filter_map(|e| e.ok())
                 .any(|e| e.path().extension().is_some_and(|x| x == "rules"));
             if has_rules {
@@ -45,12 +46,12 @@ fn collect(paths: &[PathBuf]) -> Result<(Vec<PathBuf>, Vec<PathBuf>), String> {
         } else if p.extension().is_some_and(|x| x == "rules") {
             rule_dirs.push(p.clone());
         } else if !p.exists() {
-            return Err(format!("{}: no such file or directory", p.display()));
+            bail!("{}: no such file or directory", p.display());
         } else {
-            return Err(format!(
+            bail!(
                 "{}: neither a directory, a .rules file nor a {TEST_SUFFIX} file",
                 p.display()
-            ));
+            );
         }
     }
     Ok((tests, rule_dirs))
@@ -81,7 +82,7 @@ pub fn run(args: &RulesTestArgs) -> i32 {
     }
 }
 
-fn run_inner(args: &RulesTestArgs) -> Result<i32, String> {
+fn run_inner(args: &RulesTestArgs) -> anyhow::Result<i32> {
     let (mut files, mut rule_dirs): (Vec<(PathBuf, TestFile)>, Vec<PathBuf>) =
         (Vec::new(), Vec::new());
     if args.paths.is_empty() {
@@ -94,20 +95,20 @@ fn run_inner(args: &RulesTestArgs) -> Result<i32, String> {
             let path = Path::new("rules.d/tests").join(f.path());
             let text = f
                 .contents_utf8()
-                .ok_or_else(|| format!("{}: not UTF-8", path.display()))?;
+                .with_context(|| format!("{}: not UTF-8", path.display()))?;
             files.push((path.clone(), testing::parse(&path, text)?));
         }
     } else {
         let (tests, dirs) = collect(&args.paths)?;
         if tests.is_empty() {
-            return Err(format!(
+            bail!(
                 "no {TEST_SUFFIX} files in {}",
                 args.paths
                     .iter()
                     .map(|p| p.display().to_string())
                     .collect::<Vec<_>>()
                     .join(", ")
-            ));
+            );
         }
         for t in tests {
             let parsed = testing::read_file(&t)?;
@@ -123,8 +124,7 @@ fn run_inner(args: &RulesTestArgs) -> Result<i32, String> {
     // numbering they carry (a recording's own table, or the one
     // hand-written events are built with), each numbering once.
     let reasons = crate::record::script::known_reasons();
-    let loaded = crate::rules::load_for_run(&rule_dirs, !args.no_default_rules, Some(&reasons))
-        .map_err(|e| e.to_string())?;
+    let loaded = crate::rules::load_for_run(&rule_dirs, !args.no_default_rules, Some(&reasons))?;
     for n in loaded.override_notes() {
         eprintln!("note: {n}");
     }
@@ -133,11 +133,11 @@ fn run_inner(args: &RulesTestArgs) -> Result<i32, String> {
         vec![(reasons, Rc::new(rules))];
     let mut rules_for = |reasons: &crate::kernel::btf::DropReasons| {
         if let Some((_, r)) = compiled.iter().find(|(known, _)| known == reasons) {
-            return Ok(Rc::clone(r));
+            return Rc::clone(r);
         }
         let rules = Rc::new(RuleSet::new(loaded.bound_to(reasons)));
         compiled.push((reasons.clone(), Rc::clone(&rules)));
-        Ok(rules)
+        rules
     };
     let (mut passed, mut failed, mut broken) = (0, 0, 0);
     let mut coverage = Coverage::default();

@@ -10,7 +10,7 @@ use super::root::root_cause;
 use crate::kernel::btf::DropReasons;
 use crate::kernel::kallsyms::Kallsyms;
 use crate::lifecycle::{Context, Tracker};
-use crate::record::read::{Input, Recording};
+use crate::record::read::{Input, ReadError, Recording};
 use crate::record::script::{self, ScriptEvent};
 use serde::Deserialize;
 use std::collections::{BTreeMap, BTreeSet};
@@ -74,23 +74,56 @@ pub struct Expect {
     pub count: Option<usize>,
 }
 
+/// Why a test file cannot be read, or a case cannot run (the case itself
+/// is broken, as opposed to failing).
+#[derive(Debug, thiserror::Error)]
+pub enum TestError {
+    #[error("{}: cannot read ({source})", path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// Not a test file: the YAML parser's message, at file:line:col when
+    /// it knows where.
+    #[error("{}{}: {source}", path.display(), at.map(|(l, c)| format!(":{l}:{c}")).unwrap_or_default())]
+    Yaml {
+        path: PathBuf,
+        at: Option<(usize, usize)>,
+        source: serde_yaml::Error,
+    },
+    /// Hand-written events that do not build (`record::script`).
+    #[error("{0}")]
+    Events(String),
+    #[error(transparent)]
+    Recording(#[from] ReadError),
+    #[error("give either `events` or `recording`")]
+    NoEvents,
+    /// A case names a rule no loaded rule has; `help` is a suggestion.
+    #[error("no loaded rule has the id `{id}`{}", help.as_ref().map(|h| format!(" ({h})")).unwrap_or_default())]
+    UnknownRule { id: String, help: Option<String> },
+}
+
 /// A case's outcome: what failed (empty: passed).
 pub struct CaseOutcome {
     pub name: String,
     pub failures: Vec<String>,
 }
 
-/// Reads and parses a test file; Err is one line with file:line:col.
-pub fn read_file(path: &Path) -> Result<TestFile, String> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("{}: cannot read ({e})", path.display()))?;
+/// Reads and parses a test file; Err renders as one line with
+/// file:line:col.
+pub fn read_file(path: &Path) -> Result<TestFile, TestError> {
+    let text = std::fs::read_to_string(path).map_err(|source| TestError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
     parse(path, &text)
 }
 
-pub fn parse(path: &Path, text: &str) -> Result<TestFile, String> {
-    serde_yaml::from_str(text).map_err(|e| match e.location() {
-        Some(l) => format!("{}:{}:{}: {e}", path.display(), l.line(), l.column()),
-        None => format!("{}: {e}", path.display()),
+pub fn parse(path: &Path, text: &str) -> Result<TestFile, TestError> {
+    serde_yaml::from_str(text).map_err(|source| TestError::Yaml {
+        path: path.to_path_buf(),
+        at: source.location().map(|l| (l.line(), l.column())),
+        source,
     })
 }
 
@@ -104,31 +137,31 @@ pub struct CaseEvents {
 }
 
 /// The finished contexts of a case's events.
-pub fn case_events(case: &TestCase, dir: &Path) -> Result<CaseEvents, String> {
+pub fn case_events(case: &TestCase, dir: &Path) -> Result<CaseEvents, TestError> {
     let mut tracker = Tracker::new();
     let mut contexts = Vec::new();
     let (reasons, kallsyms) = match (&case.events, &case.recording) {
         (Some(list), None) => {
-            let built = script::build(list)?;
+            let built = script::build(list).map_err(TestError::Events)?;
             for ev in built.events {
                 contexts.extend(tracker.push(ev));
             }
             (built.reasons, built.kallsyms)
         }
         (None, Some(file)) => {
-            let rec = Recording::open(&dir.join(file)).map_err(|e| e.to_string())?;
+            let rec = Recording::open(&dir.join(file))?;
             if let Some(d) = &rec.damage {
-                return Err(d.to_string());
+                return Err(d.clone().into());
             }
-            for input in rec.inputs().map_err(|e| e.to_string())? {
-                match input.map_err(|e| e.to_string())? {
+            for input in rec.inputs()? {
+                match input? {
                     Input::Event(ev) => contexts.extend(tracker.push(ev)),
                     Input::Tick(now) => contexts.extend(tracker.take_ready(now)),
                 }
             }
             (rec.reasons, rec.kallsyms)
         }
-        _ => return Err("give either `events` or `recording`".into()),
+        _ => return Err(TestError::NoEvents),
     };
     contexts.extend(tracker.drain());
     Ok(CaseEvents {
@@ -147,12 +180,12 @@ fn level_matches(want: &str, got: &str) -> bool {
 /// of the case's events (`rules_for`); Err: the case itself is broken (bad
 /// events, unknown rule).
 pub fn run_case(
-    rules_for: &mut dyn FnMut(&DropReasons) -> Result<std::rc::Rc<RuleSet>, String>,
+    rules_for: &mut dyn FnMut(&DropReasons) -> std::rc::Rc<RuleSet>,
     case: &TestCase,
     dir: &Path,
-) -> Result<CaseOutcome, String> {
+) -> Result<CaseOutcome, TestError> {
     let input = case_events(case, dir)?;
-    let rules = rules_for(&input.reasons)?;
+    let rules = rules_for(&input.reasons);
     let known: BTreeSet<&str> = rules.iter().map(|r| r.id.as_str()).collect();
     for id in case
         .expect
@@ -165,10 +198,10 @@ pub fn run_case(
         }))
     {
         if !known.contains(id) {
-            let help = super::diag::did_you_mean(id, known.iter().copied())
-                .map(|h| format!(" ({h})"))
-                .unwrap_or_default();
-            return Err(format!("no loaded rule has the id `{id}`{help}"));
+            return Err(TestError::UnknownRule {
+                id: id.to_string(),
+                help: super::diag::did_you_mean(id, known.iter().copied()),
+            });
         }
     }
     // rule id -> levels of its findings
