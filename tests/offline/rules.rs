@@ -5,7 +5,7 @@
 
 use nettrace::kernel::btf::{DropReasons, KernelBtf};
 use nettrace::rules::ast::parse_file;
-use nettrace::rules::compile::{compile, KernelFacts, Layer};
+use nettrace::rules::compile::{compile, KernelFacts, Layer, Placeholder};
 use nettrace::rules::diag::{render_json, render_sarif, Code, SourceFile};
 use std::path::{Path, PathBuf};
 
@@ -69,6 +69,24 @@ fn lint_reports_every_mistake_of_the_broken_corpus() {
             code.meaning()
         );
         assert!(doc.contains(&row), "docs/rules.md does not list `{row}`");
+    }
+}
+
+#[test]
+fn every_placeholder_is_documented() {
+    let doc = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/rules.md"))
+        .unwrap();
+    let section = doc
+        .split("## Messages")
+        .nth(1)
+        .and_then(|s| s.split("\n## ").next())
+        .expect("docs/rules.md has a Messages section");
+    for p in Placeholder::ALL {
+        let written = format!("`{{{}}}`", p.name());
+        assert!(
+            section.contains(&written),
+            "docs/rules.md's Messages section does not list {written}"
+        );
     }
 }
 

@@ -1,8 +1,9 @@
 //! Messages and advice: literal text, `{field}` placeholders, and `[...]`
 //! groups printed only when their placeholders have values. `Placeholder`
-//! is the one list of what a message may name: the checker accepts these
-//! names, and the renderer (output::diagnosis) fills each with an
-//! exhaustive match, so the two cannot drift apart.
+//! is the one list of what a message may name, defined by one table of
+//! variants and names: the checker accepts exactly these names, and the
+//! renderer (output::diagnosis) fills each with an exhaustive match, so
+//! the two cannot drift apart.
 
 use super::check::Checker;
 use crate::rules::ast::{Span, Spanned};
@@ -17,75 +18,55 @@ pub enum Part {
     Optional(Vec<Part>),
 }
 
-/// What a `{...}` in a message may name: a fact of the event it is shown on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Placeholder {
-    Probe,
-    Group,
-    Ret,
-    Reason,
-    Location,
-    Saddr,
-    Daddr,
-    Sport,
-    Dport,
-    Proto,
-    Ifname,
-    NfFamily,
-    NfHook,
-    NfTable,
-    NfChain,
-    NfVerdict,
-    NfHooks,
+/// Defines `Placeholder` from one table: a variant exists only with the
+/// name it is written as, and `ALL` (what the checker accepts and lists in
+/// help) cannot leave one out.
+macro_rules! placeholders {
+    ($($variant:ident $name:literal,)*) => {
+        /// What a `{...}` in a message may name: a fact of the event it is
+        /// shown on.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum Placeholder {
+            $($variant,)*
+        }
+
+        impl Placeholder {
+            /// Every placeholder, in the order help texts list them.
+            pub const ALL: &'static [Placeholder] = &[$(Placeholder::$variant,)*];
+
+            /// As written between braces.
+            pub fn name(self) -> &'static str {
+                match self {
+                    $(Placeholder::$variant => $name,)*
+                }
+            }
+        }
+    };
+}
+
+placeholders! {
+    Probe "probe",
+    Group "group",
+    Ret "ret",
+    Reason "reason",
+    Location "location",
+    Saddr "saddr",
+    Daddr "daddr",
+    Sport "sport",
+    Dport "dport",
+    Proto "proto",
+    Ifname "ifname",
+    NfFamily "nf.family",
+    NfHook "nf.hook",
+    NfTable "nf.table",
+    NfChain "nf.chain",
+    NfVerdict "nf.verdict",
+    NfHooks "nf.hooks",
 }
 
 impl Placeholder {
-    /// Every placeholder, in the order help texts list them.
-    pub const ALL: [Placeholder; 17] = [
-        Placeholder::Probe,
-        Placeholder::Group,
-        Placeholder::Ret,
-        Placeholder::Reason,
-        Placeholder::Location,
-        Placeholder::Saddr,
-        Placeholder::Daddr,
-        Placeholder::Sport,
-        Placeholder::Dport,
-        Placeholder::Proto,
-        Placeholder::Ifname,
-        Placeholder::NfFamily,
-        Placeholder::NfHook,
-        Placeholder::NfTable,
-        Placeholder::NfChain,
-        Placeholder::NfVerdict,
-        Placeholder::NfHooks,
-    ];
-
-    /// As written between braces.
-    pub fn name(self) -> &'static str {
-        match self {
-            Placeholder::Probe => "probe",
-            Placeholder::Group => "group",
-            Placeholder::Ret => "ret",
-            Placeholder::Reason => "reason",
-            Placeholder::Location => "location",
-            Placeholder::Saddr => "saddr",
-            Placeholder::Daddr => "daddr",
-            Placeholder::Sport => "sport",
-            Placeholder::Dport => "dport",
-            Placeholder::Proto => "proto",
-            Placeholder::Ifname => "ifname",
-            Placeholder::NfFamily => "nf.family",
-            Placeholder::NfHook => "nf.hook",
-            Placeholder::NfTable => "nf.table",
-            Placeholder::NfChain => "nf.chain",
-            Placeholder::NfVerdict => "nf.verdict",
-            Placeholder::NfHooks => "nf.hooks",
-        }
-    }
-
     pub fn by_name(name: &str) -> Option<Placeholder> {
-        Placeholder::ALL.into_iter().find(|p| p.name() == name)
+        Placeholder::ALL.iter().copied().find(|p| p.name() == name)
     }
 }
 
