@@ -1,7 +1,8 @@
 //! The rule language without a kernel: the parser's tree for a corpus of
-//! every construct, lint diagnostics for a corpus of mistakes (text and
-//! JSON), the default pack linting clean, diagnosis blocks, and a fuzzer
-//! that no input may make panic.
+//! every construct, lint diagnostics for a corpus of mistakes (text, JSON
+//! and SARIF) and the CLI's SARIF for a small bad file, the default pack
+//! linting clean, diagnosis blocks, and a fuzzer that no input may make
+//! panic.
 
 use nettrace::kernel::btf::{DropReasons, KernelBtf};
 use nettrace::rules::ast::parse_file;
@@ -182,6 +183,24 @@ fn lint_exit_codes_and_formats() {
     let (code, out) = lint(&["/nonexistent/rules"]);
     assert_eq!(code, 2, "{out}");
     assert!(lint(&["--explain"]).1.contains("E0113"));
+}
+
+/// The CLI's SARIF output for a small file with an error of the checker,
+/// one of the message templates and a warning of the analyses.
+#[test]
+fn lint_sarif_of_a_small_bad_file() {
+    let (code, stdout, stderr) = crate::support::nettrace(&[
+        "rules",
+        "lint",
+        "--format",
+        "sarif",
+        "--no-default-rules",
+        "--btf",
+        "tests/fixtures/btf/enums-6.18.btf",
+        "tests/fixtures/rules/small-bad.rules",
+    ]);
+    assert_eq!(code, 1, "{stderr}");
+    insta::assert_snapshot!("lint_small_bad_sarif_cli", stdout);
 }
 
 mod fuzz {
