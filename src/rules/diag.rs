@@ -106,7 +106,10 @@ impl Serialize for Code {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Diagnostic {
     pub code: Code,
-    pub severity: Severity,
+    /// Always `code.severity()` (private: a diagnostic is made only by
+    /// `SourceFile::diagnostic`, so it cannot disagree with its code);
+    /// a field so JSON keeps it in place.
+    severity: Severity,
     pub file: PathBuf,
     pub line: usize,
     pub col: usize,
@@ -183,6 +186,10 @@ impl SourceFile {
 }
 
 impl Diagnostic {
+    pub fn severity(&self) -> Severity {
+        self.severity
+    }
+
     /// rustc-style text: header, location, source line, caret, help.
     pub fn render_text(&self) -> String {
         let mut s = format!(

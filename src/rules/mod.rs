@@ -107,7 +107,7 @@ pub fn load_for_run(
             compiled
                 .diagnostics
                 .into_iter()
-                .filter(|d| d.severity == diag::Severity::Error)
+                .filter(|d| d.severity() == diag::Severity::Error)
                 .collect(),
         ));
     }

@@ -138,7 +138,7 @@ impl Checker<'_> {
     fn error_count(&self) -> usize {
         self.diags
             .iter()
-            .filter(|d| d.severity == crate::rules::diag::Severity::Error)
+            .filter(|d| d.severity() == crate::rules::diag::Severity::Error)
             .count()
     }
 

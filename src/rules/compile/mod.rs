@@ -287,7 +287,7 @@ impl Compiled {
     pub fn has_errors(&self) -> bool {
         self.diagnostics
             .iter()
-            .any(|d| d.severity == super::diag::Severity::Error)
+            .any(|d| d.severity() == super::diag::Severity::Error)
     }
 }
 
