@@ -129,33 +129,66 @@ pub fn known_reasons() -> DropReasons {
     )
 }
 
+/// Why hand-written events do not build: the event (1-based), its probe
+/// and the problem.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("event {n} ({probe}): {problem}")]
+pub struct ScriptError {
+    pub n: usize,
+    pub probe: String,
+    pub problem: EventProblem,
+}
+
+/// What is wrong with one hand-written event.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EventProblem {
+    #[error("no such probe in probes.yaml")]
+    NoProbe,
+    #[error("`{0}` is not an address (10.0.0.1) or address:port (10.0.0.1:80)")]
+    Endpoint(String),
+    #[error("unknown protocol `{0}`; use one of: {names}", names = crate::vocab::proto::names_line())]
+    Protocol(String),
+    #[error(transparent)]
+    TcpFlag(#[from] crate::vocab::tcp::UnknownFlag),
+    #[error("unknown netfilter family `{0}`")]
+    NfFamily(String),
+    #[error("unknown netfilter hook `{0}`")]
+    NfHook(String),
+    #[error("nf: give both family and hook, or neither")]
+    NfHalf,
+    #[error("`{name}` is not a return value of {probe} ({kind})")]
+    RetName {
+        name: String,
+        probe: &'static str,
+        kind: &'static str,
+    },
+    #[error("unknown drop reason `{0}`")]
+    Reason(String),
+    #[error("bad offset in `{0}` (function+0x12)")]
+    Offset(String),
+}
+
 /// Where made-up symbols live: each distinct function gets its own 1 MiB.
 const SYMBOL_BASE: u64 = 0xffff_ffff_8100_0000;
 
-fn endpoint(s: &str) -> Result<(IpAddr, u16), String> {
+fn endpoint(s: &str) -> Result<(IpAddr, u16), EventProblem> {
     if let Ok(a) = s.parse::<IpAddr>() {
         return Ok((a, 0));
     }
     let sa: std::net::SocketAddr = s
         .parse()
-        .map_err(|_| format!("`{s}` is not an address (10.0.0.1) or address:port (10.0.0.1:80)"))?;
+        .map_err(|_| EventProblem::Endpoint(s.to_string()))?;
     Ok((sa.ip(), sa.port()))
 }
 
-fn packet(p: &ScriptPacket) -> Result<Packet, String> {
+fn packet(p: &ScriptPacket) -> Result<Packet, EventProblem> {
     use crate::vocab::proto::{self, Proto};
     let mut pkt = Packet::empty();
     pkt.source = PacketSource::Header;
     let src = p.src.as_deref().map(endpoint).transpose()?;
     let dst = p.dst.as_deref().map(endpoint).transpose()?;
     let v6 = src.or(dst).is_some_and(|(a, _)| a.is_ipv6());
-    let known = proto::by_name(&p.proto).ok_or_else(|| {
-        format!(
-            "unknown protocol `{}`; use one of: {}",
-            p.proto,
-            proto::names_line()
-        )
-    })?;
+    let known = proto::by_name(&p.proto).ok_or_else(|| EventProblem::Protocol(p.proto.clone()))?;
     match known {
         Proto::L3(l3) => pkt.l3_proto = l3,
         Proto::L4(l4) => {
@@ -175,7 +208,7 @@ fn packet(p: &ScriptPacket) -> Result<Packet, String> {
         pkt.dport = port;
     }
     if let Some(f) = &p.flags {
-        pkt.tcp_flags = crate::vocab::tcp::parse_tcp_flags(f).map_err(|bad| bad.to_string())?;
+        pkt.tcp_flags = crate::vocab::tcp::parse_tcp_flags(f)?;
     }
     pkt.seq = p.seq.unwrap_or(0);
     pkt.ack = p.ack.unwrap_or(0);
@@ -185,7 +218,7 @@ fn packet(p: &ScriptPacket) -> Result<Packet, String> {
     Ok(pkt)
 }
 
-fn nf_facts(n: &ScriptNf) -> Result<NfFacts, String> {
+fn nf_facts(n: &ScriptNf) -> Result<NfFacts, EventProblem> {
     use crate::catalogue::nfnames::{FAMILIES, HOOKS};
     let pf_hook = match (&n.family, &n.hook) {
         (Some(f), Some(h)) => {
@@ -193,15 +226,15 @@ fn nf_facts(n: &ScriptNf) -> Result<NfFacts, String> {
                 .iter()
                 .find(|(name, _)| name == f)
                 .map(|(_, v)| *v)
-                .ok_or_else(|| format!("unknown netfilter family `{f}`"))?;
+                .ok_or_else(|| EventProblem::NfFamily(f.clone()))?;
             let hook = HOOKS
                 .iter()
                 .position(|(name, chain)| name == h || chain == h)
-                .ok_or_else(|| format!("unknown netfilter hook `{h}`"))?;
+                .ok_or_else(|| EventProblem::NfHook(h.clone()))?;
             Some((pf, hook as u8))
         }
         (None, None) => None,
-        _ => return Err("nf: give both family and hook, or neither".into()),
+        _ => return Err(EventProblem::NfHalf),
     };
     Ok(NfFacts {
         pf_hook,
@@ -213,7 +246,7 @@ fn nf_facts(n: &ScriptNf) -> Result<NfFacts, String> {
 }
 
 /// Builds the events; Err names the event (1-based) and the problem.
-pub fn build(list: &[ScriptEvent]) -> Result<Script, String> {
+pub fn build(list: &[ScriptEvent]) -> Result<Script, ScriptError> {
     let reasons = known_reasons();
     let mut symbols: Vec<String> = Vec::new();
     let mut last_pkt: HashMap<u64, Packet> = HashMap::new();
@@ -221,11 +254,15 @@ pub fn build(list: &[ScriptEvent]) -> Result<Script, String> {
     let mut events = Vec::new();
     let mut ts = 1_000_000_000u64;
     for (i, s) in list.iter().enumerate() {
-        let fail = |why: String| format!("event {} ({}): {why}", i + 1, s.probe);
+        let fail = |problem: EventProblem| ScriptError {
+            n: i + 1,
+            probe: s.probe.clone(),
+            problem,
+        };
         let probe = PROBES
             .iter()
             .find(|p| p.name == s.probe)
-            .ok_or_else(|| fail("no such probe in probes.yaml".into()))?;
+            .ok_or_else(|| fail(EventProblem::NoProbe))?;
         ts = match s.t {
             Some(us) => 1_000_000_000 + us * 1000,
             None => ts + 1000,
@@ -253,11 +290,11 @@ pub fn build(list: &[ScriptEvent]) -> Result<Script, String> {
                     // A range ("any negative errno") stands for its top value.
                     .map(|(lo, hi)| if lo == i64::MIN { hi } else { lo })
                     .ok_or_else(|| {
-                        fail(format!(
-                            "`{name}` is not a return value of {} ({})",
-                            probe.name,
-                            probe.ret.as_str()
-                        ))
+                        fail(EventProblem::RetName {
+                            name: name.clone(),
+                            probe: probe.name,
+                            kind: probe.ret.as_str(),
+                        })
                     })?,
             });
         }
@@ -266,7 +303,7 @@ pub fn build(list: &[ScriptEvent]) -> Result<Script, String> {
             ev.reason = Some(
                 reasons
                     .value_of(reason)
-                    .ok_or_else(|| fail(format!("unknown drop reason `{reason}`")))?,
+                    .ok_or_else(|| fail(EventProblem::Reason(reason.clone())))?,
             );
         }
         if let Some(at) = &s.at {
@@ -274,7 +311,7 @@ pub fn build(list: &[ScriptEvent]) -> Result<Script, String> {
                 Some((n, o)) => (
                     n,
                     u64::from_str_radix(o.trim_start_matches("0x"), 16)
-                        .map_err(|_| fail(format!("bad offset in `{at}` (function+0x12)")))?,
+                        .map_err(|_| fail(EventProblem::Offset(at.clone())))?,
                 ),
                 None => (at.as_str(), 0),
             };

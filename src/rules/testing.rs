@@ -92,8 +92,8 @@ pub enum TestError {
         source: serde_yaml::Error,
     },
     /// Hand-written events that do not build (`record::script`).
-    #[error("{0}")]
-    Events(String),
+    #[error(transparent)]
+    Events(#[from] script::ScriptError),
     #[error(transparent)]
     Recording(#[from] ReadError),
     #[error("give either `events` or `recording`")]
@@ -142,7 +142,7 @@ pub fn case_events(case: &TestCase, dir: &Path) -> Result<CaseEvents, TestError>
     let mut contexts = Vec::new();
     let (reasons, kallsyms) = match (&case.events, &case.recording) {
         (Some(list), None) => {
-            let built = script::build(list).map_err(TestError::Events)?;
+            let built = script::build(list)?;
             for ev in built.events {
                 contexts.extend(tracker.push(ev));
             }
