@@ -40,6 +40,8 @@ fn benches(c: &mut Criterion) {
         kallsyms: &s.kallsyms,
         detail: false,
         show_ret: false,
+        latency_show: false,
+        tiny: false,
     };
     let raw = vec![0u8; std::mem::size_of::<nettrace::abi::nt_event>()];
     c.bench_function("decode one record", |b| {

@@ -89,11 +89,20 @@ struct {
  * kernel) comes back for a new packet with a new buffer, and must not be
  * taken for the old one. Clones share the buffer; functions that replace
  * it are `rehead` probes, whose exit records the new one. */
+struct nt_track {
+	u64 head;
+	/* --latency: the span so far (struct nt_span). */
+	u64 first_ts;
+	u64 last_ts;
+	u32 first_probe;
+	u32 last_probe;
+};
+
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 65536);
 	__type(key, u64);
-	__type(value, u64);
+	__type(value, struct nt_track);
 } tracked SEC(".maps");
 
 /* An upper bound on the entries of `tracked`: creating inserts add one,
@@ -102,9 +111,9 @@ struct {
  * lookup: with a filter that matches nothing, none ever does. */
 s64 tracked_bound = 0;
 
-static __always_inline void track(u64 *key, u64 *head)
+static __always_inline void track(u64 *key, struct nt_track *t)
 {
-	if (!bpf_map_update_elem(&tracked, key, head, BPF_ANY))
+	if (!bpf_map_update_elem(&tracked, key, t, BPF_ANY))
 		__sync_fetch_and_add(&tracked_bound, 1);
 }
 
@@ -159,6 +168,22 @@ struct {
 	__type(key, u32);
 	__type(value, struct nt_hooks);
 } nf_hooks SEC(".maps");
+
+/* --func-stats: hits per probe, per CPU. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, NT_NR_PROBES);
+	__type(key, u32);
+	__type(value, u64);
+} func_hits SEC(".maps");
+
+/* --latency-summary: the spans of every skb, per CPU. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, u32);
+	__type(value, struct nt_hist);
+} latency_hist SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_STACK_TRACE);
@@ -224,7 +249,7 @@ static __always_inline bool rate_limited(void)
  * they hold something (struct nt_event). */
 static __always_inline u32 record_size(struct nt_event *e)
 {
-	if (CONFIG.detail)
+	if (CONFIG.detail || (e->flags & NT_EV_SPAN))
 		return sizeof(*e);
 	if (e->nf.valid)
 		return __builtin_offsetof(struct nt_event, comm);
@@ -233,6 +258,9 @@ static __always_inline u32 record_size(struct nt_event *e)
 
 static __always_inline void emit(struct nt_event *e)
 {
+	/* Modes that aggregate in the kernel send no per-hit events. */
+	if (CONFIG.latency || CONFIG.func_stats)
+		return;
 	if (rate_limited())
 		return;
 	if (bpf_ringbuf_output(&events, e, record_size(e), wake_flag()))
@@ -241,6 +269,47 @@ static __always_inline void emit(struct nt_event *e)
 
 #include "parse.bpf.h"
 #include "filter.bpf.h"
+
+static __always_inline u32 log2_u64(u64 v)
+{
+	u32 r = 0, shift;
+
+	shift = (v > 0xFFFFFFFFULL) << 5; v >>= shift; r |= shift;
+	shift = (v > 0xFFFF) << 4; v >>= shift; r |= shift;
+	shift = (v > 0xFF) << 3; v >>= shift; r |= shift;
+	shift = (v > 0xF) << 2; v >>= shift; r |= shift;
+	shift = (v > 0x3) << 1; v >>= shift; r |= shift;
+	r |= (v >> 1);
+	return r;
+}
+
+/* Counts `ns` in `h`, in slots of log2 microseconds. */
+static __always_inline void hist_add(struct nt_hist *h, u64 ns)
+{
+	u64 us = ns / 1000;
+	u64 slot = us ? log2_u64(us) : 0;
+
+	if (slot >= NT_HIST_SLOTS)
+		slot = NT_HIST_SLOTS - 1;
+	/* The mask after a barrier: clang would otherwise fold it into the
+	 * clamp, and the verifier then sees an unbounded index. */
+	asm volatile("" : "+r"(slot));
+	slot &= NT_HIST_SLOTS - 1;
+	h->slots[slot]++;
+	h->count++;
+	h->sum_ns += ns;
+	if (ns > h->max_ns)
+		h->max_ns = ns;
+}
+
+/* --func-stats: one more hit of `probe`. */
+static __always_inline void count_hit(u32 probe)
+{
+	u64 *n = bpf_map_lookup_elem(&func_hits, &probe);
+
+	if (n)
+		*n += 1;
+}
 
 static __always_inline u32 skb_netns(struct sk_buff *skb, struct sock *sk)
 {
@@ -258,8 +327,8 @@ static __always_inline u32 skb_netns(struct sk_buff *skb, struct sock *sk)
 
 /* Builds the event for one probe hit into the per-CPU scratch buffer.
  * Returns NULL when the packet is neither tracked nor matching. */
-static __always_inline struct nt_event *build_event(u32 probe, struct sk_buff *skb,
-						    struct sock *sk)
+static __always_inline struct nt_event *build_event(void *ctx, u32 probe, struct sk_buff *skb,
+						    struct sock *sk, bool hop)
 {
 	u32 zero = 0;
 	struct stash_slot *slot;
@@ -268,7 +337,13 @@ static __always_inline struct nt_event *build_event(u32 probe, struct sk_buff *s
 	u64 key = (u64)skb, head = 0;
 	struct nt_pkt pkt;
 	u32 netns = 0;
-	u64 *known = NULL;
+	struct nt_track *known = NULL;
+
+	/* --func-stats without a filter: a hit is all there is to count. */
+	if (CONFIG.func_stats && !FILTER.flags) {
+		count_hit(probe);
+		return NULL;
+	}
 
 	/* No `!skb && !sk` test here: clang merges it into an OR of two
 	 * pointers, which the 6.1 verifier refuses for typed (tp_btf) args. */
@@ -285,7 +360,7 @@ static __always_inline struct nt_event *build_event(u32 probe, struct sk_buff *s
 	asm volatile("" : : "r"(&pkt) : "memory");
 	parse_packet(&pkt, skb, sk, &head);
 	if (known) {
-		if (*known == head) {
+		if (known->head == head) {
 			was_tracked = true;
 		} else {
 			reused = true;
@@ -306,6 +381,14 @@ static __always_inline struct nt_event *build_event(u32 probe, struct sk_buff *s
 			if (netns != FILTER.netns)
 				return NULL;
 		}
+		if (CONFIG.func_stats) {
+			count_hit(probe);
+			return NULL;
+		}
+		/* --trace-matcher: other probes follow packets, never start one. */
+		if (CONFIG.matcher && CONFIG.track && probe < NT_NR_PROBES &&
+		    !(PROBE_FLAGS[probe] & NT_PROBE_MATCHER))
+			return NULL;
 	}
 	slot = bpf_map_lookup_elem(&scratch, &zero);
 	if (!slot)
@@ -321,12 +404,29 @@ static __always_inline struct nt_event *build_event(u32 probe, struct sk_buff *s
 	else if (CONFIG.detail || CONFIG.track)
 		e->netns = skb_netns(skb, sk);
 	e->ts = bpf_ktime_get_ns();
-	if (CONFIG.track && skb && !was_tracked)
-		track(&key, &head);
+	if (CONFIG.track && skb && !was_tracked) {
+		struct nt_track t = {
+			.head = head,
+			.first_ts = e->ts,
+			.last_ts = e->ts,
+			.first_probe = probe,
+			.last_probe = probe,
+		};
+
+		track(&key, &t);
+	} else if (CONFIG.latency && was_tracked && hop) {
+		known->last_ts = e->ts;
+		known->last_probe = probe;
+	}
 	e->skb = (u64)skb;
 	e->probe = probe;
 	e->cpu = bpf_get_smp_processor_id();
 	e->stack_id = -1;
+	if (probe < NT_NR_PROBES && (PROBE_FLAGS[probe] & NT_PROBE_STACK)) {
+		e->stack_id = bpf_get_stackid(ctx, &stacks, 0);
+		if (e->stack_id >= 0)
+			e->flags |= NT_EV_STACK;
+	}
 	if (was_tracked)
 		e->flags |= NT_EV_TRACKED;
 	if (reused)
@@ -440,16 +540,60 @@ static __always_inline int stash_or_emit(u32 probe, struct nt_event *e)
 	return 0;
 }
 
-/* Entry of a function probe: emit now, or stash for the exit program. */
-static __always_inline int on_entry(u32 probe, struct sk_buff *skb, struct sock *sk)
+/* --latency: the end of the span of `e`'s skb, at `e` (the free with
+ * --latency-free, or a --trace-free probe) or at the skb's last event
+ * before `e`. The span is sent (--latency, when at least --min-latency)
+ * or counted (--latency-summary), then closed: later events of the skb
+ * start no new one. */
+static __always_inline void end_span(struct nt_event *e, u32 probe, bool at_e)
 {
-	return stash_or_emit(probe, build_event(probe, skb, sk));
+	u64 key = e->skb, end_ts, ns;
+	struct nt_track *t;
+	u32 end_probe, zero = 0;
+
+	t = bpf_map_lookup_elem(&tracked, &key);
+	if (!t || !t->first_ts)
+		return;
+	if (at_e) {
+		end_ts = e->ts;
+		end_probe = probe;
+	} else {
+		end_ts = t->last_ts;
+		end_probe = t->last_probe;
+	}
+	ns = end_ts > t->first_ts ? end_ts - t->first_ts : 0;
+	if (CONFIG.latency == NT_LATENCY_HISTOGRAM) {
+		struct nt_hist *h = bpf_map_lookup_elem(&latency_hist, &zero);
+
+		if (h)
+			hist_add(h, ns);
+	} else if (ns >= CONFIG.min_latency_ns && !rate_limited()) {
+		e->span.first_ts = t->first_ts;
+		e->span.end_ts = end_ts;
+		e->span.first_probe = t->first_probe;
+		e->span.end_probe = end_probe;
+		e->flags |= NT_EV_SPAN;
+		if (bpf_ringbuf_output(&events, e, sizeof(*e), wake_flag()))
+			count_lost();
+	}
+	t->first_ts = 0;
+}
+
+/* Entry of a function probe: emit now, or stash for the exit program. */
+static __always_inline int on_entry(void *ctx, u32 probe, struct sk_buff *skb, struct sock *sk)
+{
+	struct nt_event *e = build_event(ctx, probe, skb, sk, true);
+
+	if (CONFIG.latency && e && skb && probe < NT_NR_PROBES &&
+	    (PROBE_FLAGS[probe] & NT_PROBE_END))
+		end_span(e, probe, true);
+	return stash_or_emit(probe, e);
 }
 
 /* A tracepoint that can fire after its skb was freed (extra: followed in
  * probes.yaml): the skb's bytes may be stale, so in lifecycle mode it
  * reports only a packet already followed. */
-static __always_inline int on_followed(u32 probe, struct sk_buff *skb)
+static __always_inline int on_followed(void *ctx, u32 probe, struct sk_buff *skb)
 {
 	if (CONFIG.track) {
 		u64 key = (u64)skb;
@@ -457,7 +601,7 @@ static __always_inline int on_followed(u32 probe, struct sk_buff *skb)
 		if (tracked_bound <= 0 || !bpf_map_lookup_elem(&tracked, &key))
 			return 0;
 	}
-	return on_entry(probe, skb, NULL);
+	return on_entry(ctx, probe, skb, NULL);
 }
 
 /* What an exit program does besides reporting the return value. */
@@ -499,19 +643,33 @@ static __always_inline int on_exit(u32 probe, long long ret, enum nt_exit_kind k
 	if (kind == NT_EXIT_CLONE && ret) {
 		u64 child = (u64)ret;
 
-		e->aux = child;
-		e->flags |= NT_EV_CLONE;
-		if (CONFIG.track) {
-			u64 head = (u64)NT_READ(struct sk_buff, (void *)child, head);
+		if (!CONFIG.noclone) {
+			e->aux = child;
+			e->flags |= NT_EV_CLONE;
+		}
+		if (CONFIG.track && !CONFIG.noclone) {
+			u64 parent_key = e->skb;
+			struct nt_track *parent = bpf_map_lookup_elem(&tracked, &parent_key);
+			struct nt_track t = {
+				.first_ts = e->ts,
+				.last_ts = e->ts,
+				.first_probe = probe,
+				.last_probe = probe,
+			};
 
-			track(&child, &head);
+			/* The clone's span starts where its packet's did. */
+			if (parent)
+				t = *parent;
+			t.head = (u64)NT_READ(struct sk_buff, (void *)child, head);
+			track(&child, &t);
 		}
 	}
 	if (kind == NT_EXIT_REHEAD && CONFIG.track && e->skb) {
 		u64 key = e->skb;
-		u64 head = (u64)NT_READ(struct sk_buff, (void *)key, head);
+		struct nt_track *t = bpf_map_lookup_elem(&tracked, &key);
 
-		bpf_map_update_elem(&tracked, &key, &head, BPF_EXIST);
+		if (t)
+			t->head = (u64)NT_READ(struct sk_buff, (void *)key, head);
 	}
 	if (!(probe < NT_NR_PROBES && ret >= 0 && ret < 64 && ((QUIET_RET[probe] >> ret) & 1)))
 		emit(e);
@@ -525,7 +683,7 @@ static __always_inline int on_exit(u32 probe, long long ret, enum nt_exit_kind k
 static __always_inline int on_free(void *ctx, u32 probe, struct sk_buff *skb, bool drop,
 				   u64 location, u32 reason)
 {
-	struct nt_event *e = build_event(probe, skb, NULL);
+	struct nt_event *e = build_event(ctx, probe, skb, NULL, false);
 
 	if (!e)
 		return 0;
@@ -540,6 +698,10 @@ static __always_inline int on_free(void *ctx, u32 probe, struct sk_buff *skb, bo
 				e->flags |= NT_EV_STACK;
 		}
 	}
+	/* A packet first seen at its free has no span. */
+	if (CONFIG.latency && (e->flags & NT_EV_TRACKED))
+		end_span(e, probe, CONFIG.latency_free ||
+			 (probe < NT_NR_PROBES && (PROBE_FLAGS[probe] & NT_PROBE_END)));
 	untrack(skb);
 	emit(e);
 	return 0;

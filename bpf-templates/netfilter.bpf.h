@@ -68,9 +68,10 @@ static __always_inline void fill_nf(struct nt_event *e, struct nt_nf_args *a)
 
 /* Entry of a netfilter function probe: the event also says which hook,
  * table and chain. */
-static __always_inline int on_entry_nf(u32 probe, struct sk_buff *skb, struct nt_nf_args *a)
+static __always_inline int on_entry_nf(void *ctx, u32 probe, struct sk_buff *skb,
+				       struct nt_nf_args *a)
 {
-	struct nt_event *e = build_event(probe, skb, NULL);
+	struct nt_event *e = build_event(ctx, probe, skb, NULL, true);
 
 	if (e)
 		fill_nf(e, a);

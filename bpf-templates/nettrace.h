@@ -30,6 +30,17 @@ enum nt_event_flags {
 	NT_EV_TRACKED = 1 << 4,  /* passed the filters earlier; filters skipped */
 	NT_EV_STACK = 1 << 5,    /* stack_id is valid */
 	NT_EV_REUSED = 1 << 6,   /* the skb was tracked for an earlier packet whose free no probe saw */
+	NT_EV_SPAN = 1 << 7,     /* --latency: `span` holds the skb's timed life */
+};
+
+/* --latency: one skb's life from its first matched event to its end
+ * (the last event before the free, the free itself with --latency-free,
+ * or a --trace-free probe). A clone's span starts where its packet's did. */
+struct nt_span {
+	unsigned long long first_ts;
+	unsigned long long end_ts;
+	unsigned int first_probe;
+	unsigned int end_probe;
 };
 
 struct nt_pkt {
@@ -93,6 +104,7 @@ struct nt_event {
 	struct nt_nf nf;
 	char comm[NT_NAME_LEN];   /* --detail only */
 	char ifname[NT_NAME_LEN]; /* --detail only */
+	struct nt_span span;      /* NT_EV_SPAN only */
 };
 
 /* nt_filter.flags: which filters are active */
@@ -156,8 +168,43 @@ struct nt_config {
 	unsigned char drop_stack;  /* collect a stack id on drops */
 	unsigned char hooks;       /* --hooks: record the hook functions at nf_hook_slow */
 	unsigned char bench_floor; /* NETTRACE_BENCH_FLOOR: every program returns at once */
+	unsigned char latency;     /* enum nt_latency_mode */
+	unsigned char latency_free; /* --latency-free: a span ends at the free itself */
+	unsigned char func_stats;  /* --func-stats: count hits per probe, send nothing */
+	unsigned char noclone;     /* --trace-noclone: clones do not join the packet */
+	unsigned char matcher;     /* --trace-matcher: only NT_PROBE_MATCHER probes start a packet */
+	unsigned char _pad[2];
 	unsigned int wake_bytes;   /* wake user space once this much is queued */
 	unsigned int rate_limit;   /* --rate-kernel: events per second per CPU, 0 = no limit */
+	unsigned long long min_latency_ns; /* --min-latency: shorter spans are not sent */
+};
+
+/* nt_config.latency */
+enum nt_latency_mode {
+	NT_LATENCY_OFF = 0,
+	NT_LATENCY_SPANS = 1,     /* --latency: one NT_EV_SPAN event per skb */
+	NT_LATENCY_HISTOGRAM = 2, /* --latency-summary: count spans in `latency_hist` */
+};
+
+/* PROBE_FLAGS[probe]: per-probe roles set before load. */
+enum nt_probe_flags {
+	NT_PROBE_MATCHER = 1 << 0, /* --trace-matcher: may start a packet's context */
+	NT_PROBE_STACK = 1 << 1,   /* --trace-stack: collect the kernel stack */
+	NT_PROBE_END = 1 << 2,     /* --trace-free: ends the skb's timed span */
+};
+
+/* Slots of a log2 histogram: slot k counts values in [2^k, 2^(k+1)) us,
+ * slot 0 also counts 0. */
+enum nt_hist_size {
+	NT_HIST_SLOTS = 32,
+};
+
+/* A log2 histogram (per CPU; user space adds the CPUs up). */
+struct nt_hist {
+	unsigned long long slots[NT_HIST_SLOTS];
+	unsigned long long count;
+	unsigned long long sum_ns;
+	unsigned long long max_ns;
 };
 
 /* --rate-kernel: one CPU's window of one second. */

@@ -20,6 +20,8 @@ const volatile struct nt_config CONFIG = {};
  * Rust struct, whose alignment pads it so. */
 #define NT_RET_ON_LEN ((NT_NR_PROBES + 3) & ~3)
 const volatile unsigned char RET_ON[NT_RET_ON_LEN] = {};
+/* Per probe: enum nt_probe_flags (--trace-matcher, --trace-stack, --trace-free). */
+const volatile unsigned char PROBE_FLAGS[NT_RET_ON_LEN] = {};
 /* --monitor: per probe, bit v set when no monitored rule can report on a
  * return value of v (0..63): that exit is dropped here instead of sent. */
 const volatile unsigned long long QUIET_RET[NT_NR_PROBES] = {};
@@ -32,5 +34,9 @@ enum nt_filter_flags _nt_filter_flags_type = 0;
 enum nt_nf_valid _nt_nf_valid_type = 0;
 enum nt_pkt_source _nt_pkt_source_type = 0;
 enum nt_hook_slots _nt_hook_slots_type = 0;
+enum nt_latency_mode _nt_latency_mode_type = 0;
+enum nt_probe_flags _nt_probe_flags_type = 0;
+enum nt_hist_size _nt_hist_size_type = 0;
+struct nt_hist _nt_hist_type = {};
 
 #endif

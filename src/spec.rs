@@ -43,6 +43,20 @@ pub struct MonitorSpec {
     pub metrics: Option<String>,
 }
 
+/// `--latency` and `--latency-summary`: how long each skb takes, from its
+/// first matched event to its end, measured in the kernel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LatencySpec {
+    /// `--latency-summary`: a log2 histogram every second and percentiles
+    /// at the end, instead of a line per skb.
+    pub summary: bool,
+    /// `--min-latency`: skbs faster than this (ns) are not reported.
+    pub min_ns: u64,
+    /// `--latency-free`: the span ends at the free itself, not at the last
+    /// event before it.
+    pub free: bool,
+}
+
 /// What a run does with the events. Exactly one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Mode {
@@ -56,13 +70,32 @@ pub enum Mode {
     Basic,
     /// Findings of single-event rules as they happen.
     Monitor(MonitorSpec),
+    /// Each skb's latency (`--latency`) or their histogram
+    /// (`--latency-summary`).
+    Latency(LatencySpec),
+    /// Hits per probe, counted in the kernel (`--func-stats`).
+    FuncStats,
 }
 
 impl Mode {
     /// Whether events are grouped into packet lifecycles (the kernel then
     /// tracks the skbs that matched).
     pub fn lifecycle(&self) -> bool {
+        matches!(self, Mode::Lifecycle | Mode::Diag(_) | Mode::Latency(_))
+    }
+
+    /// Whether printed units are packet contexts built in user space.
+    pub fn contexts(&self) -> bool {
         matches!(self, Mode::Lifecycle | Mode::Diag(_))
+    }
+
+    /// Whether the kernel aggregates and user space reads its counters
+    /// every second (`Snapshot`s) rather than events.
+    pub fn aggregates(&self) -> bool {
+        matches!(
+            self,
+            Mode::FuncStats | Mode::Latency(LatencySpec { summary: true, .. })
+        )
     }
 
     /// The rules this mode evaluates.
@@ -81,6 +114,9 @@ impl Mode {
             Mode::Drop { .. } => "drops",
             Mode::Basic => "events",
             Mode::Monitor(_) => "findings",
+            Mode::Latency(l) if l.summary => "histograms",
+            Mode::Latency(_) => "packets",
+            Mode::FuncStats => "tables",
         }
     }
 
@@ -106,7 +142,27 @@ pub struct ViewSpec {
     pub ret: bool,
     /// `-c`: stop after this many printed units.
     pub count: Option<u64>,
+    /// `--latency-show`: the time since the packet's previous event on
+    /// every event line of a packet.
+    pub latency_show: bool,
+    /// `--tiny-show`: after a packet's first line, only time, probe and skb.
+    pub tiny: bool,
     pub format: Format,
+}
+
+/// The `--trace-*` controls: roles of chosen probes in the kernel.
+#[derive(Debug, Clone, Default)]
+pub struct TraceControls {
+    /// `--trace-matcher`: only these may start a packet's context.
+    pub matcher: Vec<&'static ProbeDef>,
+    /// `--trace-stack`: the kernel stack is collected on these.
+    pub stack: Vec<&'static ProbeDef>,
+    /// `--trace-free`: these end a packet's timed span (latency modes).
+    pub end: Vec<&'static ProbeDef>,
+    /// `--trace-exclude`: never attached.
+    pub exclude: Vec<&'static ProbeDef>,
+    /// `--trace-noclone`: clones do not join their packet.
+    pub noclone: bool,
 }
 
 /// Which probes a live run may attach and how.
@@ -115,6 +171,7 @@ pub struct ProbeSpec {
     /// `-t`: the probes chosen (the catalogue's defaults without it). The
     /// mode adds or replaces what it needs (`run::select`).
     pub selection: Vec<&'static ProbeDef>,
+    pub trace: TraceControls,
     pub probe_mode: ProbeMode,
     pub tp_mode: TpMode,
     /// `--btf`: kernel BTF from this file.

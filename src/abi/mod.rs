@@ -21,7 +21,7 @@ pub mod layout {
 }
 
 use layout::types as t;
-pub use layout::types::{nt_config, nt_event, nt_filter, nt_pkt};
+pub use layout::types::{nt_config, nt_event, nt_filter, nt_hist, nt_pkt, nt_span};
 
 /// `nt_event.flags` (`enum nt_event_flags`).
 pub mod event_flags {
@@ -33,7 +33,28 @@ pub mod event_flags {
     pub const TRACKED: u32 = F::NT_EV_TRACKED.0;
     pub const STACK: u32 = F::NT_EV_STACK.0;
     pub const REUSED: u32 = F::NT_EV_REUSED.0;
+    pub const SPAN: u32 = F::NT_EV_SPAN.0;
 }
+
+/// `PROBE_FLAGS[probe]` (`enum nt_probe_flags`): a probe's roles in a run.
+pub mod probe_flags {
+    use super::t::nt_probe_flags as F;
+    pub const MATCHER: u8 = F::NT_PROBE_MATCHER.0 as u8;
+    pub const STACK: u8 = F::NT_PROBE_STACK.0 as u8;
+    pub const END: u8 = F::NT_PROBE_END.0 as u8;
+}
+
+/// `nt_config.latency` (`enum nt_latency_mode`).
+pub mod latency_mode {
+    use super::t::nt_latency_mode as F;
+    pub const OFF: u8 = F::NT_LATENCY_OFF.0 as u8;
+    pub const SPANS: u8 = F::NT_LATENCY_SPANS.0 as u8;
+    pub const HISTOGRAM: u8 = F::NT_LATENCY_HISTOGRAM.0 as u8;
+}
+
+/// Slots of the kernel's log2 histograms (`struct nt_hist`): slot k counts
+/// values in [2^k, 2^(k+1)) microseconds, slot 0 also 0.
+pub const HIST_SLOTS: usize = t::nt_hist_size::NT_HIST_SLOTS.0 as usize;
 
 /// `nt_filter.flags` (`enum nt_filter_flags`): which filters are active.
 pub mod filter_flags {

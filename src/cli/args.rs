@@ -52,6 +52,27 @@ pub struct Args {
         help_heading = "Probes"
     )]
     pub trace: Option<String>,
+    /// Only these probes (comma-separated names) may start a packet's context; the others follow packets already started
+    #[arg(long, value_name = "FUNCS", help_heading = "Probes")]
+    pub trace_matcher: Option<String>,
+    /// Never attach these probes (comma-separated names or groups)
+    #[arg(long, value_name = "FUNCS", help_heading = "Probes")]
+    pub trace_exclude: Option<String>,
+    /// Print the kernel call stack of every event of these probes (comma-separated names)
+    #[arg(long, value_name = "FUNCS", help_heading = "Probes")]
+    pub trace_stack: Option<String>,
+    /// With --latency/--latency-summary: a packet's span ends at these probes (comma-separated names) instead of its free
+    #[arg(long, value_name = "FUNCS", help_heading = "Latency")]
+    pub trace_free: Option<String>,
+    /// Do not follow clones: a clone is a packet of its own
+    #[arg(long, help_heading = "Probes")]
+    pub trace_noclone: bool,
+    /// With --latency/--latency-summary: the span ends at the free itself (default: at the last event before it)
+    #[arg(long, help_heading = "Latency")]
+    pub latency_free: bool,
+    /// Trace every probe with no filter at all (refused without it: the whole stack's traffic, at a cost)
+    #[arg(long, help_heading = "Probes")]
+    pub force: bool,
     /// How kernel functions are probed
     #[arg(long, value_enum, default_value_t = ProbeMode::Auto, help_heading = "Probes")]
     pub probe_mode: ProbeMode,
@@ -247,6 +268,24 @@ pub struct ViewFlags {
     /// Print every probe hit as it arrives, without per-packet contexts
     #[arg(long, help_heading = "Modes")]
     pub basic: bool,
+    /// Latency mode: one line per packet (skb) with the time from its first matched event to its last before the free, measured in the kernel (docs/modes.md)
+    #[arg(long, help_heading = "Modes")]
+    pub latency: bool,
+    /// Latency histogram: a log2 histogram of packet latencies kept in the kernel, printed every second, with percentiles at the end
+    #[arg(long, help_heading = "Modes")]
+    pub latency_summary: bool,
+    /// With --latency: only packets at least this slow (microseconds)
+    #[arg(long, value_name = "US", help_heading = "Latency")]
+    pub min_latency: Option<u64>,
+    /// Function statistics: hits per probe counted in the kernel (no event per hit), a sorted table every second and at the end
+    #[arg(long, help_heading = "Modes")]
+    pub func_stats: bool,
+    /// In lifecycle modes: the time since the packet's previous event on every event line
+    #[arg(long, help_heading = "Output")]
+    pub latency_show: bool,
+    /// In lifecycle modes: after a packet's first line, only time, probe and skb
+    #[arg(long, help_heading = "Output")]
+    pub tiny_show: bool,
     /// Diagnose each packet's lifecycle with the rules: findings on the event lines and an ANALYSIS RESULT
     #[arg(long, help_heading = "Diagnosis")]
     pub diag: bool,

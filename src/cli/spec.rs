@@ -3,11 +3,23 @@
 //! take is refused with exit 2 and a line that names it, never ignored.
 
 use super::args::{Args, FilterFlags, ViewFlags};
+use crate::catalogue::table::ProbeDef;
 use crate::run::error::Fatal;
-use crate::spec::{DiagSpec, Mode, MonitorSpec, ProbeSpec, RuleSource, RunSpec, ViewSpec};
+use crate::spec::{
+    DiagSpec, LatencySpec, Mode, MonitorSpec, ProbeSpec, RuleSource, RunSpec, TraceControls,
+    ViewSpec,
+};
 
 /// Flags that choose a mode, as spelled on the command line.
-const MODE_FLAGS: [&str; 4] = ["--diag", "--drop", "--basic", "--monitor"];
+const MODE_FLAGS: [&str; 7] = [
+    "--diag",
+    "--drop",
+    "--basic",
+    "--monitor",
+    "--latency",
+    "--latency-summary",
+    "--func-stats",
+];
 
 /// The default `--rate-per-rule` and `--rate-total` (docs/monitor.md).
 pub const DEFAULT_RATE_PER_RULE: u32 = 10;
@@ -18,6 +30,7 @@ pub const DEFAULT_RATE_TOTAL: u32 = 100;
 pub struct LiveOnly {
     pub hooks: bool,
     pub metrics: Option<String>,
+    pub latency_free: bool,
 }
 
 /// The mode the view flags choose, with its options; refuses flags that
@@ -25,7 +38,15 @@ pub struct LiveOnly {
 pub fn mode(view: &ViewFlags, live: &LiveOnly) -> Result<Mode, Fatal> {
     let chosen: Vec<&str> = MODE_FLAGS
         .iter()
-        .zip([view.diag, view.drop, view.basic, view.monitor])
+        .zip([
+            view.diag,
+            view.drop,
+            view.basic,
+            view.monitor,
+            view.latency,
+            view.latency_summary,
+            view.func_stats,
+        ])
         .filter(|(_, on)| *on)
         .map(|(f, _)| *f)
         .collect();
@@ -56,11 +77,26 @@ pub fn mode(view: &ViewFlags, live: &LiveOnly) -> Result<Mode, Fatal> {
         Some("--drop") => Mode::Drop {
             stack: view.drop_stack,
         },
+        Some(flag @ ("--latency" | "--latency-summary")) => Mode::Latency(LatencySpec {
+            summary: flag == "--latency-summary",
+            min_ns: view.min_latency.unwrap_or(0).saturating_mul(1000),
+            free: live.latency_free,
+        }),
+        Some("--func-stats") => Mode::FuncStats,
         Some(_) => Mode::Basic,
         None => Mode::Lifecycle,
     };
+    let spans = matches!(mode, Mode::Latency(LatencySpec { summary: false, .. }));
     // Each flag that goes with one mode only: (given, flag, its mode).
-    let bound: [(bool, &str, bool); 9] = [
+    let bound: [(bool, &str, bool); 13] = [
+        (view.min_latency.is_some(), "--min-latency", spans),
+        (
+            live.latency_free,
+            "--latency-free",
+            matches!(mode, Mode::Latency(_)),
+        ),
+        (view.latency_show, "--latency-show", mode.contexts()),
+        (view.tiny_show, "--tiny-show", mode.contexts()),
         (
             view.drop_stack,
             "--drop-stack",
@@ -100,6 +136,11 @@ pub fn mode(view: &ViewFlags, live: &LiveOnly) -> Result<Mode, Fatal> {
             "--drop-stack" => "--drop",
             "--diag-quiet" | "--diag-keep" | "--hooks" => "--diag",
             "--rules/--no-default-rules" => "--diag or --monitor",
+            "--min-latency" => "--latency",
+            "--latency-free" => "--latency or --latency-summary",
+            "--latency-show" | "--tiny-show" => {
+                "the modes that print packets (the default and --diag)"
+            }
             _ => "--monitor",
         };
         return Err(Fatal::usage(format!("{flag} goes with {owner}")));
@@ -114,6 +155,16 @@ pub fn mode(view: &ViewFlags, live: &LiveOnly) -> Result<Mode, Fatal> {
             }
         )));
     }
+    if view.ret && matches!(mode, Mode::Latency(_) | Mode::FuncStats) {
+        return Err(Fatal::usage(
+            "--ret applies to modes that print events; latency and function statistics print none",
+        ));
+    }
+    if view.detail && mode.aggregates() {
+        return Err(Fatal::usage(
+            "--detail applies to modes that print packets; --latency-summary and --func-stats print counts",
+        ));
+    }
     Ok(mode)
 }
 
@@ -124,6 +175,8 @@ pub fn view(view: &ViewFlags) -> ViewSpec {
         date: view.date,
         ret: view.ret,
         count: view.count,
+        latency_show: view.latency_show,
+        tiny: view.tiny_show,
         format: view.output,
     }
 }
@@ -131,6 +184,84 @@ pub fn view(view: &ViewFlags) -> ViewSpec {
 /// The packet filter, checked.
 pub fn filter(filters: &FilterFlags) -> Result<crate::abi::nt_filter, Fatal> {
     filters.to_filter().map_err(|e| Fatal::usage(e.to_string()))
+}
+
+/// Resolves a `--trace-*` list of probe names (and groups).
+fn named(list: Option<&str>, flag: &str) -> Result<Vec<&'static ProbeDef>, Fatal> {
+    match list {
+        None => Ok(Vec::new()),
+        Some(l) => crate::load::select::named(l, flag).map_err(Fatal::usage),
+    }
+}
+
+/// The `--trace-*` controls, checked against the mode.
+fn trace_controls(args: &Args, mode: &Mode) -> Result<TraceControls, Fatal> {
+    let given = |v: &Option<String>| v.is_some();
+    // (given, flag, the mode takes it, which modes do)
+    let checks = [
+        (
+            given(&args.trace_matcher),
+            "--trace-matcher",
+            mode.lifecycle(),
+            "the modes that follow packets (the default, --diag, --latency)",
+        ),
+        (
+            args.trace_noclone,
+            "--trace-noclone",
+            mode.lifecycle(),
+            "the modes that follow packets (the default, --diag, --latency)",
+        ),
+        (
+            given(&args.trace_stack),
+            "--trace-stack",
+            matches!(mode, Mode::Lifecycle | Mode::Diag(_) | Mode::Basic),
+            "the modes that print events (the default, --diag, --basic)",
+        ),
+        (
+            given(&args.trace_free),
+            "--trace-free",
+            matches!(mode, Mode::Latency(_)),
+            "--latency or --latency-summary",
+        ),
+        (
+            given(&args.trace_exclude),
+            "--trace-exclude",
+            !matches!(mode, Mode::Drop { .. } | Mode::Monitor(_)),
+            "the modes that take -t",
+        ),
+    ];
+    if let Some((_, flag, _, owner)) = checks.iter().find(|(g, _, fits, _)| *g && !fits) {
+        return Err(Fatal::usage(format!("{flag} goes with {owner}")));
+    }
+    Ok(TraceControls {
+        matcher: named(args.trace_matcher.as_deref(), "--trace-matcher")?,
+        stack: named(args.trace_stack.as_deref(), "--trace-stack")?,
+        end: named(args.trace_free.as_deref(), "--trace-free")?,
+        exclude: named(args.trace_exclude.as_deref(), "--trace-exclude")?,
+        noclone: args.trace_noclone,
+    })
+}
+
+/// `-t all` with no filter sends every packet of every layer through
+/// user space: asked for with `--force`, refused without it.
+fn check_force(args: &Args, mode: &Mode, filter: &crate::abi::nt_filter) -> Result<(), Fatal> {
+    let all = args
+        .trace
+        .as_deref()
+        .is_some_and(|t| t.split(',').any(|x| x.trim() == "all"));
+    let sends_events = matches!(
+        mode,
+        Mode::Lifecycle
+            | Mode::Diag(_)
+            | Mode::Basic
+            | Mode::Latency(LatencySpec { summary: false, .. })
+    );
+    if all && sends_events && filter.flags == 0 && !args.force {
+        return Err(Fatal::usage(
+            "-t all without a filter traces every packet through every probe, which can slow the host and flood the output; add a filter (-s/-d/-p/-P...) or --force",
+        ));
+    }
+    Ok(())
 }
 
 /// The probe choice of a live run; `-t` is refused where the mode picks
@@ -151,8 +282,24 @@ pub fn probes(args: &Args, mode: &Mode) -> Result<ProbeSpec, Fatal> {
             _ => {}
         }
     }
+    let trace = trace_controls(args, mode)?;
+    let mut selection = crate::load::select::select(args.trace.as_deref()).map_err(Fatal::usage)?;
+    selection.retain(|p| !trace.exclude.iter().any(|x| x.id == p.id));
+    // A probe given a role is attached, whatever -t chose.
+    for p in trace.matcher.iter().chain(&trace.stack).chain(&trace.end) {
+        if !selection.iter().any(|s| s.id == p.id) {
+            selection.push(p);
+        }
+    }
+    selection.sort_by_key(|p| p.id);
+    if selection.is_empty() {
+        return Err(Fatal::usage(
+            "no probe is left to attach (--trace-exclude removed every probe -t chose)",
+        ));
+    }
     Ok(ProbeSpec {
-        selection: crate::load::select::select(args.trace.as_deref()).map_err(Fatal::usage)?,
+        selection,
+        trace,
         probe_mode: args.probe_mode,
         tp_mode: args.tp_mode,
         btf: args.btf.clone(),
@@ -163,6 +310,7 @@ pub fn probes(args: &Args, mode: &Mode) -> Result<ProbeSpec, Fatal> {
 pub fn probes_to_report(args: &Args) -> ProbeSpec {
     ProbeSpec {
         selection: Vec::new(),
+        trace: TraceControls::default(),
         probe_mode: args.probe_mode,
         tp_mode: args.tp_mode,
         btf: args.btf.clone(),
@@ -177,8 +325,10 @@ pub fn live(args: &Args) -> Result<RunSpec, Fatal> {
         &LiveOnly {
             hooks: args.hooks,
             metrics: args.metrics.clone(),
+            latency_free: args.latency_free,
         },
     )?;
+    check_force(args, &mode, &filter)?;
     let probes = probes(args, &mode)?;
     Ok(RunSpec {
         mode,
@@ -201,6 +351,7 @@ pub fn replay(args: &super::args::ReplayArgs) -> Result<RunSpec, Fatal> {
         view: view(&args.view),
         probes: ProbeSpec {
             selection: Vec::new(),
+            trace: TraceControls::default(),
             probe_mode: Default::default(),
             tp_mode: Default::default(),
             btf: None,

@@ -63,6 +63,9 @@ pub struct LoadSettings {
     /// `--monitor`: (probe, return values 0..=63 as bits) whose exits the
     /// kernel drops instead of sending (`rules::monitor::quiet_returns`).
     pub quiet_returns: Vec<(u32, u64)>,
+    /// (probe, `abi::probe_flags`): the probes' roles in the run
+    /// (--trace-matcher, --trace-stack, --trace-free).
+    pub probe_flags: Vec<(u32, u8)>,
 }
 
 /// How kprobe-mode probes are loaded and attached.
@@ -105,6 +108,11 @@ fn set_rodata(
     let mut rodata: Rodata = unsafe { std::mem::zeroed() };
     rodata.FILTER = settings.filter;
     rodata.CONFIG = settings.config;
+    for (probe, flags) in &settings.probe_flags {
+        if let Some(slot) = rodata.PROBE_FLAGS.get_mut(*probe as usize) {
+            *slot = *flags;
+        }
+    }
     for (slot, v) in rodata.RET_ON.iter_mut().zip(ret_on) {
         *slot = *v;
     }

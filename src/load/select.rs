@@ -9,6 +9,13 @@ pub fn select(trace: Option<&str>) -> Result<Vec<&'static ProbeDef>, String> {
     let Some(list) = trace else {
         return Ok(PROBES.iter().filter(|p| p.default_on).collect());
     };
+    named(list, "-t/--trace")
+}
+
+/// Resolves a list of groups and probe names given with `flag`
+/// (`--trace-stack`, `--trace-exclude`...). Unknown names are an error
+/// naming them and the flag.
+pub fn named(list: &str, flag: &str) -> Result<Vec<&'static ProbeDef>, String> {
     let mut picked = vec![false; PROBES.len()];
     for token in list.split(',').map(str::trim).filter(|t| !t.is_empty()) {
         if token == "all" {
@@ -21,7 +28,7 @@ pub fn select(trace: Option<&str>) -> Result<Vec<&'static ProbeDef>, String> {
             picked[p.id as usize] = true;
         } else {
             return Err(format!(
-                "unknown group or probe `{token}` for -t/--trace; `nettrace -t ?` lists them"
+                "unknown group or probe `{token}` for {flag}; `nettrace -t ?` lists them"
             ));
         }
     }

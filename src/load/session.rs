@@ -112,6 +112,25 @@ impl Session {
         (!self.multi_cookies.is_empty()).then(|| self.percpu_sum("km_misses", 0))
     }
 
+    /// Entry `key` of the per-CPU array `map` as u64 words, one list per
+    /// CPU (empty when the map or entry is missing).
+    pub fn percpu_words(&self, map: &str, key: u32) -> Vec<Vec<u64>> {
+        match self
+            .map(map)
+            .and_then(|m| m.lookup_percpu(&key.to_ne_bytes(), MapFlags::ANY).ok())
+        {
+            Some(Some(values)) => values
+                .iter()
+                .map(|v| {
+                    v.chunks_exact(8)
+                        .map(|b| u64::from_ne_bytes(b.try_into().unwrap_or([0; 8])))
+                        .collect()
+                })
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
     /// The u64 at `offset` of a one-entry per-CPU array, summed over CPUs.
     fn percpu_sum(&self, map: &str, offset: usize) -> u64 {
         let key = 0u32.to_ne_bytes();

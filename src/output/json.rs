@@ -30,6 +30,12 @@ pub enum Kind {
     Packet,
     /// `--monitor`: one finding and its event.
     Finding,
+    /// `--latency`: one skb's span, on the event that ended it.
+    Latency,
+    /// `--func-stats`: hits per probe, for an interval or the whole run.
+    FuncStats,
+    /// `--latency-summary`: the latency histogram, for an interval or the whole run.
+    LatencyHistogram,
 }
 
 /// One output line.
@@ -48,6 +54,76 @@ pub struct Line {
     /// `finding` (its `event` index is 0: the line's own event).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub finding: Option<JsonFinding>,
+    /// `func_stats`, `latency_histogram`: when and over how long.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub counters: Option<JsonCounters>,
+}
+
+/// The counters of an aggregating mode.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JsonCounters {
+    /// As the text output prints it.
+    pub time: String,
+    pub ts_ns: u64,
+    /// The interval the counts cover (absent: the whole run, at its end).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interval_ns: Option<u64>,
+    /// `func_stats`: busiest first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub functions: Option<Vec<JsonFuncHit>>,
+    /// `latency_histogram`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub histogram: Option<JsonHistogram>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JsonFuncHit {
+    pub probe: String,
+    pub hits: u64,
+}
+
+/// A log2 histogram of latencies.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JsonHistogram {
+    pub count: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mean_ns: Option<u64>,
+    /// The whole run's longest (in the end-of-run line only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_ns: Option<u64>,
+    /// Upper bounds of the slots holding the percentiles (microseconds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub p50_below_us: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub p90_below_us: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub p99_below_us: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub p999_below_us: Option<u64>,
+    /// Non-empty slots: values in [from_us, to_us).
+    pub slots: Vec<JsonHistogramSlot>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JsonHistogramSlot {
+    pub from_us: u64,
+    pub to_us: u64,
+    pub count: u64,
+}
+
+/// `--latency`: an skb's timed life.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JsonSpan {
+    pub latency_ns: u64,
+    pub first_probe: String,
+    pub first_ts_ns: u64,
+    pub end_probe: String,
+    pub end_ts_ns: u64,
 }
 
 /// A packet's lifecycle (one text block).
@@ -114,9 +190,15 @@ pub struct JsonEvent {
     pub free: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub netfilter: Option<JsonNetfilter>,
-    /// `--drop-stack`: symbolized frames, innermost first.
+    /// `--drop-stack`, `--trace-stack`: symbolized frames, innermost first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub stack: Vec<String>,
+    /// `--latency-show`: nanoseconds since the packet's previous event.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since_previous_ns: Option<u64>,
+    /// `--latency`: the skb's span (on `latency` lines).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub span: Option<JsonSpan>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -292,7 +374,67 @@ pub fn event(fmt: &Formatter<'_>, ev: &Event) -> JsonEvent {
             hooks: nf.hooks.iter().map(|h| describe(*h)).collect(),
         }),
         stack: ev.stack.iter().map(|a| fmt.kallsyms.describe(*a)).collect(),
+        since_previous_ns: None,
+        span: ev.span.as_deref().map(|s| {
+            let name = |id: u32| probe_by_id(id).map_or("?", |p| p.name).to_string();
+            JsonSpan {
+                latency_ns: s.ns(),
+                first_probe: name(s.first_probe),
+                first_ts_ns: s.first_ts,
+                end_probe: name(s.end_probe),
+                end_ts_ns: s.end_ts,
+            }
+        }),
     }
+}
+
+fn counters_line(kind: Kind, counters: JsonCounters) -> String {
+    to_line(&Line {
+        version: VERSION,
+        kind,
+        event: None,
+        packet: None,
+        finding: None,
+        counters: Some(counters),
+    })
+}
+
+/// A `func_stats` line.
+pub fn func_stats_line(
+    fmt: &Formatter<'_>,
+    ts: u64,
+    interval_ns: Option<u64>,
+    functions: Vec<JsonFuncHit>,
+) -> String {
+    counters_line(
+        Kind::FuncStats,
+        JsonCounters {
+            time: fmt.clock.format(ts),
+            ts_ns: ts,
+            interval_ns,
+            functions: Some(functions),
+            histogram: None,
+        },
+    )
+}
+
+/// A `latency_histogram` line.
+pub fn histogram_line(
+    fmt: &Formatter<'_>,
+    ts: u64,
+    interval_ns: Option<u64>,
+    histogram: JsonHistogram,
+) -> String {
+    counters_line(
+        Kind::LatencyHistogram,
+        JsonCounters {
+            time: fmt.clock.format(ts),
+            ts_ns: ts,
+            interval_ns,
+            functions: None,
+            histogram: Some(histogram),
+        },
+    )
 }
 
 fn to_line(line: &Line) -> String {
@@ -309,6 +451,7 @@ pub fn line(kind: Kind, fmt: &Formatter<'_>, ev: &Event) -> String {
         event: Some(event(fmt, ev)),
         packet: None,
         finding: None,
+        counters: None,
     })
 }
 
@@ -333,6 +476,7 @@ pub fn finding_line(fmt: &Formatter<'_>, rule: &Rule, ev: &Event) -> String {
         event: Some(event(fmt, ev)),
         packet: None,
         finding: Some(finding(fmt, rule, ev, 0)),
+        counters: None,
     })
 }
 
@@ -357,12 +501,27 @@ pub fn context_line(
         kind: Kind::Packet,
         event: None,
         finding: None,
+        counters: None,
         packet: Some(JsonPacketLife {
             skbs: ctx.skbs.iter().map(|s| hex(*s)).collect(),
             complete: ctx.complete,
             free_unseen: ctx.free_unseen.iter().map(|s| hex(*s)).collect(),
             events_not_kept: ctx.truncated,
-            events: events.iter().map(|e| event(fmt, e)).collect(),
+            events: {
+                let mut previous: Option<u64> = None;
+                events
+                    .iter()
+                    .map(|e| {
+                        let mut j = event(fmt, e);
+                        if fmt.latency_show {
+                            j.since_previous_ns =
+                                Some(previous.map_or(0, |p| e.ts.saturating_sub(p)));
+                        }
+                        previous = Some(e.ts);
+                        j
+                    })
+                    .collect()
+            },
             findings,
             root_cause,
         }),

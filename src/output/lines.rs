@@ -19,6 +19,20 @@ pub struct Formatter<'a> {
     /// Print return values (`--ret`); exits loaded for the lifecycle alone
     /// also carry one.
     pub show_ret: bool,
+    /// `--latency-show`: the time since the packet's previous event.
+    pub latency_show: bool,
+    /// `--tiny-show`: after a packet's first line, time, probe and skb only.
+    pub tiny: bool,
+}
+
+/// A duration as people read it: `850ns`, `12.3us`, `4.567ms`, `1.204s`.
+pub fn duration(ns: u64) -> String {
+    match ns {
+        0..1_000 => format!("{ns}ns"),
+        1_000..1_000_000 => format!("{:.1}us", ns as f64 / 1e3),
+        1_000_000..1_000_000_000 => format!("{:.3}ms", ns as f64 / 1e6),
+        _ => format!("{:.3}s", ns as f64 / 1e9),
+    }
 }
 
 /// Names a return value when its meaning is known (`catalogue::retnames`).
@@ -178,17 +192,37 @@ impl Formatter<'_> {
         // (formatting it was over half the cost of a block: callgrind).
         let mut last: Option<&crate::events::Packet> = None;
         let mut summary = String::with_capacity(128);
+        let mut previous_ts: Option<u64> = None;
         for (i, ev) in ctx.sorted_events().into_iter().enumerate() {
-            self.push_event_head(s, ev);
-            if last != Some(&ev.pkt) {
-                summary.clear();
-                push_summary(&mut summary, &ev.pkt);
-                last = Some(&ev.pkt);
+            if self.tiny && i > 0 {
+                s.push('[');
+                self.clock.push(s, ev.ts);
+                s.push_str("] [");
+                s.push_str(probe_column(ev.probe));
+                s.push_str("] ");
+                push_hex(s, ev.skb);
+            } else {
+                self.push_event_head(s, ev);
+                if last != Some(&ev.pkt) {
+                    summary.clear();
+                    push_summary(&mut summary, &ev.pkt);
+                    last = Some(&ev.pkt);
+                }
+                s.push_str(&summary);
+                self.push_event_tail(s, ev);
             }
-            s.push_str(&summary);
-            self.push_event_tail(s, ev);
+            if self.latency_show {
+                let since = previous_ts.map_or(0, |p| ev.ts.saturating_sub(p));
+                s.push_str(" *latency: ");
+                s.push_str(&duration(since));
+                s.push('*');
+            }
+            previous_ts = Some(ev.ts);
             note(s, i);
             s.push('\n');
+            if !ev.stack.is_empty() {
+                s.push_str(&self.stack_block(&ev.stack));
+            }
         }
         if ctx.truncated > 0 {
             let _ = writeln!(
@@ -225,6 +259,35 @@ impl Formatter<'_> {
         self.push_event_head(s, ev);
         push_summary(s, &ev.pkt);
         self.push_event_tail(s, ev);
+    }
+
+    /// `--latency`: the line of an skb's span, at its first event's time:
+    /// `[ts] TCP: ... latency: 12.345ms (ip_rcv -> tcp_v4_rcv)`, with the
+    /// drop reason when the skb was dropped. None for an event without one.
+    pub fn span_line(&self, ev: &Event) -> Option<String> {
+        let span = ev.span.as_deref()?;
+        let name = |id: u32| crate::catalogue::table::probe_by_id(id).map_or("?", |p| p.name);
+        let mut s = format!(
+            "[{}] {}, latency: {} ({} -> {})",
+            self.clock.format(span.first_ts),
+            summary(&ev.pkt),
+            duration(span.ns()),
+            name(span.first_probe),
+            name(span.end_probe)
+        );
+        if ev.is_drop() {
+            s.push_str(", dropped");
+            if let (Some(r), false) = (ev.reason, self.reasons.is_empty()) {
+                let _ = write!(s, ": {}", self.reasons.name(r));
+            }
+            if let Some(loc) = ev.location {
+                let _ = write!(s, " at {}", self.kallsyms.describe(loc));
+            }
+        }
+        if self.detail {
+            let _ = write!(s, ", skb {:x}, cpu {}, pid {}", ev.skb, ev.cpu, ev.pid);
+        }
+        Some(s)
     }
 
     /// The part of an event line before the packet summary.

@@ -3,6 +3,7 @@
 //! the pipeline hands them and hold no run state of their own. Diagnostics
 //! and progress go to stderr through `log`.
 
+pub mod aggregate;
 pub mod diagnosis;
 pub mod json;
 pub mod lines;

@@ -8,10 +8,11 @@
 pub mod admission;
 pub mod limiter;
 
+use crate::events::snapshot::{Counters, Snapshot};
 use crate::events::Event;
 use crate::lifecycle::{Context, Tracker};
 use crate::output::lines::Formatter;
-use crate::output::{diagnosis, json, metrics, Format};
+use crate::output::{aggregate, diagnosis, json, metrics, Format};
 use crate::rules::compile::{Level, Rule};
 use crate::rules::eval::RuleSet;
 use crate::spec::{Mode, ViewSpec};
@@ -29,6 +30,17 @@ enum Stage {
     Lifecycle,
     /// Each event alone through the single-event rules.
     Monitor,
+    /// `--latency`: the spans the kernel sends, at least `min_ns` long.
+    Latency { min_ns: u64 },
+    /// `--func-stats`, `--latency-summary`: the kernel's counters.
+    Aggregate,
+}
+
+/// The aggregating modes' state: the first and the latest snapshot.
+#[derive(Default)]
+struct Aggregate {
+    first: Option<Snapshot>,
+    last: Option<Snapshot>,
 }
 
 /// `--diag`: the rules and what to print.
@@ -54,6 +66,7 @@ pub struct Pipeline<'a> {
     tracker: Option<Tracker>,
     diag: Option<Diag>,
     monitor: Option<Monitor>,
+    aggregate: Aggregate,
     limit: Option<u64>,
     format: Format,
     out: Box<dyn Write + 'a>,
@@ -85,6 +98,9 @@ impl<'a> Pipeline<'a> {
             Mode::Drop { stack } => Stage::Drop { stack: *stack },
             Mode::Basic => Stage::Basic,
             Mode::Monitor(_) => Stage::Monitor,
+            Mode::Latency(l) if l.summary => Stage::Aggregate,
+            Mode::Latency(l) => Stage::Latency { min_ns: l.min_ns },
+            Mode::FuncStats => Stage::Aggregate,
         };
         let (diag, monitor) = match mode {
             Mode::Diag(d) => (
@@ -112,6 +128,7 @@ impl<'a> Pipeline<'a> {
             tracker: (stage == Stage::Lifecycle).then(Tracker::new),
             diag,
             monitor,
+            aggregate: Aggregate::default(),
             limit: view.count,
             format: view.format,
             out,
@@ -185,9 +202,24 @@ impl<'a> Pipeline<'a> {
         if matches!(self.stage, Stage::Drop { .. }) && !ev.is_drop() {
             return;
         }
+        if self.stage == Stage::Aggregate {
+            return;
+        }
+        if let Stage::Latency { min_ns } = self.stage {
+            if ev.span.as_deref().is_none_or(|s| s.ns() < min_ns) {
+                return;
+            }
+        }
         let mut text = std::mem::take(&mut self.line);
         text.clear();
         match (self.stage, self.format) {
+            (Stage::Latency { .. }, Format::Text) => {
+                text.push_str(&self.fmt.span_line(&ev).unwrap_or_default());
+                text.push('\n');
+            }
+            (Stage::Latency { .. }, Format::Json) => {
+                text.push_str(&json::line(json::Kind::Latency, &self.fmt, &ev))
+            }
             (Stage::Drop { stack }, Format::Text) => {
                 text.push_str(&self.fmt.drop_line(&ev));
                 text.push('\n');
@@ -201,6 +233,9 @@ impl<'a> Pipeline<'a> {
             (_, Format::Text) => {
                 self.fmt.push_event_line(&mut text, &ev);
                 text.push('\n');
+                if !ev.stack.is_empty() {
+                    text.push_str(&self.fmt.stack_block(&ev.stack));
+                }
             }
             (_, Format::Json) => text.push_str(&json::line(json::Kind::Event, &self.fmt, &ev)),
         }
@@ -268,11 +303,106 @@ impl<'a> Pipeline<'a> {
         }
     }
 
+    /// The kernel's counters as of `snap.ts` (aggregating modes): what
+    /// changed since the previous snapshot is printed.
+    pub fn snapshot(&mut self, snap: Snapshot) {
+        if self.stage != Stage::Aggregate || self.finished() {
+            return;
+        }
+        let Some(previous) = self.aggregate.last.replace(snap.clone()) else {
+            self.aggregate.first = Some(snap);
+            return;
+        };
+        let interval = snap.ts.saturating_sub(previous.ts);
+        let title = format!("in the last {:.2}s", interval as f64 / 1e9);
+        let text = match (&snap.counters, &previous.counters) {
+            (Counters::FuncHits(now), Counters::FuncHits(before)) => {
+                let delta = hits_since(now, before);
+                if delta.is_empty() {
+                    return;
+                }
+                match self.format {
+                    Format::Text => aggregate::func_table_text(
+                        &self.fmt,
+                        Some(snap.ts),
+                        &format!("probe hits {title}"),
+                        &delta,
+                    ),
+                    Format::Json => {
+                        aggregate::func_table_json(&self.fmt, snap.ts, Some(interval), &delta)
+                    }
+                }
+            }
+            (Counters::Latency(now), Counters::Latency(before)) => {
+                let delta = now.since(before);
+                if delta.count == 0 {
+                    return;
+                }
+                match self.format {
+                    Format::Text => aggregate::histogram_text(
+                        &self.fmt,
+                        Some(snap.ts),
+                        &format!("packet latency {title}"),
+                        &delta,
+                        false,
+                    ),
+                    Format::Json => {
+                        aggregate::histogram_json(&self.fmt, snap.ts, Some(interval), &delta)
+                    }
+                }
+            }
+            _ => return,
+        };
+        self.write(&text);
+        self.printed += 1;
+    }
+
+    /// The aggregating modes' end-of-run totals.
+    fn print_totals(&mut self) {
+        let (Some(first), Some(last)) = (&self.aggregate.first, &self.aggregate.last) else {
+            return;
+        };
+        let span = last.ts.saturating_sub(first.ts);
+        let title = format!("in all ({:.2}s)", span as f64 / 1e9);
+        let text = match (&last.counters, &first.counters) {
+            (Counters::FuncHits(now), Counters::FuncHits(before)) => {
+                let all = hits_since(now, before);
+                match self.format {
+                    Format::Text => aggregate::func_table_text(
+                        &self.fmt,
+                        None,
+                        &format!("probe hits {title}"),
+                        &all,
+                    ),
+                    Format::Json => aggregate::func_table_json(&self.fmt, last.ts, None, &all),
+                }
+            }
+            (Counters::Latency(now), Counters::Latency(before)) => {
+                let all = now.since(before);
+                match self.format {
+                    Format::Text => aggregate::histogram_text(
+                        &self.fmt,
+                        None,
+                        &format!("packet latency {title}"),
+                        &all,
+                        true,
+                    ),
+                    Format::Json => aggregate::histogram_json(&self.fmt, last.ts, None, &all),
+                }
+            }
+            _ => return,
+        };
+        self.write(&text);
+    }
+
     /// The end of the run: print every packet still open.
     pub fn finish(&mut self) {
         if let Some(tracker) = self.tracker.as_mut() {
             let rest = tracker.drain();
             self.print_contexts(rest);
+        }
+        if self.stage == Stage::Aggregate && !self.broken_pipe {
+            self.print_totals();
         }
         self.flush();
     }
@@ -337,4 +467,15 @@ impl<'a> Pipeline<'a> {
             }
         }
     }
+}
+
+/// Hits per probe since `before` (probes with none left out).
+fn hits_since(now: &[(u32, u64)], before: &[(u32, u64)]) -> Vec<(u32, u64)> {
+    now.iter()
+        .map(|(id, n)| {
+            let earlier = before.iter().find(|(b, _)| b == id).map_or(0, |(_, n)| *n);
+            (*id, n.saturating_sub(earlier))
+        })
+        .filter(|(_, n)| *n > 0)
+        .collect()
 }

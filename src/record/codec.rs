@@ -19,6 +19,7 @@ mod has {
     pub const STACK_ID: u8 = 1 << 4;
     pub const NF: u8 = 1 << 5;
     pub const STACK: u8 = 1 << 6;
+    pub const SPAN: u8 = 1 << 7;
 }
 
 /// Which optional netfilter facts follow (the netfilter presence byte).
@@ -40,6 +41,7 @@ pub fn encode(ev: &Event, out: &mut Vec<u8>) {
         (ev.stack_id.is_some(), has::STACK_ID),
         (ev.nf.is_some(), has::NF),
         (!ev.stack.is_empty(), has::STACK),
+        (ev.span.is_some(), has::SPAN),
     ] {
         if set {
             present |= bit;
@@ -73,6 +75,12 @@ pub fn encode(ev: &Event, out: &mut Vec<u8>) {
     }
     if !ev.stack.is_empty() {
         encode_addresses(&ev.stack, out);
+    }
+    if let Some(span) = &ev.span {
+        out.extend_from_slice(&span.first_ts.to_le_bytes());
+        out.extend_from_slice(&span.end_ts.to_le_bytes());
+        out.extend_from_slice(&span.first_probe.to_le_bytes());
+        out.extend_from_slice(&span.end_probe.to_le_bytes());
     }
 }
 
@@ -205,6 +213,14 @@ pub fn decode(frame: &[u8]) -> Result<Event, CodecError> {
     }
     if present & has::STACK != 0 {
         ev.stack = r.addresses()?.into_boxed_slice();
+    }
+    if present & has::SPAN != 0 {
+        ev.span = Some(Box::new(crate::events::Span {
+            first_ts: r.u64()?,
+            end_ts: r.u64()?,
+            first_probe: r.u32()?,
+            end_probe: r.u32()?,
+        }));
     }
     match r.rest.len() {
         0 => Ok(ev),

@@ -20,10 +20,11 @@ use serde::{Deserialize, Serialize};
 pub const MAGIC: &[u8; 6] = b"NTREC\0";
 /// The format this nettrace writes. Version 1: `Event` as of nettrace 0.1,
 /// postcard-encoded. Version 2: the same `Event`, in `codec`'s fixed-width
-/// fields.
-pub const FORMAT_VERSION: u16 = 2;
+/// fields. Version 3: events may carry a latency span, and counter
+/// snapshots (`events::snapshot`, postcard) of the aggregating modes.
+pub const FORMAT_VERSION: u16 = 3;
 /// Formats this nettrace reads.
-pub const READABLE_VERSIONS: &[u16] = &[1, 2];
+pub const READABLE_VERSIONS: &[u16] = &[1, 2, 3];
 /// No frame is this large; a larger length means a damaged file.
 pub const MAX_FRAME: u32 = 1 << 20;
 
@@ -33,6 +34,7 @@ pub mod kind {
     pub const SYMBOL: u8 = b'S';
     pub const EVENT: u8 = b'E';
     pub const TICK: u8 = b'T';
+    pub const SNAPSHOT: u8 = b'C';
     pub const END: u8 = b'X';
 }
 

@@ -6,6 +6,7 @@
 
 use super::{codec, kind, End, Header, Symbol, MAGIC, MAX_FRAME, READABLE_VERSIONS};
 use crate::catalogue::table::probe;
+use crate::events::snapshot::{Counters, Snapshot};
 use crate::events::Event;
 use crate::kernel::btf::DropReasons;
 use crate::kernel::kallsyms::Kallsyms;
@@ -43,6 +44,8 @@ pub enum ReadError {
 pub enum Input {
     Event(Event),
     Tick(u64),
+    /// An aggregating mode's counters (format 3).
+    Snapshot(Snapshot),
 }
 
 /// An opened recording.
@@ -123,6 +126,7 @@ impl Frames {
             kind::SYMBOL,
             kind::EVENT,
             kind::TICK,
+            kind::SNAPSHOT,
             kind::END,
         ]
         .contains(&kind)
@@ -274,7 +278,7 @@ impl Recording {
             let at = frames.offset;
             // The scan wants symbols and the end; events and ticks are
             // decoded by `inputs`, so here they are only stepped over.
-            match frames.next_of(|k| k != kind::EVENT && k != kind::TICK) {
+            match frames.next_of(|k| k != kind::EVENT && k != kind::TICK && k != kind::SNAPSHOT) {
                 None => break,
                 Some(Err(e)) => {
                     damage = Some(e);
@@ -398,6 +402,26 @@ impl Iterator for Inputs<'_> {
                         return Some(Err(self.frames.damaged(at, "a tick frame is not 8 bytes")));
                     };
                     return Some(Ok(Input::Tick(u64::from_le_bytes(raw))));
+                }
+                kind::SNAPSHOT => {
+                    let Ok(mut snap) = postcard::from_bytes::<Snapshot>(bytes) else {
+                        self.ended = true;
+                        return Some(Err(self
+                            .frames
+                            .damaged(at, "a counter snapshot does not decode")));
+                    };
+                    // Probe ids are this recording's; map them to ours.
+                    if let Counters::FuncHits(hits) = &mut snap.counters {
+                        let ids = &self.rec.probe_ids;
+                        hits.retain_mut(|(id, _)| match ids.get(*id as usize).copied().flatten() {
+                            Some(ours) => {
+                                *id = ours;
+                                true
+                            }
+                            None => false,
+                        });
+                    }
+                    return Some(Ok(Input::Snapshot(snap)));
                 }
                 _ => {}
             }

@@ -84,6 +84,12 @@ impl Recorder {
         self.frame = buf;
     }
 
+    /// An aggregating mode's counters.
+    pub fn snapshot(&mut self, snap: &crate::events::snapshot::Snapshot) {
+        let bytes = postcard::to_stdvec(snap).expect("snapshots serialize");
+        self.frame(kind::SNAPSHOT, &bytes);
+    }
+
     /// The pipeline looked for finished packets at `now`.
     pub fn tick(&mut self, now: u64) {
         self.frame(kind::TICK, &now.to_le_bytes());

@@ -9,7 +9,7 @@ use crate::kernel::caps;
 use crate::load::attach::{self, LoadSettings, PlannedProbe};
 use crate::load::plan::{Mechanism, ProbeMode, SkipReason};
 use crate::load::session::Session;
-use crate::spec::{Mode, ProbeSpec};
+use crate::spec::{Mode, ProbeSpec, TraceControls};
 use std::collections::BTreeMap;
 use std::time::Instant;
 
@@ -177,10 +177,14 @@ pub fn bench_floor() -> bool {
 /// A packet's life ends at a free or drop and spans its clones: the
 /// lifecycle mode adds the probes that see those (`extra` in the
 /// catalogue) to whatever `-t` chose, or contexts could never end.
-fn with_life_probes(mut selection: Vec<&'static ProbeDef>) -> Vec<&'static ProbeDef> {
+fn with_life_probes(
+    mut selection: Vec<&'static ProbeDef>,
+    excluded: &[&'static ProbeDef],
+) -> Vec<&'static ProbeDef> {
     let added: Vec<&'static ProbeDef> = PROBES
         .iter()
         .filter(|p| p.extra.is_some() && p.default_on)
+        .filter(|p| !excluded.iter().any(|x| x.id == p.id))
         .filter(|p| !selection.iter().any(|s| s.id == p.id))
         .collect();
     if !added.is_empty() {
@@ -197,8 +201,8 @@ fn with_life_probes(mut selection: Vec<&'static ProbeDef>) -> Vec<&'static Probe
 
 /// The probes a run of `mode` attaches: `--drop` the drop tracepoint,
 /// `--monitor` those its rules need (`monitor_probes`), the lifecycle
-/// modes `-t`'s choice with the probes that end or split a packet's life,
-/// `--basic` `-t`'s choice alone.
+/// and latency modes `-t`'s choice with the probes that end or split a
+/// packet's life, `--basic` and `--func-stats` `-t`'s choice alone.
 pub fn select(mode: &Mode, probes: &ProbeSpec, monitor_probes: &[u32]) -> Vec<&'static ProbeDef> {
     match mode {
         Mode::Drop { .. } => PROBES
@@ -209,7 +213,25 @@ pub fn select(mode: &Mode, probes: &ProbeSpec, monitor_probes: &[u32]) -> Vec<&'
             .iter()
             .filter_map(|id| PROBES.get(*id as usize))
             .collect(),
-        Mode::Lifecycle | Mode::Diag(_) => with_life_probes(probes.selection.clone()),
-        Mode::Basic => probes.selection.clone(),
+        Mode::Lifecycle | Mode::Diag(_) | Mode::Latency(_) => {
+            with_life_probes(probes.selection.clone(), &probes.trace.exclude)
+        }
+        Mode::Basic | Mode::FuncStats => probes.selection.clone(),
     }
+}
+
+/// The roles the `--trace-*` flags give probes, for `PROBE_FLAGS`.
+pub fn probe_flags(trace: &TraceControls) -> Vec<(u32, u8)> {
+    use crate::abi::probe_flags as pf;
+    let mut flags: BTreeMap<u32, u8> = BTreeMap::new();
+    for (list, bit) in [
+        (&trace.matcher, pf::MATCHER),
+        (&trace.stack, pf::STACK),
+        (&trace.end, pf::END),
+    ] {
+        for p in list {
+            *flags.entry(p.id).or_default() |= bit;
+        }
+    }
+    flags.into_iter().collect()
 }

@@ -7,6 +7,7 @@
 
 pub mod attach;
 pub mod check;
+pub mod counters;
 pub mod error;
 pub mod kernel;
 pub mod replay;

@@ -38,6 +38,8 @@ pub fn run(spec: &RunSpec, file: &Path) -> Result<(), Fatal> {
         kallsyms: &rec.kallsyms,
         detail: spec.view.detail,
         show_ret: spec.view.ret,
+        latency_show: spec.view.latency_show,
+        tiny: spec.view.tiny,
     };
     let mut pipeline = Pipeline::stdout(fmt, &spec.mode, &spec.view, rules, None);
     let mut admission = Admission::new(spec.filter, spec.mode.lifecycle());
@@ -54,6 +56,7 @@ pub fn run(spec: &RunSpec, file: &Path) -> Result<(), Fatal> {
                 }
             }
             Ok(Input::Tick(now)) => pipeline.tick(now),
+            Ok(Input::Snapshot(snap)) => pipeline.snapshot(snap),
             Err(e) => {
                 damage = Some(e);
                 break;

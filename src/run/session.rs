@@ -6,7 +6,7 @@
 use super::attach::{self as run_attach, bench_floor, direct_loads, load_with_fallback};
 use super::error::{ExitCode, Fatal};
 use super::kernel::{open_kernel, Exits, KernelContext};
-use crate::abi::nt_config;
+use crate::abi::{latency_mode, nt_config};
 use crate::catalogue::table::{RetKind, PROBES};
 use crate::events::Event;
 use crate::kernel::btf::DropReasons;
@@ -26,6 +26,9 @@ use std::cell::{Cell, RefCell};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+/// How often the aggregating modes read and print the kernel's counters.
+const SNAPSHOT_EVERY: Duration = Duration::from_secs(1);
 
 /// How often `-v` reports progress.
 const PROGRESS_EVERY: Duration = Duration::from_secs(2);
@@ -132,13 +135,28 @@ fn attach(
             drop_stack: u8::from(spec.mode.drop_stack()),
             hooks: u8::from(spec.mode.hooks()),
             bench_floor: u8::from(bench_floor()),
+            latency: match spec.mode {
+                Mode::Latency(l) if l.summary => latency_mode::HISTOGRAM,
+                Mode::Latency(_) => latency_mode::SPANS,
+                _ => latency_mode::OFF,
+            },
+            latency_free: u8::from(matches!(spec.mode, Mode::Latency(l) if l.free)),
+            func_stats: u8::from(spec.mode == Mode::FuncStats),
+            noclone: u8::from(spec.probes.trace.noclone),
+            matcher: u8::from(!spec.probes.trace.matcher.is_empty()),
+            min_latency_ns: match spec.mode {
+                Mode::Latency(l) => l.min_ns,
+                _ => 0,
+            },
             wake_bytes: 64 * 1024,
             rate_limit: spec.rate_kernel,
+            ..Default::default()
         },
         btf_path: spec.probes.btf.clone(),
         kprobe_multi: kernel.kprobe_multi(),
         direct_loads: direct_loads(&kernel.btf),
         quiet_returns,
+        probe_flags: run_attach::probe_flags(&spec.probes.trace),
     };
     let exits = Exits {
         all: spec.view.ret,
@@ -232,6 +250,8 @@ pub fn run(spec: &RunSpec, loaded: Option<&Loaded>) -> Result<(), Fatal> {
         kallsyms: kernel.kallsyms(),
         detail: spec.view.detail,
         show_ret: spec.view.ret,
+        latency_show: spec.view.latency_show,
+        tiny: spec.view.tiny,
     };
     let recorder = match &spec.record {
         Some(path) => Some(
@@ -296,10 +316,21 @@ fn read_events(
     metrics: Option<metrics::Shared>,
     stop: &AtomicBool,
 ) -> Result<(Counts, Option<Result<(), RecordError>>), Fatal> {
-    let (hooks, drop_stack) = (spec.mode.hooks(), spec.mode.drop_stack());
+    let hooks = spec.mode.hooks();
+    let stacks = spec.mode.drop_stack() || !spec.probes.trace.stack.is_empty();
     let pipeline = RefCell::new(pipeline);
     let recorder = RefCell::new(recorder);
     let undecodable = Cell::new(0u64);
+    let attached_ids: Vec<u32> = session.report.attached.iter().map(|(id, _)| *id).collect();
+    let mut last_snapshot = Instant::now();
+    let take_snapshot = |now: u64| {
+        if let Some(snap) = super::counters::read(session, &spec.mode, &attached_ids, now) {
+            if let Some(r) = recorder.borrow_mut().as_mut() {
+                r.snapshot(&snap);
+            }
+            pipeline.borrow_mut().snapshot(snap);
+        }
+    };
     let events = session
         .map("events")
         .ok_or_else(|| Fatal::new(ExitCode::Runtime, "the BPF object has no events map"))?;
@@ -320,7 +351,7 @@ fn read_events(
                     return 0;
                 }
             };
-            enrich(&mut ev, session, hooks, drop_stack);
+            enrich(&mut ev, session, hooks, stacks);
             if let Some(r) = recorder.borrow_mut().as_mut() {
                 r.event(&ev, kernel.kallsyms());
             }
@@ -331,6 +362,7 @@ fn read_events(
     let ring = builder.build().map_err(ring_error)?;
 
     eprintln!("begin trace...");
+    take_snapshot(crate::output::time::monotonic_now());
     let mut last_report = Instant::now();
     let mut lost_reported = 0;
     loop {
@@ -342,6 +374,10 @@ fn read_events(
             let now = crate::output::time::monotonic_now();
             if let Some(r) = recorder.borrow_mut().as_mut() {
                 r.tick(now);
+            }
+            if last_snapshot.elapsed() >= SNAPSHOT_EVERY {
+                take_snapshot(now);
+                last_snapshot = Instant::now();
             }
             let mut p = pipeline.borrow_mut();
             p.tick(now);
@@ -376,6 +412,7 @@ fn read_events(
         }
     }
     drop(ring);
+    take_snapshot(crate::output::time::monotonic_now());
     let mut p = pipeline.into_inner();
     p.finish();
     let counts = Counts {

@@ -100,6 +100,8 @@ fn drop_event_and_detail_lines() {
         kallsyms: &ksyms,
         detail,
         show_ret: true,
+        latency_show: false,
+        tiny: false,
     };
     let ev = drop_event();
     let mut ret_ev = ev.clone();
@@ -229,6 +231,8 @@ fn context_blocks() {
         kallsyms: &ksyms,
         detail,
         show_ret: true,
+        latency_show: false,
+        tiny: false,
     };
     // 2026-11-25 00:00:00 UTC, minus the 5 s of uptime in the events.
     let wall = Clock::wall_utc(1_795_564_800_000_000_000 - 5_000_000_000);

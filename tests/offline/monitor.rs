@@ -132,6 +132,8 @@ fn monitor_output(format: OutputFormat, journal: bool, metrics: bool) -> (String
         kallsyms: &s.kallsyms,
         detail: false,
         show_ret: false,
+        latency_show: false,
+        tiny: false,
     };
     let mode = Mode::Monitor(MonitorSpec {
         rules: RuleSource::default(),

@@ -75,6 +75,7 @@ fn write(path: &Path, s: &script::Script, inputs: &[Input]) {
         match i {
             Input::Event(ev) => r.event(ev, &s.kallsyms),
             Input::Tick(t) => r.tick(*t),
+            Input::Snapshot(snap) => r.snapshot(snap),
         }
     }
     r.finish(&End { events: 8, lost: 0 }).unwrap();
@@ -117,12 +118,15 @@ fn print(
         kallsyms,
         detail: false,
         show_ret: false,
+        latency_show: false,
+        tiny: false,
     };
     let mut p = Pipeline::new(fmt, &mode, &view, rules, None, Box::new(buf.clone()));
     for i in inputs {
         match i {
             Input::Event(ev) => p.event(ev),
             Input::Tick(t) => p.tick(t),
+            Input::Snapshot(snap) => p.snapshot(snap),
         }
     }
     p.finish();

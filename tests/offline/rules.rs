@@ -345,6 +345,8 @@ mod diagnosis {
             kallsyms: &ksyms,
             detail: false,
             show_ret: false,
+            latency_show: false,
+            tiny: false,
         };
         let mut ping = Packet::empty();
         ping.source = PacketSource::Header;
@@ -572,6 +574,8 @@ fn missing_fields_are_phrased_away() {
         kallsyms: &ksyms,
         detail: false,
         show_ret: false,
+        latency_show: false,
+        tiny: false,
     };
     let mut icmp = Packet::empty();
     icmp.source = PacketSource::Header;

@@ -1,0 +1,44 @@
+//! The aggregating modes' counters, read from the kernel's per-CPU maps
+//! into a `Snapshot` (`--func-stats`: `func_hits`; `--latency-summary`:
+//! `latency_hist`).
+
+use crate::abi::HIST_SLOTS;
+use crate::events::snapshot::{Counters, Histogram, Snapshot};
+use crate::load::session::Session;
+use crate::spec::Mode;
+
+/// The counters of `mode` now, None for a mode that keeps none. `probes`:
+/// the attached probes' ids.
+pub fn read(session: &Session, mode: &Mode, probes: &[u32], now: u64) -> Option<Snapshot> {
+    let counters = match mode {
+        Mode::FuncStats => Counters::FuncHits(
+            probes
+                .iter()
+                .map(|id| {
+                    let per_cpu = session.percpu_words("func_hits", *id);
+                    (*id, per_cpu.iter().filter_map(|w| w.first()).sum())
+                })
+                .collect(),
+        ),
+        Mode::Latency(l) if l.summary => {
+            let mut h = Histogram::empty();
+            for words in session.percpu_words("latency_hist", 0) {
+                h.add(&histogram_of(&words));
+            }
+            Counters::Latency(h)
+        }
+        _ => return None,
+    };
+    Some(Snapshot { ts: now, counters })
+}
+
+/// One CPU's `struct nt_hist`, as u64 words: the slots, count, sum, max.
+fn histogram_of(words: &[u64]) -> Histogram {
+    let at = |i: usize| words.get(i).copied().unwrap_or(0);
+    Histogram {
+        slots: (0..HIST_SLOTS).map(at).collect(),
+        count: at(HIST_SLOTS),
+        sum_ns: at(HIST_SLOTS + 1),
+        max_ns: at(HIST_SLOTS + 2),
+    }
+}
