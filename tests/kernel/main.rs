@@ -10,6 +10,7 @@ mod diag;
 mod drop;
 mod host;
 mod lifecycle;
+mod modes;
 mod monitor;
 mod netfilter;
 mod record;

@@ -31,10 +31,11 @@ fn view_flags<'a>(live: &[&'a str]) -> Vec<&'a str> {
     let mut it = live.iter();
     while let Some(a) = it.next() {
         match *a {
-            "-t" | "--record" => {
+            "-t" | "--record" | "--trace-free" | "--trace-stack" | "--trace-matcher"
+            | "--trace-exclude" => {
                 it.next();
             }
-            "--hooks" => {}
+            "--hooks" | "--latency-free" | "--trace-noclone" | "--force" => {}
             a => out.push(a),
         }
     }
@@ -202,4 +203,45 @@ fn a_recorded_forward_drop_and_nat_replay_identically() {
     let text = live.stdout.join("\n");
     assert!(text.contains("NAT happens"), "{text}");
     assert_replay_matches(file.to_str().unwrap(), &args, &live.stdout);
+}
+
+/// The kernel-side modes: latency spans, the latency histogram and the
+/// function statistics (counter snapshots) replay as they printed live.
+#[test]
+fn recorded_latency_and_counters_replay_identically() {
+    if !require_root() {
+        return;
+    }
+    let net = TwoHosts::new("rclat");
+    let dir = tempfile::tempdir().unwrap();
+    let files: Vec<String> = ["spans", "histogram", "hits"]
+        .iter()
+        .map(|n| {
+            dir.path()
+                .join(format!("{n}.ntrec"))
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    let filter = ["-t", "link", "-p", "icmp", "--addr", &net.a_addr];
+    let runs: Vec<Vec<&str>> = [
+        ("--latency", &files[0]),
+        ("--latency-summary", &files[1]),
+        ("--func-stats", &files[2]),
+    ]
+    .iter()
+    .map(|(mode, file)| {
+        let mut v = vec![*mode, "--record", file.as_str()];
+        v.extend_from_slice(&filter);
+        v
+    })
+    .collect();
+    let tracers = [start(&runs[0]), start(&runs[1]), start(&runs[2])];
+    assert!(ping(&net.a, &net.b_addr, 3));
+    std::thread::sleep(Duration::from_millis(1500));
+    let finished = crate::runner::stop_all(tracers);
+    for ((args, file), live) in runs.iter().zip(&files).zip(&finished) {
+        assert_eq!(live.code, Some(0), "{}", live.stderr);
+        assert_replay_matches(file, args, &live.stdout);
+    }
 }

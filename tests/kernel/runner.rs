@@ -74,6 +74,8 @@ pub fn require_root() -> bool {
 pub enum Cap {
     Fentry,
     Kprobe,
+    /// The netem qdisc (`tc qdisc ... netem delay`), to delay packets.
+    Netem,
 }
 
 impl Cap {
@@ -81,6 +83,7 @@ impl Cap {
         match self {
             Cap::Fentry => "fentry",
             Cap::Kprobe => "kprobe",
+            Cap::Netem => "netem",
         }
     }
 }
@@ -107,6 +110,7 @@ pub fn has(cap: Cap) -> bool {
     match std::env::var("NETTRACE_KERNEL_PROFILE").as_deref() {
         Ok("host") => false,
         Ok("vm") => true,
+        _ if cap == Cap::Netem => netem_works(),
         _ => {
             let out = Command::new(bin())
                 .arg("--check")
@@ -288,4 +292,24 @@ impl Drop for Running {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Whether this kernel has the netem qdisc: tried on the loopback of a
+/// namespace made for it.
+fn netem_works() -> bool {
+    let name = format!("ntt-{}-netem-probe", std::process::id());
+    let ip = |args: &[&str]| {
+        Command::new("ip")
+            .args(args)
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    if !ip(&["netns", "add", &name]) {
+        return false;
+    }
+    let works = ip(&[
+        "netns", "exec", &name, "tc", "qdisc", "add", "dev", "lo", "root", "netem", "delay", "1ms",
+    ]);
+    ip(&["netns", "del", &name]);
+    works
 }

@@ -94,7 +94,8 @@ pub struct TwoHosts {
     pub b: Netns,
     pub a_addr: String,
     pub b_addr: String,
-    /// b's end of the veth pair.
+    /// a's and b's ends of the veth pair.
+    pub a_if: String,
     pub b_if: String,
 }
 
@@ -118,6 +119,7 @@ impl TwoHosts {
             b,
             a_addr,
             b_addr,
+            a_if: format!("nt{n}a"),
             b_if: format!("nt{n}b"),
         }
     }
@@ -378,4 +380,44 @@ impl Drop for PacketTap {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Delays every packet `ifname` in `ns` sends by `ms` (netem).
+pub fn netem_delay(ns: &Netns, ifname: &str, ms: u32) {
+    let delay = format!("{ms}ms");
+    ns.exec(&[
+        "tc", "qdisc", "add", "dev", ifname, "root", "netem", "delay", &delay,
+    ]);
+}
+
+/// Sends `count` UDP datagrams from `ns` (port 4000) to `dst:port`, where
+/// a socket in `receiver` holds them unread for `hold_ms` after the first
+/// arrives (it peeks at it), then closes: the close drops them.
+pub fn udp_left_in_queue(
+    ns: &Netns,
+    receiver: &Netns,
+    dst: &str,
+    port: u16,
+    count: u32,
+    hold_ms: u32,
+) {
+    let server = format!(
+        "import socket,time\n\
+         s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM); s.bind(('{dst}',{port}))\n\
+         s.settimeout(10); s.recv(100, socket.MSG_PEEK)\n\
+         time.sleep({hold_ms}/1000)\n\
+         s.close()\n"
+    );
+    let mut child = Command::new("ip")
+        .args(["netns", "exec", &receiver.name, "python3", "-c", &server])
+        .spawn()
+        .expect("spawn the UDP receiver");
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let client = format!(
+        "import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); \
+         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(('', 4000))\n\
+         for _ in range({count}): s.sendto(b'nettrace-test', ('{dst}', {port}))"
+    );
+    ns.exec(&["python3", "-c", &client]);
+    let _ = child.wait();
 }

@@ -92,6 +92,73 @@ fn bad_values_exit_2_with_one_line() {
             "minimum is above the maximum",
         ),
         (&["--drop", "--tcp-flags", "SX"], "invalid TCP flag `X`"),
+        (&["--latency", "--func-stats"], "pick one"),
+        (&["--latency", "--latency-summary"], "pick one"),
+        (
+            &["--min-latency", "100"],
+            "--min-latency goes with --latency",
+        ),
+        (
+            &["--latency-summary", "--min-latency", "100"],
+            "--min-latency goes with --latency",
+        ),
+        (
+            &["--latency-free"],
+            "--latency-free goes with --latency or --latency-summary",
+        ),
+        (
+            &["--drop", "--latency-show"],
+            "--latency-show goes with the modes that print packets",
+        ),
+        (
+            &["--basic", "--tiny-show"],
+            "--tiny-show goes with the modes that print packets",
+        ),
+        (
+            &["--trace-free", "ip_rcv"],
+            "--trace-free goes with --latency or --latency-summary",
+        ),
+        (
+            &["--basic", "--trace-matcher", "ip_rcv"],
+            "--trace-matcher goes with the modes that follow packets",
+        ),
+        (
+            &["--func-stats", "--trace-noclone"],
+            "--trace-noclone goes with the modes that follow packets",
+        ),
+        (
+            &["--latency", "--trace-stack", "ip_rcv"],
+            "--trace-stack goes with the modes that print events",
+        ),
+        (
+            &["--drop", "--trace-exclude", "ip_rcv"],
+            "--trace-exclude goes with the modes that take -t",
+        ),
+        (
+            &["--trace-stack", "no_such_fn"],
+            "unknown group or probe `no_such_fn` for --trace-stack",
+        ),
+        (
+            &["--latency", "--ret"],
+            "--ret applies to modes that print events",
+        ),
+        (
+            &["--func-stats", "--detail"],
+            "--detail applies to modes that print packets",
+        ),
+        (&["-t", "all"], "-t all without a filter"),
+        (
+            &["--basic", "-t", "all"],
+            "add a filter (-s/-d/-p/-P...) or --force",
+        ),
+        (
+            &["-t", "link", "--trace-exclude", "link"],
+            "no probe is left to attach",
+        ),
+        (
+            &["replay", "x.ntrec", "--func-stats", "--latency-show"],
+            "--latency-show goes with",
+        ),
         (
             &["--drop", "--tcp-flags", "syn,foo"],
             "invalid TCP flag `foo`",

@@ -525,3 +525,122 @@ fn live_flags_before_a_subcommand_are_refused_not_ignored() {
         "{err}"
     );
 }
+
+/// The kernel-side modes' inputs: span events (`--latency`) and counter
+/// snapshots (`--func-stats`, `--latency-summary`) read back from a
+/// recording as written, and print the same text and JSON; the text is
+/// held by snapshots.
+#[test]
+fn spans_and_counter_snapshots_record_and_print() {
+    use nettrace::events::snapshot::{Counters, Histogram, Snapshot};
+    use nettrace::events::Span;
+    use nettrace::spec::LatencySpec;
+    let s = script();
+    let probe = |name: &str| nettrace::catalogue::table::probe(name).unwrap().id;
+    let mut spans = Vec::new();
+    for (i, ms) in [3u64, 45, 120].iter().enumerate() {
+        let mut ev = s.events[0].clone();
+        ev.ts = 2_000_000_000 + i as u64 * 1_000_000_000;
+        ev.span = Some(Box::new(Span {
+            first_ts: ev.ts - ms * 1_000_000,
+            end_ts: ev.ts,
+            first_probe: probe("ip_rcv"),
+            end_probe: probe("tcp_v4_rcv"),
+        }));
+        spans.push(Input::Event(ev));
+    }
+    let hist = |values: &[u64]| {
+        let mut h = Histogram::empty();
+        values.iter().for_each(|v| h.record(*v));
+        h
+    };
+    let latency = [
+        Snapshot {
+            ts: 1_000_000_000,
+            counters: Counters::Latency(Histogram::empty()),
+        },
+        Snapshot {
+            ts: 2_000_000_000,
+            counters: Counters::Latency(hist(&[1_500, 40_000, 41_000, 3_000_000])),
+        },
+        Snapshot {
+            ts: 3_000_000_000,
+            counters: Counters::Latency(hist(&[1_500, 40_000, 41_000, 3_000_000, 90_000])),
+        },
+    ];
+    let hits =
+        |n: u64| Counters::FuncHits(vec![(probe("ip_rcv"), n), (probe("tcp_v4_rcv"), n / 2)]);
+    let func = [
+        Snapshot {
+            ts: 1_000_000_000,
+            counters: hits(0),
+        },
+        Snapshot {
+            ts: 2_000_000_000,
+            counters: hits(10),
+        },
+        Snapshot {
+            ts: 3_000_000_000,
+            counters: hits(30),
+        },
+    ];
+    let modes: [(&str, Mode, Vec<Input>); 3] = [
+        (
+            "latency_spans",
+            Mode::Latency(LatencySpec {
+                summary: false,
+                min_ns: 10_000_000,
+                free: false,
+            }),
+            spans,
+        ),
+        (
+            "latency_histogram",
+            Mode::Latency(LatencySpec {
+                summary: true,
+                min_ns: 0,
+                free: false,
+            }),
+            latency.into_iter().map(Input::Snapshot).collect(),
+        ),
+        (
+            "func_stats",
+            Mode::FuncStats,
+            func.into_iter().map(Input::Snapshot).collect(),
+        ),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    for (name, mode, inputs) in modes {
+        let path = dir.path().join(format!("{name}.ntrec"));
+        write(&path, &s, &inputs);
+        let rec = Recording::open(&path).unwrap();
+        let read: Vec<Input> = rec.inputs().unwrap().map(Result::unwrap).collect();
+        assert_eq!(read, inputs, "{name}");
+        for format in [OutputFormat::Text, OutputFormat::Json] {
+            let direct = print(
+                inputs.clone(),
+                &s.kallsyms,
+                &s.reasons,
+                mode.clone(),
+                false,
+                format,
+            );
+            let replayed = print(
+                read.clone(),
+                &rec.kallsyms,
+                &rec.reasons,
+                mode.clone(),
+                false,
+                format,
+            );
+            assert_eq!(direct, replayed, "{name}");
+            if format == OutputFormat::Json {
+                for l in direct.lines() {
+                    serde_json::from_str::<nettrace::output::json::Line>(l)
+                        .unwrap_or_else(|e| panic!("{e}: {l}"));
+                }
+            }
+            insta::assert_snapshot!(format!("{name}_{format:?}"), direct);
+        }
+    }
+}
