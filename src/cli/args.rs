@@ -13,7 +13,7 @@ use std::path::PathBuf;
     version,
     about = "Trace packets through the Linux kernel with eBPF: where each went, where and why it was dropped",
     long_about = None,
-    after_help = "Modes: default = one block per packet (lifecycle), --diag (lifecycle plus diagnosis rules), --drop (drop monitor), --basic (every probe hit as it happens), --monitor (always-on anomaly reporting, docs/monitor.md), --check (what this kernel supports).\nRecordings: --record FILE keeps a run; `nettrace replay FILE` prints it again without root (docs/recording.md).\nRule files: `nettrace rules lint [PATH...]` checks them, `nettrace rules test [PATH...]` runs their tests, without root (docs/rules.md).\n\
+    after_help = "Modes: default = one block per packet (lifecycle), --diag (lifecycle plus diagnosis rules), --drop (drop monitor), --basic (every probe hit as it happens), --monitor (always-on anomaly reporting, docs/monitor.md), --latency / --latency-summary (packet latency, measured in the kernel), --func-stats (hits per probe, counted in the kernel; docs/modes.md), --check (what this kernel supports).\nRecordings: --record FILE keeps a run; `nettrace replay FILE` prints it again without root (docs/recording.md).\nRule files: `nettrace rules lint [PATH...]` checks them, `nettrace rules test [PATH...]` runs their tests, without root (docs/rules.md).\n\
 Status lines (`begin trace...`, `end trace...`) and logs go to stderr; data goes to stdout.\n\
 Exit codes: 0 ok, 1 runtime error, 2 bad usage, 3 missing privileges, 4 kernel lacks what is needed (BTF, probes), 5 BPF load refused."
 )]

@@ -11,6 +11,15 @@ use std::fmt::Write as _;
 /// Percentiles the summaries report.
 const QUANTILES: [(f64, &str); 4] = [(0.5, "p50"), (0.9, "p90"), (0.99, "p99"), (0.999, "p99.9")];
 
+/// `1 packet`, `2 packets`.
+fn counted(n: u64, what: &str) -> String {
+    if n == 1 {
+        format!("1 {what}")
+    } else {
+        format!("{n} {what}s")
+    }
+}
+
 /// Hits per probe, busiest first, ties by name.
 fn sorted_hits(hits: &[(u32, u64)]) -> Vec<(&'static str, u64)> {
     let mut v: Vec<(&'static str, u64)> = hits
@@ -36,7 +45,12 @@ pub fn func_table_text(
     if let Some(ts) = ts {
         let _ = write!(s, "[{}] ", fmt.clock.format(ts));
     }
-    let _ = writeln!(s, "{title}: {total} hits on {} probes", sorted.len());
+    let _ = writeln!(
+        s,
+        "{title}: {} on {}",
+        counted(total, "hit"),
+        counted(sorted.len() as u64, "probe")
+    );
     for (name, n) in sorted {
         let _ = writeln!(s, "    {name:<32} {n:>12}");
     }
@@ -110,7 +124,7 @@ pub fn histogram_text(
     if let Some(ts) = ts {
         let _ = write!(s, "[{}] ", fmt.clock.format(ts));
     }
-    let _ = write!(s, "{title}: {} packets", h.count);
+    let _ = write!(s, "{title}: {}", counted(h.count, "packet"));
     if let Some(mean) = h.mean_ns() {
         let _ = write!(s, ", mean {}", duration(mean));
     }
