@@ -91,12 +91,27 @@ struct {
  * it are `rehead` probes, whose exit records the new one. */
 struct nt_track {
 	u64 head;
-	/* --latency: the span so far (struct nt_span). */
+	/* --latency: the packet's key in `spans` (clones share it). */
+	u64 packet;
+};
+
+/* --latency: one packet's span so far. Its skbs (the first and its
+ * clones) count in `live`; the free of the last one ends the span. */
+struct nt_span_state {
 	u64 first_ts;
 	u64 last_ts;
 	u32 first_probe;
 	u32 last_probe;
+	s32 live;
+	u32 ended; /* a --trace-free probe ended it; only the skbs remain */
 };
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, u64);
+	__type(value, struct nt_span_state);
+} spans SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
@@ -202,6 +217,23 @@ struct {
 			return 0;        \
 	} while (0)
 
+/* --latency: skbs whose span could not end (their free went unseen), per CPU. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, u32);
+	__type(value, u64);
+} unended SEC(".maps");
+
+static __always_inline void count_unended(void)
+{
+	u32 zero = 0;
+	u64 *n = bpf_map_lookup_elem(&unended, &zero);
+
+	if (n)
+		*n += 1;
+}
+
 static __always_inline void count_lost(void)
 {
 	u32 zero = 0;
@@ -302,6 +334,42 @@ static __always_inline void hist_add(struct nt_hist *h, u64 ns)
 		h->max_ns = ns;
 }
 
+/* --latency: one skb of the packet is gone; whether others remain. (The
+ * decrement is atomic, its reading not: the fetching atomics need BPF
+ * ISA v3, which these objects are not built for. Two last skbs freed at
+ * once on two CPUs could both end the span.) */
+static __always_inline bool span_release(struct nt_span_state *st)
+{
+	__sync_fetch_and_add(&st->live, -1);
+	return *(volatile s32 *)&st->live > 0;
+}
+
+/* --latency: a tracked skb's event is the packet's latest. */
+static __always_inline void span_hop(u64 packet, u64 ts, u32 probe)
+{
+	struct nt_span_state *st = bpf_map_lookup_elem(&spans, &packet);
+
+	if (st && !st->ended) {
+		st->last_ts = ts;
+		st->last_probe = probe;
+	}
+}
+
+/* --latency: a tracked skb came back for another packet, its free unseen:
+ * if it was the packet's last, the packet's span can never end. */
+static __always_inline void span_skb_lost(u64 packet)
+{
+	struct nt_span_state *st = bpf_map_lookup_elem(&spans, &packet);
+
+	if (!st)
+		return;
+	if (span_release(st))
+		return;
+	if (!st->ended)
+		count_unended();
+	bpf_map_delete_elem(&spans, &packet);
+}
+
 /* --func-stats: one more hit of `probe`. */
 static __always_inline void count_hit(u32 probe)
 {
@@ -364,6 +432,8 @@ static __always_inline struct nt_event *build_event(void *ctx, u32 probe, struct
 			was_tracked = true;
 		} else {
 			reused = true;
+			if (CONFIG.latency)
+				span_skb_lost(known->packet);
 			untrack_key(&key);
 		}
 	}
@@ -404,19 +474,26 @@ static __always_inline struct nt_event *build_event(void *ctx, u32 probe, struct
 	else if (CONFIG.detail || CONFIG.track)
 		e->netns = skb_netns(skb, sk);
 	e->ts = bpf_ktime_get_ns();
-	if (CONFIG.track && skb && !was_tracked) {
-		struct nt_track t = {
-			.head = head,
-			.first_ts = e->ts,
-			.last_ts = e->ts,
-			.first_probe = probe,
-			.last_probe = probe,
-		};
+	/* A packet first seen at its free is not tracked: the free ends it. */
+	if (CONFIG.track && skb && !was_tracked && hop) {
+		struct nt_track t = { .head = head };
 
+		if (CONFIG.latency) {
+			struct nt_span_state st = {
+				.first_ts = e->ts,
+				.last_ts = e->ts,
+				.first_probe = probe,
+				.last_probe = probe,
+				.live = 1,
+			};
+
+			/* Unique: one packet per CPU per nanosecond at most. */
+			t.packet = e->ts ^ ((u64)bpf_get_smp_processor_id() << 54);
+			bpf_map_update_elem(&spans, &t.packet, &st, BPF_ANY);
+		}
 		track(&key, &t);
 	} else if (CONFIG.latency && was_tracked && hop) {
-		known->last_ts = e->ts;
-		known->last_probe = probe;
+		span_hop(known->packet, e->ts, probe);
 	}
 	e->skb = (u64)skb;
 	e->probe = probe;
@@ -545,38 +622,67 @@ static __always_inline int stash_or_emit(u32 probe, struct nt_event *e)
  * before `e`. The span is sent (--latency, when at least --min-latency)
  * or counted (--latency-summary), then closed: later events of the skb
  * start no new one. */
-static __always_inline void end_span(struct nt_event *e, u32 probe, bool at_e)
+static __always_inline void report_span(struct nt_event *e, struct nt_span_state *st,
+					u64 end_ts, u32 end_probe)
 {
-	u64 key = e->skb, end_ts, ns;
-	struct nt_track *t;
-	u32 end_probe, zero = 0;
+	u64 ns = end_ts > st->first_ts ? end_ts - st->first_ts : 0;
+	u32 zero = 0;
 
-	t = bpf_map_lookup_elem(&tracked, &key);
-	if (!t || !t->first_ts)
-		return;
-	if (at_e) {
-		end_ts = e->ts;
-		end_probe = probe;
-	} else {
-		end_ts = t->last_ts;
-		end_probe = t->last_probe;
-	}
-	ns = end_ts > t->first_ts ? end_ts - t->first_ts : 0;
 	if (CONFIG.latency == NT_LATENCY_HISTOGRAM) {
 		struct nt_hist *h = bpf_map_lookup_elem(&latency_hist, &zero);
 
 		if (h)
 			hist_add(h, ns);
 	} else if (ns >= CONFIG.min_latency_ns && !rate_limited()) {
-		e->span.first_ts = t->first_ts;
+		e->span.first_ts = st->first_ts;
 		e->span.end_ts = end_ts;
-		e->span.first_probe = t->first_probe;
+		e->span.first_probe = st->first_probe;
 		e->span.end_probe = end_probe;
 		e->flags |= NT_EV_SPAN;
 		if (bpf_ringbuf_output(&events, e, sizeof(*e), wake_flag()))
 			count_lost();
 	}
-	t->first_ts = 0;
+	st->ended = 1;
+}
+
+/* --latency: `e` is a free (`freed`) or a --trace-free probe of a tracked
+ * skb. A --trace-free probe ends the packet's span at once. A free ends
+ * it when the skb is the packet's last: at `e` with --latency-free, else
+ * at the packet's last event before it; the free of an earlier skb (a
+ * clone's original) is one of the packet's events. */
+static __always_inline void end_span(struct nt_event *e, u32 probe, bool freed)
+{
+	u64 key = e->skb, packet;
+	struct nt_track *t = bpf_map_lookup_elem(&tracked, &key);
+	struct nt_span_state *st;
+	bool at_e = !freed || CONFIG.latency_free ||
+		    (probe < NT_NR_PROBES && (PROBE_FLAGS[probe] & NT_PROBE_END));
+
+	if (!t)
+		return;
+	packet = t->packet;
+	st = bpf_map_lookup_elem(&spans, &packet);
+	if (!st)
+		return;
+	if (!freed) {
+		if (!st->ended)
+			report_span(e, st, e->ts, probe);
+		return;
+	}
+	if (span_release(st)) {
+		if (!st->ended) {
+			st->last_ts = e->ts;
+			st->last_probe = probe;
+		}
+		return;
+	}
+	if (!st->ended) {
+		if (at_e)
+			report_span(e, st, e->ts, probe);
+		else
+			report_span(e, st, st->last_ts, st->last_probe);
+	}
+	bpf_map_delete_elem(&spans, &packet);
 }
 
 /* Entry of a function probe: emit now, or stash for the exit program. */
@@ -586,7 +692,7 @@ static __always_inline int on_entry(void *ctx, u32 probe, struct sk_buff *skb, s
 
 	if (CONFIG.latency && e && skb && probe < NT_NR_PROBES &&
 	    (PROBE_FLAGS[probe] & NT_PROBE_END))
-		end_span(e, probe, true);
+		end_span(e, probe, false);
 	return stash_or_emit(probe, e);
 }
 
@@ -650,16 +756,18 @@ static __always_inline int on_exit(u32 probe, long long ret, enum nt_exit_kind k
 		if (CONFIG.track && !CONFIG.noclone) {
 			u64 parent_key = e->skb;
 			struct nt_track *parent = bpf_map_lookup_elem(&tracked, &parent_key);
-			struct nt_track t = {
-				.first_ts = e->ts,
-				.last_ts = e->ts,
-				.first_probe = probe,
-				.last_probe = probe,
-			};
+			struct nt_track t = {};
 
-			/* The clone's span starts where its packet's did. */
-			if (parent)
-				t = *parent;
+			/* The clone is one more skb of its packet's span. */
+			if (parent && CONFIG.latency) {
+				u64 packet = parent->packet;
+				struct nt_span_state *st = bpf_map_lookup_elem(&spans, &packet);
+
+				if (st) {
+					__sync_fetch_and_add(&st->live, 1);
+					t.packet = packet;
+				}
+			}
 			t.head = (u64)NT_READ(struct sk_buff, (void *)child, head);
 			track(&child, &t);
 		}
@@ -700,8 +808,7 @@ static __always_inline int on_free(void *ctx, u32 probe, struct sk_buff *skb, bo
 	}
 	/* A packet first seen at its free has no span. */
 	if (CONFIG.latency && (e->flags & NT_EV_TRACKED))
-		end_span(e, probe, CONFIG.latency_free ||
-			 (probe < NT_NR_PROBES && (PROBE_FLAGS[probe] & NT_PROBE_END)));
+		end_span(e, probe, true);
 	untrack(skb);
 	emit(e);
 	return 0;

@@ -45,6 +45,26 @@ impl Session {
         self.percpu_sum("lost", 0)
     }
 
+    /// `--latency`: skbs whose span could not end because their free went
+    /// unseen (they came back for another packet), summed over CPUs.
+    pub fn unended_spans(&self) -> u64 {
+        self.percpu_sum("unended", 0)
+    }
+
+    /// `--latency`: packets whose span is still open (no end seen yet), at
+    /// most `limit` counted. Reads the whole `spans` map.
+    pub fn open_spans(&self, limit: usize) -> u64 {
+        let Some(map) = self.map("spans") else {
+            return 0;
+        };
+        map.keys()
+            .take(limit)
+            .filter_map(|k| map.lookup(&k, MapFlags::ANY).ok().flatten())
+            // struct nt_span_state: `ended` is the u32 at 28.
+            .filter(|v| v.get(28..32).is_some_and(|b| b.iter().all(|x| *x == 0)))
+            .count() as u64
+    }
+
     /// Events `--rate-kernel` kept the kernel from sending, summed over
     /// CPUs (`struct nt_limiter.suppressed`).
     pub fn rate_limited_events(&self) -> u64 {

@@ -272,6 +272,12 @@ pub fn run(spec: &RunSpec, loaded: Option<&Loaded>) -> Result<(), Fatal> {
 
     let lost = session.lost_events();
     let rate_limited = session.rate_limited_events();
+    let unended = session.unended_spans();
+    let still_open = if matches!(spec.mode, Mode::Latency(_)) {
+        session.open_spans(1 << 17)
+    } else {
+        0
+    };
     if let Some(misses) = session.multi_cookie_misses() {
         log::debug!("kprobe.multi cookie table misses (answered by the kernel's search): {misses}");
     }
@@ -284,7 +290,7 @@ pub fn run(spec: &RunSpec, loaded: Option<&Loaded>) -> Result<(), Fatal> {
         counts.printed,
         spec.mode.unit(),
         counts.received,
-        if spec.mode.lifecycle() {
+        if spec.mode.contexts() {
             format!(" ({} expired incomplete)", counts.incomplete)
         } else {
             String::new()
@@ -293,6 +299,12 @@ pub fn run(spec: &RunSpec, loaded: Option<&Loaded>) -> Result<(), Fatal> {
         detach_start.elapsed().as_secs_f64() * 1000.0
     );
     warn_losses(lost, rate_limited, &counts);
+    if matches!(spec.mode, Mode::Latency(_)) && unended + still_open > 0 {
+        log::warn!(
+            "{} packets have no span: {unended} had an skb come back for another packet before any probe saw it freed (its free path has no probe on this kernel), {still_open} were not seen freed by the end of the run",
+            unended + still_open
+        );
+    }
     match recorded {
         Some(Err(e)) => Err(Fatal::new(ExitCode::Runtime, e.to_string())),
         Some(Ok(())) => {
