@@ -91,8 +91,13 @@ struct {
  * it are `rehead` probes, whose exit records the new one. */
 struct nt_track {
 	u64 head;
-	/* --latency: the packet's key in `spans` (clones share it). */
+	/* --latency: the packet's key in `spans` (clones share it), and this
+	 * skb's latest event: a hop costs two stores here, the packet's
+	 * entry is read only when one of its skbs ends. */
 	u64 packet;
+	u64 last_ts;
+	u32 last_probe;
+	u32 _pad;
 };
 
 /* --latency: one packet's span so far. Its skbs (the first and its
@@ -344,17 +349,6 @@ static __always_inline bool span_release(struct nt_span_state *st)
 	return *(volatile s32 *)&st->live > 0;
 }
 
-/* --latency: a tracked skb's event is the packet's latest. */
-static __always_inline void span_hop(u64 packet, u64 ts, u32 probe)
-{
-	struct nt_span_state *st = bpf_map_lookup_elem(&spans, &packet);
-
-	if (st && !st->ended) {
-		st->last_ts = ts;
-		st->last_probe = probe;
-	}
-}
-
 /* --latency: a tracked skb came back for another packet, its free unseen:
  * if it was the packet's last, the packet's span can never end. */
 static __always_inline void span_skb_lost(u64 packet)
@@ -402,7 +396,7 @@ static __always_inline struct nt_event *build_event(void *ctx, u32 probe, struct
 	struct stash_slot *slot;
 	struct nt_event *e;
 	bool was_tracked = false, reused = false, have_netns = false;
-	u64 key = (u64)skb, head = 0;
+	u64 key = (u64)skb, head = 0, now;
 	struct nt_pkt pkt;
 	u32 netns = 0;
 	struct nt_track *known = NULL;
@@ -460,6 +454,34 @@ static __always_inline struct nt_event *build_event(void *ctx, u32 probe, struct
 		    !(PROBE_FLAGS[probe] & NT_PROBE_MATCHER))
 			return NULL;
 	}
+	now = bpf_ktime_get_ns();
+	/* A packet first seen at its free is not tracked: the free ends it. */
+	if (CONFIG.track && skb && !was_tracked && hop) {
+		struct nt_track t = { .head = head, .last_ts = now, .last_probe = probe };
+
+		if (CONFIG.latency) {
+			struct nt_span_state st = {
+				.first_ts = now,
+				.last_ts = now,
+				.first_probe = probe,
+				.last_probe = probe,
+				.live = 1,
+			};
+
+			/* Unique: one packet per CPU per nanosecond at most. */
+			t.packet = now ^ ((u64)bpf_get_smp_processor_id() << 54);
+			bpf_map_update_elem(&spans, &t.packet, &st, BPF_ANY);
+		}
+		track(&key, &t);
+	} else if (CONFIG.latency && was_tracked && hop) {
+		known->last_ts = now;
+		known->last_probe = probe;
+	}
+	/* --latency: an event is needed only where a span can end (a free, a
+	 * --trace-free probe) or an exit must see it (a clone). */
+	if (CONFIG.latency && hop && probe < NT_NR_PROBES && !RET_ON[probe] &&
+	    !(PROBE_FLAGS[probe] & NT_PROBE_END))
+		return NULL;
 	slot = bpf_map_lookup_elem(&scratch, &zero);
 	if (!slot)
 		return NULL;
@@ -473,28 +495,7 @@ static __always_inline struct nt_event *build_event(void *ctx, u32 probe, struct
 		e->netns = netns;
 	else if (CONFIG.detail || CONFIG.track)
 		e->netns = skb_netns(skb, sk);
-	e->ts = bpf_ktime_get_ns();
-	/* A packet first seen at its free is not tracked: the free ends it. */
-	if (CONFIG.track && skb && !was_tracked && hop) {
-		struct nt_track t = { .head = head };
-
-		if (CONFIG.latency) {
-			struct nt_span_state st = {
-				.first_ts = e->ts,
-				.last_ts = e->ts,
-				.first_probe = probe,
-				.last_probe = probe,
-				.live = 1,
-			};
-
-			/* Unique: one packet per CPU per nanosecond at most. */
-			t.packet = e->ts ^ ((u64)bpf_get_smp_processor_id() << 54);
-			bpf_map_update_elem(&spans, &t.packet, &st, BPF_ANY);
-		}
-		track(&key, &t);
-	} else if (CONFIG.latency && was_tracked && hop) {
-		span_hop(known->packet, e->ts, probe);
-	}
+	e->ts = now;
 	e->skb = (u64)skb;
 	e->probe = probe;
 	e->cpu = bpf_get_smp_processor_id();
@@ -679,6 +680,8 @@ static __always_inline void end_span(struct nt_event *e, u32 probe, bool freed)
 	if (!st->ended) {
 		if (at_e)
 			report_span(e, st, e->ts, probe);
+		else if (t->last_ts > st->last_ts)
+			report_span(e, st, t->last_ts, t->last_probe);
 		else
 			report_span(e, st, st->last_ts, st->last_probe);
 	}
@@ -756,7 +759,7 @@ static __always_inline int on_exit(u32 probe, long long ret, enum nt_exit_kind k
 		if (CONFIG.track && !CONFIG.noclone) {
 			u64 parent_key = e->skb;
 			struct nt_track *parent = bpf_map_lookup_elem(&tracked, &parent_key);
-			struct nt_track t = {};
+			struct nt_track t = { .last_ts = e->ts, .last_probe = probe };
 
 			/* The clone is one more skb of its packet's span. */
 			if (parent && CONFIG.latency) {

@@ -268,7 +268,7 @@ pub struct ViewFlags {
     /// Print every probe hit as it arrives, without per-packet contexts
     #[arg(long, help_heading = "Modes")]
     pub basic: bool,
-    /// Latency mode: one line per packet (skb) with the time from its first matched event to its last before the free, measured in the kernel (docs/modes.md)
+    /// Latency mode: one line per packet (its clones included) with the time from its first matched event to its last before the free, measured in the kernel (docs/modes.md)
     #[arg(long, help_heading = "Modes")]
     pub latency: bool,
     /// Latency histogram: a log2 histogram of packet latencies kept in the kernel, printed every second, with percentiles at the end
