@@ -411,6 +411,15 @@ static __always_inline struct nt_event *build_event(void *ctx, u32 probe, struct
 	 * pointers, which the 6.1 verifier refuses for typed (tp_btf) args. */
 	if (CONFIG.track && skb && tracked_bound > 0)
 		known = bpf_map_lookup_elem(&tracked, &key);
+	/* --latency: a hop of a packet already followed needs no parse, only
+	 * skb->head to tell it from a new packet in the same sk_buff. */
+	if (known && CONFIG.latency && hop && probe < NT_NR_PROBES && !RET_ON[probe] &&
+	    !(PROBE_FLAGS[probe] & NT_PROBE_END) &&
+	    (u64)NT_READ(struct sk_buff, skb, head) == known->head) {
+		known->last_ts = bpf_ktime_get_ns();
+		known->last_probe = probe;
+		return NULL;
+	}
 	/* Parse and filter on the stack: a hit the filters refuse returns
 	 * before the event buffer is touched. The parse also reads skb->head,
 	 * which tells a tracked skb from a reused one. */
