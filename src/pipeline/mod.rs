@@ -313,48 +313,10 @@ impl<'a> Pipeline<'a> {
             self.aggregate.first = Some(snap);
             return;
         };
-        let interval = snap.ts.saturating_sub(previous.ts);
-        let title = format!("in the last {:.2}s", interval as f64 / 1e9);
-        let text = match (&snap.counters, &previous.counters) {
-            (Counters::FuncHits(now), Counters::FuncHits(before)) => {
-                let delta = hits_since(now, before);
-                if delta.is_empty() {
-                    return;
-                }
-                match self.format {
-                    Format::Text => aggregate::func_table_text(
-                        &self.fmt,
-                        Some(snap.ts),
-                        &format!("probe hits {title}"),
-                        &delta,
-                    ),
-                    Format::Json => {
-                        aggregate::func_table_json(&self.fmt, snap.ts, Some(interval), &delta)
-                    }
-                }
-            }
-            (Counters::Latency(now), Counters::Latency(before)) => {
-                let delta = now.since(before);
-                if delta.count == 0 {
-                    return;
-                }
-                match self.format {
-                    Format::Text => aggregate::histogram_text(
-                        &self.fmt,
-                        Some(snap.ts),
-                        &format!("packet latency {title}"),
-                        &delta,
-                        false,
-                    ),
-                    Format::Json => {
-                        aggregate::histogram_json(&self.fmt, snap.ts, Some(interval), &delta)
-                    }
-                }
-            }
-            _ => return,
-        };
-        self.write(&text);
-        self.printed += 1;
+        if let Some(text) = self.counters_text(&snap, &previous, true) {
+            self.write(&text);
+            self.printed += 1;
+        }
     }
 
     /// The aggregating modes' end-of-run totals.
@@ -362,37 +324,54 @@ impl<'a> Pipeline<'a> {
         let (Some(first), Some(last)) = (&self.aggregate.first, &self.aggregate.last) else {
             return;
         };
-        let span = last.ts.saturating_sub(first.ts);
-        let title = format!("in all ({:.2}s)", span as f64 / 1e9);
-        let text = match (&last.counters, &first.counters) {
-            (Counters::FuncHits(now), Counters::FuncHits(before)) => {
-                let all = hits_since(now, before);
-                match self.format {
-                    Format::Text => aggregate::func_table_text(
-                        &self.fmt,
-                        None,
-                        &format!("probe hits {title}"),
-                        &all,
-                    ),
-                    Format::Json => aggregate::func_table_json(&self.fmt, last.ts, None, &all),
-                }
-            }
-            (Counters::Latency(now), Counters::Latency(before)) => {
-                let all = now.since(before);
-                match self.format {
-                    Format::Text => aggregate::histogram_text(
-                        &self.fmt,
-                        None,
-                        &format!("packet latency {title}"),
-                        &all,
-                        true,
-                    ),
-                    Format::Json => aggregate::histogram_json(&self.fmt, last.ts, None, &all),
-                }
-            }
-            _ => return,
+        if let Some(text) = self.counters_text(last, first, false) {
+            self.write(&text);
+        }
+    }
+
+    /// What the counters gained from `before` to `now`: one interval's
+    /// table or histogram (None when nothing changed), or with
+    /// `interval` false the whole run's, with its percentiles.
+    fn counters_text(&self, now: &Snapshot, before: &Snapshot, interval: bool) -> Option<String> {
+        let span = now.ts.saturating_sub(before.ts);
+        let secs = span as f64 / 1e9;
+        let (title, at, interval_ns) = if interval {
+            (format!("in the last {secs:.2}s"), Some(now.ts), Some(span))
+        } else {
+            (format!("in all ({secs:.2}s)"), None, None)
         };
-        self.write(&text);
+        let fmt = &self.fmt;
+        match (&now.counters, &before.counters) {
+            (Counters::FuncHits(n), Counters::FuncHits(b)) => {
+                let hits = hits_since(n, b);
+                if interval && hits.is_empty() {
+                    return None;
+                }
+                Some(match self.format {
+                    Format::Text => {
+                        aggregate::func_table_text(fmt, at, &format!("probe hits {title}"), &hits)
+                    }
+                    Format::Json => aggregate::func_table_json(fmt, now.ts, interval_ns, &hits),
+                })
+            }
+            (Counters::Latency(n), Counters::Latency(b)) => {
+                let h = n.since(b);
+                if interval && h.count == 0 {
+                    return None;
+                }
+                Some(match self.format {
+                    Format::Text => aggregate::histogram_text(
+                        fmt,
+                        at,
+                        &format!("packet latency {title}"),
+                        &h,
+                        !interval,
+                    ),
+                    Format::Json => aggregate::histogram_json(fmt, now.ts, interval_ns, &h),
+                })
+            }
+            _ => None,
+        }
     }
 
     /// The end of the run: print every packet still open.
