@@ -100,17 +100,6 @@ struct nt_track {
 	u32 _pad;
 };
 
-/* --latency: one packet's span so far. Its skbs (the first and its
- * clones) count in `live`; the free of the last one ends the span. */
-struct nt_span_state {
-	u64 first_ts;
-	u64 last_ts;
-	u32 first_probe;
-	u32 last_probe;
-	s32 live;
-	u32 ended; /* a --trace-free probe ended it; only the skbs remain */
-};
-
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 65536);

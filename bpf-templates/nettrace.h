@@ -179,6 +179,18 @@ struct nt_config {
 	unsigned long long min_latency_ns; /* --min-latency: shorter spans are not sent */
 };
 
+/* --latency: one packet's span so far, the value of the `spans` map. Its
+ * skbs (the first and its clones) count in `live`; the free of the last
+ * one ends the span. User space reads `ended` at exit (open spans). */
+struct nt_span_state {
+	unsigned long long first_ts;
+	unsigned long long last_ts;
+	unsigned int first_probe;
+	unsigned int last_probe;
+	int live;
+	unsigned int ended; /* reported (or a --trace-free probe ended it); only the skbs remain */
+};
+
 /* nt_config.latency */
 enum nt_latency_mode {
 	NT_LATENCY_OFF = 0,

@@ -21,7 +21,7 @@ pub mod layout {
 }
 
 use layout::types as t;
-pub use layout::types::{nt_config, nt_event, nt_filter, nt_hist, nt_pkt, nt_span};
+pub use layout::types::{nt_config, nt_event, nt_filter, nt_hist, nt_pkt, nt_span, nt_span_state};
 
 /// `nt_event.flags` (`enum nt_event_flags`).
 pub mod event_flags {

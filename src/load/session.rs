@@ -60,8 +60,10 @@ impl Session {
         map.keys()
             .take(limit)
             .filter_map(|k| map.lookup(&k, MapFlags::ANY).ok().flatten())
-            // struct nt_span_state: `ended` is the u32 at 28.
-            .filter(|v| v.get(28..32).is_some_and(|b| b.iter().all(|x| *x == 0)))
+            .filter(|v| {
+                let at = std::mem::offset_of!(crate::abi::nt_span_state, ended);
+                v.get(at..at + 4).is_some_and(|b| b.iter().all(|x| *x == 0))
+            })
             .count() as u64
     }
 

@@ -2,7 +2,7 @@
 //! into a `Snapshot` (`--func-stats`: `func_hits`; `--latency-summary`:
 //! `latency_hist`).
 
-use crate::abi::HIST_SLOTS;
+use crate::abi::{nt_hist, HIST_SLOTS};
 use crate::events::snapshot::{Counters, Histogram, Snapshot};
 use crate::load::session::Session;
 use crate::spec::Mode;
@@ -32,13 +32,15 @@ pub fn read(session: &Session, mode: &Mode, probes: &[u32], now: u64) -> Option<
     Some(Snapshot { ts: now, counters })
 }
 
-/// One CPU's `struct nt_hist`, as u64 words: the slots, count, sum, max.
+/// One CPU's `struct nt_hist`, as u64 words (every field is one).
 fn histogram_of(words: &[u64]) -> Histogram {
-    let at = |i: usize| words.get(i).copied().unwrap_or(0);
+    use std::mem::offset_of;
+    let word = |byte: usize| words.get(byte / 8).copied().unwrap_or(0);
+    let slots = offset_of!(nt_hist, slots);
     Histogram {
-        slots: (0..HIST_SLOTS).map(at).collect(),
-        count: at(HIST_SLOTS),
-        sum_ns: at(HIST_SLOTS + 1),
-        max_ns: at(HIST_SLOTS + 2),
+        slots: (0..HIST_SLOTS).map(|k| word(slots + 8 * k)).collect(),
+        count: word(offset_of!(nt_hist, count)),
+        sum_ns: word(offset_of!(nt_hist, sum_ns)),
+        max_ns: word(offset_of!(nt_hist, max_ns)),
     }
 }
