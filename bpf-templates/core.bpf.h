@@ -353,6 +353,15 @@ static __always_inline void span_skb_lost(u64 packet)
 	bpf_map_delete_elem(&spans, &packet);
 }
 
+/* --latency: whether a hit of `probe` is only a hop of its packet, and
+ * needs no event: an event is needed only where a span can end (a free,
+ * a --trace-free probe) or an exit must see it (a clone). */
+static __always_inline bool latency_hop_only(u32 probe, bool hop)
+{
+	return CONFIG.latency && hop && probe < NT_NR_PROBES && !RET_ON[probe] &&
+	       !(PROBE_FLAGS[probe] & NT_PROBE_END);
+}
+
 /* --func-stats: one more hit of `probe`. */
 static __always_inline void count_hit(u32 probe)
 {
@@ -402,8 +411,7 @@ static __always_inline struct nt_event *build_event(void *ctx, u32 probe, struct
 		known = bpf_map_lookup_elem(&tracked, &key);
 	/* --latency: a hop of a packet already followed needs no parse, only
 	 * skb->head to tell it from a new packet in the same sk_buff. */
-	if (known && CONFIG.latency && hop && probe < NT_NR_PROBES && !RET_ON[probe] &&
-	    !(PROBE_FLAGS[probe] & NT_PROBE_END) &&
+	if (known && latency_hop_only(probe, hop) &&
 	    (u64)NT_READ(struct sk_buff, skb, head) == known->head) {
 		known->last_ts = bpf_ktime_get_ns();
 		known->last_probe = probe;
@@ -475,10 +483,7 @@ static __always_inline struct nt_event *build_event(void *ctx, u32 probe, struct
 		known->last_ts = now;
 		known->last_probe = probe;
 	}
-	/* --latency: an event is needed only where a span can end (a free, a
-	 * --trace-free probe) or an exit must see it (a clone). */
-	if (CONFIG.latency && hop && probe < NT_NR_PROBES && !RET_ON[probe] &&
-	    !(PROBE_FLAGS[probe] & NT_PROBE_END))
+	if (latency_hop_only(probe, hop))
 		return NULL;
 	slot = bpf_map_lookup_elem(&scratch, &zero);
 	if (!slot)

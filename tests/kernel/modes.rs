@@ -153,7 +153,7 @@ fn func_stats_counts_probe_hits() {
         return;
     }
     let net = TwoHosts::new("fstat");
-    let filtered = start(&[
+    let args = [
         "--func-stats",
         "-t",
         "link",
@@ -161,18 +161,9 @@ fn func_stats_counts_probe_hits() {
         "icmp",
         "--addr",
         &net.a_addr,
-    ]);
-    let json = start(&[
-        "--func-stats",
-        "-t",
-        "link",
-        "-p",
-        "icmp",
-        "--addr",
-        &net.a_addr,
-        "--output",
-        "json",
-    ]);
+    ];
+    let filtered = start(&args);
+    let json = start(&[&args[..], &["--output", "json"]].concat());
     let unfiltered = start(&["--func-stats", "-t", "link"]);
     assert!(ping(&net.a, &net.b_addr, 5));
     std::thread::sleep(Duration::from_millis(1500));
