@@ -275,8 +275,10 @@ static __always_inline bool rate_limited(void)
  * they hold something (struct nt_event). */
 static __always_inline u32 record_size(struct nt_event *e)
 {
-	if (CONFIG.detail || (e->flags & NT_EV_SPAN))
+	if (e->flags & NT_EV_SOCK)
 		return sizeof(*e);
+	if (CONFIG.detail || (e->flags & NT_EV_SPAN))
+		return __builtin_offsetof(struct nt_event, sock);
 	if (e->nf.valid)
 		return __builtin_offsetof(struct nt_event, comm);
 	return __builtin_offsetof(struct nt_event, nf);
@@ -385,6 +387,32 @@ static __always_inline u32 skb_netns(struct sk_buff *skb, struct sock *sk)
 	return net ? NT_READ(struct net, net, ns.inum) : 0;
 }
 
+/* --sock, --rtt-detail: the socket's state. */
+static __always_inline void read_sock(struct sock *sk, struct nt_sock *s)
+{
+	struct inet_connection_sock *icsk = (struct inet_connection_sock *)sk;
+
+	__builtin_memset(s, 0, sizeof(*s));
+	s->state = NT_READ(struct sock, sk, __sk_common.skc_state);
+	s->protocol = (u8)NT_READ(struct sock, sk, sk_protocol);
+	s->wmem_queued = NT_READ(struct sock, sk, sk_wmem_queued);
+	s->rmem_alloc = NT_READ(struct sock, sk, sk_backlog.rmem_alloc.counter);
+	s->sndbuf = NT_READ(struct sock, sk, sk_sndbuf);
+	s->rcvbuf = NT_READ(struct sock, sk, sk_rcvbuf);
+	if (s->protocol != IPPROTO_TCP)
+		return;
+	s->srtt_us = NT_READ(struct tcp_sock, sk, srtt_us) >> 3;
+	s->minrtt_us = NT_READ(struct tcp_sock, sk, rtt_min.s[0].v);
+	s->snd_cwnd = NT_READ(struct tcp_sock, sk, snd_cwnd);
+	s->ssthresh = NT_READ(struct tcp_sock, sk, snd_ssthresh);
+	s->packets_out = NT_READ(struct tcp_sock, sk, packets_out);
+	s->retrans_out = NT_READ(struct tcp_sock, sk, retrans_out);
+	s->total_retrans = NT_READ(struct tcp_sock, sk, total_retrans);
+	s->ca_state = BPF_CORE_READ_BITFIELD_PROBED(icsk, icsk_ca_state);
+	s->retransmits = NT_READ(struct inet_connection_sock, sk, icsk_retransmits);
+	s->pending = NT_READ(struct inet_connection_sock, sk, icsk_pending);
+}
+
 /* Builds the event for one probe hit into the per-CPU scratch buffer.
  * Returns NULL when the packet is neither tracked nor matching. */
 static __always_inline struct nt_event *build_event(void *ctx, u32 probe, struct sk_buff *skb,
@@ -489,7 +517,8 @@ static __always_inline struct nt_event *build_event(void *ctx, u32 probe, struct
 	if (!slot)
 		return NULL;
 	e = &slot->e;
-	__builtin_memset(e, 0, sizeof(*e));
+	/* `sock` is written whole where NT_EV_SOCK is set, and sent only then. */
+	__builtin_memset(e, 0, __builtin_offsetof(struct nt_event, sock));
 	e->pkt = pkt;
 	e->pid = bpf_get_current_pid_tgid() >> 32;
 	/* The lifecycle reads the namespace to tell a new packet from an old
@@ -512,6 +541,14 @@ static __always_inline struct nt_event *build_event(void *ctx, u32 probe, struct
 		e->flags |= NT_EV_TRACKED;
 	if (reused)
 		e->flags |= NT_EV_REUSED;
+	if (CONFIG.sock) {
+		if (!sk && skb)
+			sk = NT_READ(struct sk_buff, skb, sk);
+		if (sk) {
+			read_sock(sk, &e->sock);
+			e->flags |= NT_EV_SOCK;
+		}
+	}
 	if (CONFIG.detail) {
 		struct net_device *dev = skb ? NT_READ(struct sk_buff, skb, dev) : NULL;
 
@@ -643,7 +680,8 @@ static __always_inline void report_span(struct nt_event *e, struct nt_span_state
 		e->span.first_probe = st->first_probe;
 		e->span.end_probe = end_probe;
 		e->flags |= NT_EV_SPAN;
-		if (bpf_ringbuf_output(&events, e, sizeof(*e), wake_flag()))
+		if (bpf_ringbuf_output(&events, e, __builtin_offsetof(struct nt_event, sock),
+				       wake_flag()))
 			count_lost();
 	}
 	st->ended = 1;
@@ -691,15 +729,97 @@ static __always_inline void end_span(struct nt_event *e, u32 probe, bool freed)
 	bpf_map_delete_elem(&spans, &packet);
 }
 
-/* Entry of a function probe: emit now, or stash for the exit program. */
-static __always_inline int on_entry(void *ctx, u32 probe, struct sk_buff *skb, struct sock *sk)
+/* An entry event built: end its span (a --trace-free probe), then emit
+ * it now or stash it for the exit program. */
+static __always_inline int entry_built(u32 probe, struct sk_buff *skb, struct nt_event *e)
 {
-	struct nt_event *e = build_event(ctx, probe, skb, sk, true);
-
 	if (CONFIG.latency && e && skb && probe < NT_NR_PROBES &&
 	    (PROBE_FLAGS[probe] & NT_PROBE_END))
 		end_span(e, probe, false);
 	return stash_or_emit(probe, e);
+}
+
+/* Entry of a function probe or a tracepoint. */
+static __always_inline int on_entry(void *ctx, u32 probe, struct sk_buff *skb, struct sock *sk)
+{
+	return entry_built(probe, skb, build_event(ctx, probe, skb, sk, true));
+}
+
+/* The tcp_send_reset tracepoint (extra: rst_reason): on 6.10 and later
+ * its third argument is the reset's enum sk_rst_reason. */
+static __always_inline int on_reset(void *ctx, u32 probe, struct sk_buff *skb, struct sock *sk,
+				    u32 reason)
+{
+	struct nt_event *e = build_event(ctx, probe, skb, sk, true);
+
+	if (e && bpf_core_type_exists(enum sk_rst_reason)) {
+		e->reason = reason;
+		e->flags |= NT_EV_RST;
+	}
+	return entry_built(probe, skb, e);
+}
+
+/* The inet_sock_set_state tracepoint (extra: state_change): the socket's
+ * state is about to change to `new_state`. */
+static __always_inline int on_state_change(void *ctx, u32 probe, struct sock *sk, int new_state)
+{
+	struct nt_event *e = build_event(ctx, probe, NULL, sk, true);
+
+	if (e && (e->flags & NT_EV_SOCK))
+		e->sock.new_state = (u8)new_state;
+	return entry_built(probe, NULL, e);
+}
+
+/* --rtt: the srtt of every update, per CPU. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, u32);
+	__type(value, struct nt_hist);
+} rtt_hist SEC(".maps");
+
+/* tcp_ack_update_rtt(sk, flag, seq_rtt_us, sack_rtt_us, ca_rtt_us, rs)
+ * (extra: rtt): in the RTT modes, one update of the socket's estimate.
+ * The entry sees the estimate before the update; the new one follows
+ * from the sample by tcp_rtt_estimator's own arithmetic (srtt += sample -
+ * srtt/8, or 8 * sample for the first), and the windowed minimum can only
+ * fall to the sample (tcp_update_rtt_min). A negative sample updates
+ * nothing. In the other modes it is an ordinary probe. */
+static __always_inline int on_rtt(void *ctx, u32 probe, struct sock *sk, long seq_rtt_us,
+				  long ca_rtt_us)
+{
+	struct nt_event *e;
+	u32 old, srtt, minrtt, zero = 0;
+
+	if (!CONFIG.rtt)
+		return on_entry(ctx, probe, NULL, sk);
+	if (seq_rtt_us < 0 || !sk)
+		return 0;
+	old = NT_READ(struct tcp_sock, sk, srtt_us);
+	srtt = (old ? old - (old >> 3) + (u32)seq_rtt_us : (u32)seq_rtt_us << 3) >> 3;
+	minrtt = NT_READ(struct tcp_sock, sk, rtt_min.s[0].v);
+	if (ca_rtt_us >= 0 && (u32)ca_rtt_us < minrtt)
+		minrtt = (u32)ca_rtt_us;
+	if (srtt < CONFIG.min_srtt_us || minrtt < CONFIG.min_minrtt_us)
+		return 0;
+	e = build_event(ctx, probe, NULL, sk, false);
+	if (!e)
+		return 0;
+	if (CONFIG.rtt == NT_RTT_HISTOGRAM) {
+		struct nt_hist *h = bpf_map_lookup_elem(&rtt_hist, &zero);
+
+		if (h)
+			hist_add(h, (u64)srtt * 1000);
+		return 0;
+	}
+	if (!(e->flags & NT_EV_SOCK))
+		read_sock(sk, &e->sock);
+	e->sock.srtt_us = srtt;
+	e->sock.minrtt_us = minrtt;
+	e->sock.rtt_us = (u32)seq_rtt_us;
+	e->flags |= NT_EV_SOCK;
+	emit(e);
+	return 0;
 }
 
 /* A tracepoint that can fire after its skb was freed (extra: followed in

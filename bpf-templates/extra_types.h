@@ -26,4 +26,11 @@ struct xt_table___nt {
 	char name[32];
 } __attribute__((preserve_access_index));
 
+/* 6.10 and later: the reason of a reset the stack sends (tcp_send_reset's
+ * third argument). Declared here for bpf_core_type_exists: the program
+ * reads the argument only on kernels whose BTF has the enum. */
+enum sk_rst_reason {
+	NT_SK_RST_REASON_NOT_SPECIFIED = 0,
+};
+
 #endif

@@ -31,6 +31,8 @@ enum nt_event_flags {
 	NT_EV_STACK = 1 << 5,    /* stack_id is valid */
 	NT_EV_REUSED = 1 << 6,   /* the skb was tracked for an earlier packet whose free no probe saw */
 	NT_EV_SPAN = 1 << 7,     /* --latency: `span` holds the skb's timed life */
+	NT_EV_SOCK = 1 << 8,     /* `sock` holds the socket's state (--sock, --rtt-detail) */
+	NT_EV_RST = 1 << 9,      /* `reason` is an enum sk_rst_reason value (tcp_send_reset, 6.10+) */
 };
 
 /* --latency: one skb's life from its first matched event to its end
@@ -41,6 +43,30 @@ struct nt_span {
 	unsigned long long end_ts;
 	unsigned int first_probe;
 	unsigned int end_probe;
+};
+
+/* --sock and --rtt-detail: the state of the socket an event saw. The TCP
+ * fields are 0 for other protocols. */
+struct nt_sock {
+	unsigned int srtt_us;       /* smoothed RTT (tcp_sock.srtt_us >> 3) */
+	unsigned int minrtt_us;     /* windowed minimum RTT (tcp_sock.rtt_min) */
+	unsigned int rtt_us;        /* --rtt-detail: this ACK's RTT sample */
+	unsigned int snd_cwnd;
+	unsigned int ssthresh;
+	unsigned int packets_out;   /* segments in flight */
+	unsigned int retrans_out;   /* retransmitted segments in flight */
+	unsigned int total_retrans; /* retransmissions over the socket's life */
+	int wmem_queued;            /* bytes queued to send */
+	int rmem_alloc;             /* bytes in the receive queue */
+	int sndbuf;
+	int rcvbuf;
+	unsigned char state;        /* TCP_ESTABLISHED... (sk_state) */
+	unsigned char ca_state;     /* TCP_CA_Open... (icsk_ca_state) */
+	unsigned char retransmits;  /* unanswered retransmissions of the head (icsk_retransmits) */
+	unsigned char pending;      /* ICSK_TIME_* timer armed, 0 for none */
+	unsigned char protocol;     /* IPPROTO_* (sk_protocol) */
+	unsigned char new_state;    /* inet_sock_set_state: the state `state` changes to, else 0 */
+	unsigned char _pad[2];
 };
 
 struct nt_pkt {
@@ -105,6 +131,7 @@ struct nt_event {
 	char comm[NT_NAME_LEN];   /* --detail only */
 	char ifname[NT_NAME_LEN]; /* --detail only */
 	struct nt_span span;      /* NT_EV_SPAN only */
+	struct nt_sock sock;      /* NT_EV_SOCK only */
 };
 
 /* nt_filter.flags: which filters are active */
@@ -173,10 +200,20 @@ struct nt_config {
 	unsigned char func_stats;  /* --func-stats: count hits per probe, send nothing */
 	unsigned char noclone;     /* --trace-noclone: clones do not join the packet */
 	unsigned char matcher;     /* --trace-matcher: only NT_PROBE_MATCHER probes start a packet */
-	unsigned char _pad[2];
+	unsigned char rtt;         /* enum nt_rtt_mode */
+	unsigned char sock;        /* fill nt_event.sock where the probe has a socket */
 	unsigned int wake_bytes;   /* wake user space once this much is queued */
 	unsigned int rate_limit;   /* --rate-kernel: events per second per CPU, 0 = no limit */
 	unsigned long long min_latency_ns; /* --min-latency: shorter spans are not sent */
+	unsigned int min_srtt_us;   /* --filter-srtt: updates with a smaller srtt are skipped */
+	unsigned int min_minrtt_us; /* --filter-minrtt: updates with a smaller minrtt are skipped */
+};
+
+/* nt_config.rtt */
+enum nt_rtt_mode {
+	NT_RTT_OFF = 0,
+	NT_RTT_HISTOGRAM = 1, /* --rtt: count srtt updates in `rtt_hist` */
+	NT_RTT_DETAIL = 2,    /* --rtt-detail: one NT_EV_SOCK event per update */
 };
 
 /* --latency: one packet's span so far, the value of the `spans` map. Its

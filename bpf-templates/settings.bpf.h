@@ -37,6 +37,7 @@ enum nt_hook_slots _nt_hook_slots_type = 0;
 enum nt_latency_mode _nt_latency_mode_type = 0;
 enum nt_probe_flags _nt_probe_flags_type = 0;
 enum nt_hist_size _nt_hist_size_type = 0;
+enum nt_rtt_mode _nt_rtt_mode_type = 0;
 struct nt_hist _nt_hist_type = {};
 struct nt_span_state _nt_span_state_type = {};
 

@@ -57,6 +57,18 @@ pub struct LatencySpec {
     pub free: bool,
 }
 
+/// `--rtt` and `--rtt-detail`: the kernel's TCP RTT estimate at each
+/// update (`tcp_ack_update_rtt`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RttSpec {
+    /// `--rtt-detail`: one line per update instead of a histogram.
+    pub detail: bool,
+    /// `--filter-srtt`: updates whose new srtt is below this (us) are skipped.
+    pub min_srtt_us: u32,
+    /// `--filter-minrtt`: updates whose minimum RTT is below this (us) are skipped.
+    pub min_minrtt_us: u32,
+}
+
 /// What a run does with the events. Exactly one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Mode {
@@ -75,6 +87,10 @@ pub enum Mode {
     Latency(LatencySpec),
     /// Hits per probe, counted in the kernel (`--func-stats`).
     FuncStats,
+    /// TCP RTT updates (`--rtt`, `--rtt-detail`).
+    Rtt(RttSpec),
+    /// Socket-level probes with the socket's state (`--sock`).
+    Sock,
 }
 
 impl Mode {
@@ -94,7 +110,9 @@ impl Mode {
     pub fn aggregates(&self) -> bool {
         matches!(
             self,
-            Mode::FuncStats | Mode::Latency(LatencySpec { summary: true, .. })
+            Mode::FuncStats
+                | Mode::Latency(LatencySpec { summary: true, .. })
+                | Mode::Rtt(RttSpec { detail: false, .. })
         )
     }
 
@@ -117,6 +135,9 @@ impl Mode {
             Mode::Latency(l) if l.summary => "histograms",
             Mode::Latency(_) => "packets",
             Mode::FuncStats => "tables",
+            Mode::Rtt(r) if r.detail => "updates",
+            Mode::Rtt(_) => "histograms",
+            Mode::Sock => "events",
         }
     }
 

@@ -21,7 +21,9 @@ pub mod layout {
 }
 
 use layout::types as t;
-pub use layout::types::{nt_config, nt_event, nt_filter, nt_hist, nt_pkt, nt_span, nt_span_state};
+pub use layout::types::{
+    nt_config, nt_event, nt_filter, nt_hist, nt_pkt, nt_sock, nt_span, nt_span_state,
+};
 
 /// `nt_event.flags` (`enum nt_event_flags`).
 pub mod event_flags {
@@ -34,6 +36,8 @@ pub mod event_flags {
     pub const STACK: u32 = F::NT_EV_STACK.0;
     pub const REUSED: u32 = F::NT_EV_REUSED.0;
     pub const SPAN: u32 = F::NT_EV_SPAN.0;
+    pub const SOCK: u32 = F::NT_EV_SOCK.0;
+    pub const RST: u32 = F::NT_EV_RST.0;
 }
 
 /// `PROBE_FLAGS[probe]` (`enum nt_probe_flags`): a probe's roles in a run.
@@ -50,6 +54,14 @@ pub mod latency_mode {
     pub const OFF: u8 = F::NT_LATENCY_OFF.0 as u8;
     pub const SPANS: u8 = F::NT_LATENCY_SPANS.0 as u8;
     pub const HISTOGRAM: u8 = F::NT_LATENCY_HISTOGRAM.0 as u8;
+}
+
+/// `nt_config.rtt` (`enum nt_rtt_mode`).
+pub mod rtt_mode {
+    use super::t::nt_rtt_mode as F;
+    pub const OFF: u8 = F::NT_RTT_OFF.0 as u8;
+    pub const HISTOGRAM: u8 = F::NT_RTT_HISTOGRAM.0 as u8;
+    pub const DETAIL: u8 = F::NT_RTT_DETAIL.0 as u8;
 }
 
 /// Slots of the kernel's log2 histograms (`struct nt_hist`): slot k counts

@@ -234,6 +234,16 @@ pub enum Extra {
     /// freed skb whose stale bytes still match would open a packet of its
     /// own.
     Followed,
+    /// `tcp_ack_update_rtt`: arguments 2 and 4 are the RTT samples
+    /// (`seq_rtt_us`, `ca_rtt_us`) the RTT modes read.
+    Rtt,
+    /// The `tcp_send_reset` tracepoint: the argument after the skb is the
+    /// reset's `enum sk_rst_reason` (6.10 and later; the program reads it
+    /// only where BTF has the enum).
+    RstReason,
+    /// The `inet_sock_set_state` tracepoint: the two arguments after the
+    /// sk are the old and the new TCP state.
+    StateChange,
 }
 
 impl Extra {
@@ -244,6 +254,9 @@ impl Extra {
             Extra::Free => "free",
             Extra::Rehead => "rehead",
             Extra::Followed => "followed",
+            Extra::Rtt => "rtt",
+            Extra::RstReason => "rst_reason",
+            Extra::StateChange => "state_change",
         }
     }
 }
@@ -409,6 +422,24 @@ impl Catalogue {
             }
             if p.extra == Some(Extra::Followed) && p.tracepoint.is_none() {
                 errors.push(err(&p.name, "extra: followed is for tracepoints"));
+            }
+            if p.extra == Some(Extra::RstReason) && (p.tracepoint.is_none() || p.skb.is_none()) {
+                errors.push(err(
+                    &p.name,
+                    "extra: rst_reason is for a tracepoint with an skb argument",
+                ));
+            }
+            if p.extra == Some(Extra::StateChange) && (p.tracepoint.is_none() || p.sk.is_none()) {
+                errors.push(err(
+                    &p.name,
+                    "extra: state_change is for a tracepoint with an sk argument",
+                ));
+            }
+            if p.extra == Some(Extra::Rtt) && (p.tracepoint.is_some() || p.sk.is_none()) {
+                errors.push(err(
+                    &p.name,
+                    "extra: rtt is for a function probe with an sk argument",
+                ));
             }
             if p.extra == Some(Extra::Rehead) && (p.tracepoint.is_some() || p.ret.is_none()) {
                 errors.push(err(

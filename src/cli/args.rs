@@ -280,6 +280,21 @@ pub struct ViewFlags {
     /// Function statistics: hits per probe counted in the kernel (no event per hit), a sorted table every second and at the end
     #[arg(long, help_heading = "Modes")]
     pub func_stats: bool,
+    /// TCP RTT: a log2 histogram of the kernel's smoothed RTT at every update (tcp_ack_update_rtt), printed every second, with percentiles at the end; needs kprobes or fentry (docs/modes.md)
+    #[arg(long, help_heading = "Modes")]
+    pub rtt: bool,
+    /// TCP RTT, one line per update: the socket's addresses and ports, this ACK's sample, srtt and minrtt
+    #[arg(long, help_heading = "Modes")]
+    pub rtt_detail: bool,
+    /// With --rtt or --rtt-detail: only updates whose new srtt is at least this (milliseconds; checked in the kernel)
+    #[arg(long, value_name = "MS", help_heading = "RTT")]
+    pub filter_srtt: Option<u32>,
+    /// With --rtt or --rtt-detail: only updates whose minimum RTT is at least this (milliseconds; checked in the kernel)
+    #[arg(long, value_name = "MS", help_heading = "RTT")]
+    pub filter_minrtt: Option<u32>,
+    /// Socket tracing: the socket-level probes (TCP state, congestion, retransmission, timers) on a struct sock, one line each with the socket's state, RTT, window and queue memory; the filters apply to the socket's addresses and ports
+    #[arg(long, help_heading = "Modes")]
+    pub sock: bool,
     /// In lifecycle modes: the time since the packet's previous event on every event line
     #[arg(long, help_heading = "Output")]
     pub latency_show: bool,

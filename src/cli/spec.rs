@@ -6,12 +6,12 @@ use super::args::{Args, FilterFlags, ViewFlags};
 use crate::catalogue::table::ProbeDef;
 use crate::run::error::Fatal;
 use crate::spec::{
-    DiagSpec, LatencySpec, Mode, MonitorSpec, ProbeSpec, RuleSource, RunSpec, TraceControls,
-    ViewSpec,
+    DiagSpec, LatencySpec, Mode, MonitorSpec, ProbeSpec, RttSpec, RuleSource, RunSpec,
+    TraceControls, ViewSpec,
 };
 
 /// Flags that choose a mode, as spelled on the command line.
-const MODE_FLAGS: [&str; 7] = [
+const MODE_FLAGS: [&str; 10] = [
     "--diag",
     "--drop",
     "--basic",
@@ -19,7 +19,17 @@ const MODE_FLAGS: [&str; 7] = [
     "--latency",
     "--latency-summary",
     "--func-stats",
+    "--rtt",
+    "--rtt-detail",
+    "--sock",
 ];
+
+/// What `--rtt` and `--rtt-detail` attach: the function where the kernel
+/// updates its RTT estimate.
+const RTT_PROBES: &str = "tcp_ack_update_rtt";
+/// What `--sock` attaches without `-t`: the socket groups, and the state
+/// change tracepoint that is off by default elsewhere.
+const SOCK_PROBES: &str = "tcp-state,tcp-congestion,tcp-retrans,inet_sock_set_state";
 
 /// The default `--rate-per-rule` and `--rate-total` (docs/monitor.md).
 pub const DEFAULT_RATE_PER_RULE: u32 = 10;
@@ -46,6 +56,9 @@ pub fn mode(view: &ViewFlags, live: &LiveOnly) -> Result<Mode, Fatal> {
             view.latency,
             view.latency_summary,
             view.func_stats,
+            view.rtt,
+            view.rtt_detail,
+            view.sock,
         ])
         .filter(|(_, on)| *on)
         .map(|(f, _)| *f)
@@ -83,12 +96,21 @@ pub fn mode(view: &ViewFlags, live: &LiveOnly) -> Result<Mode, Fatal> {
             free: live.latency_free,
         }),
         Some("--func-stats") => Mode::FuncStats,
+        Some(flag @ ("--rtt" | "--rtt-detail")) => Mode::Rtt(RttSpec {
+            detail: flag == "--rtt-detail",
+            min_srtt_us: view.filter_srtt.unwrap_or(0).saturating_mul(1000),
+            min_minrtt_us: view.filter_minrtt.unwrap_or(0).saturating_mul(1000),
+        }),
+        Some("--sock") => Mode::Sock,
         Some(_) => Mode::Basic,
         None => Mode::Lifecycle,
     };
     let spans = matches!(mode, Mode::Latency(LatencySpec { summary: false, .. }));
     // Each flag that goes with one mode only: (given, flag, its mode).
-    let bound: [(bool, &str, bool); 13] = [
+    let rtt = matches!(mode, Mode::Rtt(_));
+    let bound: [(bool, &str, bool); 15] = [
+        (view.filter_srtt.is_some(), "--filter-srtt", rtt),
+        (view.filter_minrtt.is_some(), "--filter-minrtt", rtt),
         (view.min_latency.is_some(), "--min-latency", spans),
         (
             live.latency_free,
@@ -137,6 +159,7 @@ pub fn mode(view: &ViewFlags, live: &LiveOnly) -> Result<Mode, Fatal> {
             "--diag-quiet" | "--diag-keep" | "--hooks" => "--diag",
             "--rules/--no-default-rules" => "--diag or --monitor",
             "--min-latency" => "--latency",
+            "--filter-srtt" | "--filter-minrtt" => "--rtt or --rtt-detail",
             "--latency-free" => "--latency or --latency-summary",
             "--latency-show" | "--tiny-show" => {
                 "the modes that print packets (the default and --diag)"
@@ -155,14 +178,14 @@ pub fn mode(view: &ViewFlags, live: &LiveOnly) -> Result<Mode, Fatal> {
             }
         )));
     }
-    if view.ret && matches!(mode, Mode::Latency(_) | Mode::FuncStats) {
+    if view.ret && matches!(mode, Mode::Latency(_) | Mode::FuncStats | Mode::Rtt(_)) {
         return Err(Fatal::usage(
-            "--ret applies to modes that print events; latency and function statistics print none",
+            "--ret applies to modes that print probe hits; latency, RTT and function statistics print none",
         ));
     }
     if view.detail && mode.aggregates() {
         return Err(Fatal::usage(
-            "--detail applies to modes that print packets; --latency-summary and --func-stats print counts",
+            "--detail applies to modes that print packets; --latency-summary, --rtt and --func-stats print counts",
         ));
     }
     Ok(mode)
@@ -279,11 +302,19 @@ pub fn probes(args: &Args, mode: &Mode) -> Result<ProbeSpec, Fatal> {
                     "--monitor attaches the probes its rules need; -t applies to tracing modes",
                 ))
             }
+            Mode::Rtt(_) => return Err(Fatal::usage(
+                "--rtt and --rtt-detail watch tcp_ack_update_rtt only; -t applies to tracing modes",
+            )),
             _ => {}
         }
     }
     let trace = trace_controls(args, mode)?;
-    let mut selection = crate::load::select::select(args.trace.as_deref()).map_err(Fatal::usage)?;
+    let list = match mode {
+        Mode::Rtt(_) => Some(RTT_PROBES),
+        Mode::Sock if args.trace.is_none() => Some(SOCK_PROBES),
+        _ => args.trace.as_deref(),
+    };
+    let mut selection = crate::load::select::select(list).map_err(Fatal::usage)?;
     selection.retain(|p| !trace.exclude.iter().any(|x| x.id == p.id));
     // A probe given a role is attached, whatever -t chose.
     for p in trace.matcher.iter().chain(&trace.stack).chain(&trace.end) {

@@ -86,13 +86,15 @@ pub const CK_SKB_VIA_DEREF: u64 = 1;
 pub const CK_SKB_VIA_NFT_PKTINFO: u64 = 2;
 pub const CK_KIND_FREE: u64 = 1;
 pub const CK_KIND_NF: u64 = 2;
+pub const CK_KIND_RTT: u64 = 3;
 pub const CK_EXIT_CLONE: u64 = 1;
 pub const CK_EXIT_REHEAD: u64 = 2;
-const COOKIE_VALUES: [(&str, u64); 6] = [
+const COOKIE_VALUES: [(&str, u64); 7] = [
     ("SKB_VIA_DEREF", CK_SKB_VIA_DEREF),
     ("SKB_VIA_NFT_PKTINFO", CK_SKB_VIA_NFT_PKTINFO),
     ("KIND_FREE", CK_KIND_FREE),
     ("KIND_NF", CK_KIND_NF),
+    ("KIND_RTT", CK_KIND_RTT),
     ("EXIT_CLONE", CK_EXIT_CLONE),
     ("EXIT_REHEAD", CK_EXIT_REHEAD),
 ];
@@ -343,7 +345,7 @@ pub fn render_rust(cat: &Catalogue) -> String {
             })
             .collect();
         let extra = match p.extra {
-            Some(e) => format!("Some(Extra::{})", capitalize(e.as_str())),
+            Some(e) => format!("Some(Extra::{e:?})"),
             None => "None".into(),
         };
         let default_on = p
@@ -371,12 +373,4 @@ pub fn render_rust(cat: &Catalogue) -> String {
     }
     out.push_str("];\n");
     out
-}
-
-fn capitalize(s: &str) -> String {
-    let mut c = s.chars();
-    match c.next() {
-        Some(f) => f.to_uppercase().collect::<String>() + c.as_str(),
-        None => String::new(),
-    }
 }

@@ -127,6 +127,75 @@ pub struct Event {
     /// packet at most has one.)
     #[serde(skip)]
     pub span: Option<Box<Span>>,
+    /// `tcp_send_reset` on 6.10 and later: the reset's `enum
+    /// sk_rst_reason` value. (Format 4 recordings and later.)
+    #[serde(skip)]
+    pub rst_reason: Option<u32>,
+    /// `--sock`, `--rtt-detail`: the socket's state at this event.
+    /// (Format 4 recordings and later. Boxed: most events have none.)
+    #[serde(skip)]
+    pub sock: Option<Box<SockFacts>>,
+}
+
+/// A socket's state as one event saw it (`struct nt_sock`). The TCP
+/// fields are 0 for other protocols.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct SockFacts {
+    /// `TCP_ESTABLISHED`... (`sk_state`).
+    pub state: u8,
+    /// `TCP_CA_Open`... (`icsk_ca_state`).
+    pub ca_state: u8,
+    /// Unanswered retransmissions of the head segment (`icsk_retransmits`).
+    pub retransmits: u8,
+    /// The armed `ICSK_TIME_*` timer, 0 for none (`icsk_pending`).
+    pub pending: u8,
+    /// `IPPROTO_*`.
+    pub protocol: u8,
+    /// `inet_sock_set_state`: the state `state` changes to (0: no change).
+    pub new_state: u8,
+    pub srtt_us: u32,
+    pub minrtt_us: u32,
+    /// `--rtt-detail`: this ACK's RTT sample (0 elsewhere).
+    pub rtt_us: u32,
+    pub snd_cwnd: u32,
+    pub ssthresh: u32,
+    pub packets_out: u32,
+    pub retrans_out: u32,
+    pub total_retrans: u32,
+    pub wmem_queued: i32,
+    pub rmem_alloc: i32,
+    pub sndbuf: i32,
+    pub rcvbuf: i32,
+}
+
+impl SockFacts {
+    fn from_raw(s: &crate::abi::nt_sock) -> SockFacts {
+        SockFacts {
+            state: s.state,
+            ca_state: s.ca_state,
+            retransmits: s.retransmits,
+            pending: s.pending,
+            protocol: s.protocol,
+            new_state: s.new_state,
+            srtt_us: s.srtt_us,
+            // ~0: no sample yet.
+            minrtt_us: if s.minrtt_us == u32::MAX {
+                0
+            } else {
+                s.minrtt_us
+            },
+            rtt_us: s.rtt_us,
+            snd_cwnd: s.snd_cwnd,
+            ssthresh: s.ssthresh,
+            packets_out: s.packets_out,
+            retrans_out: s.retrans_out,
+            total_retrans: s.total_retrans,
+            wmem_queued: s.wmem_queued,
+            rmem_alloc: s.rmem_alloc,
+            sndbuf: s.sndbuf,
+            rcvbuf: s.rcvbuf,
+        }
+    }
 }
 
 /// One skb's timed life (`struct nt_span`): from its first matched event
@@ -352,6 +421,8 @@ impl Event {
                     end_probe: raw.span.end_probe,
                 })
             }),
+            rst_reason: (f & flags::RST != 0).then_some(raw.reason),
+            sock: (f & flags::SOCK != 0).then(|| Box::new(SockFacts::from_raw(&raw.sock))),
         }
     }
 
@@ -377,6 +448,8 @@ impl Event {
             nf: None,
             stack: Box::default(),
             span: None,
+            rst_reason: None,
+            sock: None,
         }
     }
 
@@ -456,6 +529,6 @@ mod tests {
     #[test]
     fn an_event_stays_small() {
         let size = std::mem::size_of::<super::Event>();
-        assert!(size <= 240, "Event is {size} bytes");
+        assert!(size <= 256, "Event is {size} bytes");
     }
 }

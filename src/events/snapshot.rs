@@ -109,6 +109,9 @@ pub enum Counters {
     FuncHits(Vec<(u32, u64)>),
     /// `--latency-summary`: every skb's span.
     Latency(Histogram),
+    /// `--rtt`: the srtt after every update (appended last: recordings
+    /// number the variants).
+    Rtt(Histogram),
 }
 
 /// The counters at one moment (CLOCK_MONOTONIC ns).

@@ -114,14 +114,23 @@ impl KernelBtf {
     }
 
     /// `enum skb_drop_reason` as value → name (without the
-    /// `SKB_DROP_REASON_` prefix). Empty when the kernel has no drop reasons.
+    /// `SKB_DROP_REASON_` prefix), and `enum sk_rst_reason` (without
+    /// `SK_RST_REASON_`; 6.10+). Empty when the kernel has none.
     pub fn drop_reasons(&self) -> DropReasons {
         let names = self
             .enum_members("skb_drop_reason")
             .into_iter()
             .map(|(name, value)| (value, strip_reason_prefix(&name).to_string()))
             .collect();
-        DropReasons { names }
+        let rst = self
+            .enum_members("sk_rst_reason")
+            .into_iter()
+            .map(|(name, value)| {
+                let short = name.strip_prefix("SK_RST_REASON_").unwrap_or(&name);
+                (value, short.to_string())
+            })
+            .collect();
+        DropReasons { names, rst }
     }
 
     /// The members of `enum NAME` as (name, value; low 32 bits for an
@@ -255,10 +264,13 @@ fn strip_reason_prefix(n: &str) -> &str {
         .unwrap_or(n)
 }
 
-/// Drop-reason names of one kernel.
+/// Drop-reason names of one kernel, and the names of the reasons of the
+/// TCP resets it sends (kept together: both are what a kernel calls its
+/// reasons, and both travel to every consumer of the other).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DropReasons {
     names: HashMap<u32, String>,
+    rst: HashMap<u32, String>,
 }
 
 /// The high bits of a drop reason name a subsystem (6.4+).
@@ -268,7 +280,45 @@ impl DropReasons {
     pub fn from_pairs<I: IntoIterator<Item = (u32, String)>>(pairs: I) -> DropReasons {
         DropReasons {
             names: pairs.into_iter().collect(),
+            rst: HashMap::new(),
         }
+    }
+
+    /// With these reset-reason names (value, name).
+    pub fn with_rst<I: IntoIterator<Item = (u32, String)>>(mut self, pairs: I) -> DropReasons {
+        self.rst = pairs.into_iter().collect();
+        self
+    }
+
+    /// Every reset reason (value, name): what a recording keeps.
+    pub fn rst_pairs(&self) -> Vec<(u32, String)> {
+        let mut v: Vec<(u32, String)> = self.rst.iter().map(|(k, n)| (*k, n.clone())).collect();
+        v.sort();
+        v
+    }
+
+    /// A reset reason's name; an unknown value as `UNKNOWN_<n>`.
+    pub fn rst_name(&self, value: u32) -> String {
+        match self.rst.get(&value) {
+            Some(n) => n.clone(),
+            None => format!("UNKNOWN_{value}"),
+        }
+    }
+
+    /// Every reset reason's name, sorted by value (the `MAX` sentinel excluded).
+    pub fn rst_names(&self) -> Vec<(u32, &str)> {
+        let mut v: Vec<(u32, &str)> = self
+            .rst
+            .iter()
+            .filter(|(_, n)| n.as_str() != "MAX")
+            .map(|(k, n)| (*k, n.as_str()))
+            .collect();
+        v.sort();
+        v
+    }
+
+    pub fn rst_value_of(&self, name: &str) -> Option<u32> {
+        self.rst.iter().find(|(_, n)| *n == name).map(|(v, _)| *v)
     }
 
     /// Every (value, name) including MAX: what a recording keeps.

@@ -9,8 +9,8 @@
 
 use crate::catalogue::table::{Extra, ProbeDef, SkbVia};
 use crate::codegen::render::{
-    ret_class, CK_EXIT_CLONE, CK_EXIT_REHEAD, CK_KIND_FREE, CK_KIND_NF, CK_SKB_VIA_DEREF,
-    CK_SKB_VIA_NFT_PKTINFO, COOKIE_FIELDS, COOKIE_NONE, KM_SLOT_BITS,
+    ret_class, CK_EXIT_CLONE, CK_EXIT_REHEAD, CK_KIND_FREE, CK_KIND_NF, CK_KIND_RTT,
+    CK_SKB_VIA_DEREF, CK_SKB_VIA_NFT_PKTINFO, COOKIE_FIELDS, COOKIE_NONE, KM_SLOT_BITS,
 };
 
 /// Program names: kprobe.multi entry/exit, per-function kprobe entry/exit.
@@ -59,6 +59,7 @@ pub fn cookie(probe: &ProbeDef, variant: usize) -> u64 {
         .any(Option::is_some);
     let kind = match probe.extra {
         Some(Extra::Free) => CK_KIND_FREE,
+        Some(Extra::Rtt) => CK_KIND_RTT,
         _ if nf_any => CK_KIND_NF,
         _ => 0,
     };

@@ -111,12 +111,14 @@ fn quantile_text(h: &Histogram) -> String {
         .join(", ")
 }
 
-/// A `--latency-summary` histogram of one interval (`ts` given) or of the
-/// whole run (with mean, maximum and percentiles).
+/// A `--latency-summary` or `--rtt` histogram of one interval (`ts`
+/// given) or of the whole run (with mean, maximum and percentiles); `unit`
+/// is what one count is (`packet`, `update`).
 pub fn histogram_text(
     fmt: &Formatter<'_>,
     ts: Option<u64>,
     title: &str,
+    unit: &str,
     h: &Histogram,
     total: bool,
 ) -> String {
@@ -124,7 +126,7 @@ pub fn histogram_text(
     if let Some(ts) = ts {
         let _ = write!(s, "[{}] ", fmt.clock.format(ts));
     }
-    let _ = write!(s, "{title}: {}", counted(h.count, "packet"));
+    let _ = write!(s, "{title}: {}", counted(h.count, unit));
     if let Some(mean) = h.mean_ns() {
         let _ = write!(s, ", mean {}", duration(mean));
     }
@@ -137,8 +139,10 @@ pub fn histogram_text(
     s
 }
 
-/// A `--latency-summary` JSON line.
+/// A `--latency-summary` (`kind` latency_histogram) or `--rtt`
+/// (rtt_histogram) JSON line.
 pub fn histogram_json(
+    kind: json::Kind,
     fmt: &Formatter<'_>,
     ts: u64,
     interval_ns: Option<u64>,
@@ -160,6 +164,7 @@ pub fn histogram_json(
         .collect();
     let quantile = |q: f64| h.quantile_bound_us(q);
     json::histogram_line(
+        kind,
         fmt,
         ts,
         interval_ns,

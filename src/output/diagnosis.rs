@@ -72,6 +72,7 @@ fn field_text(fmt: &Formatter<'_>, field: Placeholder, ev: &Event) -> Option<Str
         Placeholder::Group => probe?.group.to_string(),
         Placeholder::Ret => describe_ret(probe?.ret, ev.ret?),
         Placeholder::Reason => fmt.reasons.name(ev.reason?),
+        Placeholder::RstReason => fmt.reasons.rst_name(ev.rst_reason?),
         Placeholder::Location => fmt.kallsyms.describe(ev.location?),
         Placeholder::Saddr => p.saddr?.to_string(),
         Placeholder::Daddr => p.daddr?.to_string(),

@@ -36,6 +36,8 @@ pub enum Kind {
     FuncStats,
     /// `--latency-summary`: the latency histogram, for an interval or the whole run.
     LatencyHistogram,
+    /// `--rtt`: the histogram of srtt at each update, for an interval or the whole run.
+    RttHistogram,
 }
 
 /// One output line.
@@ -199,6 +201,52 @@ pub struct JsonEvent {
     /// `--latency`: the skb's span (on `latency` lines).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub span: Option<JsonSpan>,
+    /// `tcp_send_reset` (6.10+): the reset's reason, `NO_SOCKET`...
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rst_reason: Option<String>,
+    /// `--sock`, `--rtt-detail`: the socket's state at this event.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sock: Option<JsonSock>,
+}
+
+/// A socket's state (`events::SockFacts`); the TCP fields only for TCP.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JsonSock {
+    /// `ESTABLISHED`, `SYN-SENT`... (as `ss` names them).
+    pub state: String,
+    /// `inet_sock_set_state`: the state it changes to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub new_state: Option<String>,
+    pub protocol: u8,
+    pub send_queue_bytes: i32,
+    pub recv_queue_bytes: i32,
+    pub sndbuf: i32,
+    pub rcvbuf: i32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tcp: Option<JsonSockTcp>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JsonSockTcp {
+    /// Congestion-avoidance state: `open`, `disorder`, `cwr`, `recovery`, `loss`.
+    pub ca_state: String,
+    pub srtt_us: u32,
+    pub minrtt_us: u32,
+    /// `--rtt-detail`: this ACK's RTT sample.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rtt_us: Option<u32>,
+    pub snd_cwnd: u32,
+    pub ssthresh: u32,
+    pub packets_out: u32,
+    pub retrans_out: u32,
+    pub total_retrans: u32,
+    /// Unanswered retransmissions of the head segment.
+    pub retransmits: u8,
+    /// The armed timer: `retrans`, `delack`, `probe0`, `loss-probe`...
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timer: Option<String>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -385,6 +433,34 @@ pub fn event(fmt: &Formatter<'_>, ev: &Event) -> JsonEvent {
                 end_ts_ns: s.end_ts,
             }
         }),
+        rst_reason: ev.rst_reason.map(|r| fmt.reasons.rst_name(r)),
+        sock: ev.sock.as_deref().map(sock),
+    }
+}
+
+fn sock(s: &crate::events::SockFacts) -> JsonSock {
+    use crate::vocab::tcp::{ca_state_name, state_name, timer_name};
+    JsonSock {
+        state: state_name(s.state).into_owned(),
+        new_state: (s.new_state != 0).then(|| state_name(s.new_state).into_owned()),
+        protocol: s.protocol,
+        send_queue_bytes: s.wmem_queued,
+        recv_queue_bytes: s.rmem_alloc,
+        sndbuf: s.sndbuf,
+        rcvbuf: s.rcvbuf,
+        tcp: (s.protocol == IPPROTO_TCP).then(|| JsonSockTcp {
+            ca_state: ca_state_name(s.ca_state).into_owned(),
+            srtt_us: s.srtt_us,
+            minrtt_us: s.minrtt_us,
+            rtt_us: (s.rtt_us != 0).then_some(s.rtt_us),
+            snd_cwnd: s.snd_cwnd,
+            ssthresh: s.ssthresh,
+            packets_out: s.packets_out,
+            retrans_out: s.retrans_out,
+            total_retrans: s.total_retrans,
+            retransmits: s.retransmits,
+            timer: timer_name(s.pending).map(|t| t.into_owned()),
+        }),
     }
 }
 
@@ -418,15 +494,16 @@ pub fn func_stats_line(
     )
 }
 
-/// A `latency_histogram` line.
+/// A `latency_histogram` or `rtt_histogram` line.
 pub fn histogram_line(
+    kind: Kind,
     fmt: &Formatter<'_>,
     ts: u64,
     interval_ns: Option<u64>,
     histogram: JsonHistogram,
 ) -> String {
     counters_line(
-        Kind::LatencyHistogram,
+        kind,
         JsonCounters {
             time: fmt.clock.format(ts),
             ts_ns: ts,

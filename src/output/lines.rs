@@ -35,6 +35,51 @@ pub fn duration(ns: u64) -> String {
     }
 }
 
+/// ` *sock: ESTABLISHED open, rtt 20.1ms, srtt 20.0ms, minrtt 19.9ms,
+/// cwnd 10, ssthresh 7, inflight 3, retrans 1/9, timer retrans, sendq
+/// 4096, recvq 0*`: a socket's state on an event line (TCP fields only
+/// for TCP; the sample only on `--rtt-detail` lines).
+pub fn push_sock_note(s: &mut String, sock: &crate::events::SockFacts) {
+    use crate::vocab::tcp::{ca_state_name, state_name, timer_name};
+    let _ = write!(s, " *sock: {}", state_name(sock.state));
+    if sock.new_state != 0 {
+        let _ = write!(s, " -> {}", state_name(sock.new_state));
+    }
+    if sock.protocol == crate::vocab::proto::IPPROTO_TCP {
+        let _ = write!(s, " {}", ca_state_name(sock.ca_state));
+        if sock.rtt_us != 0 {
+            let _ = write!(s, ", rtt {}", duration(u64::from(sock.rtt_us) * 1000));
+        }
+        let _ = write!(
+            s,
+            ", srtt {}, minrtt {}, cwnd {}, ssthresh {}, inflight {}, retrans {}/{}",
+            duration(u64::from(sock.srtt_us) * 1000),
+            duration(u64::from(sock.minrtt_us) * 1000),
+            sock.snd_cwnd,
+            // TCP_INFINITE_SSTHRESH: no loss seen yet.
+            if sock.ssthresh == 0x7fff_ffff {
+                "inf".to_string()
+            } else {
+                sock.ssthresh.to_string()
+            },
+            sock.packets_out,
+            sock.retrans_out,
+            sock.total_retrans
+        );
+        if sock.retransmits != 0 {
+            let _ = write!(s, ", unanswered {}", sock.retransmits);
+        }
+        if let Some(t) = timer_name(sock.pending) {
+            let _ = write!(s, ", timer {t}");
+        }
+    }
+    let _ = write!(
+        s,
+        ", sendq {}, recvq {}*",
+        sock.wmem_queued, sock.rmem_alloc
+    );
+}
+
 /// Names a return value when its meaning is known (`catalogue::retnames`).
 pub fn describe_ret(kind: RetKind, ret: i64) -> String {
     use crate::catalogue::retnames::{errno_name, names, takes_errno};
@@ -257,7 +302,11 @@ impl Formatter<'_> {
     /// Appends an event line (without its newline) to `s`.
     pub fn push_event_line(&self, s: &mut String, ev: &Event) {
         self.push_event_head(s, ev);
-        push_summary(s, &ev.pkt);
+        if ev.skb == 0 {
+            crate::output::packet::push_socket_summary(s, &ev.pkt);
+        } else {
+            push_summary(s, &ev.pkt);
+        }
         self.push_event_tail(s, ev);
     }
 
@@ -332,8 +381,16 @@ impl Formatter<'_> {
                 s.push('*');
             }
         }
+        if let Some(r) = ev.rst_reason {
+            s.push_str(" *rst reason: ");
+            s.push_str(&self.reasons.rst_name(r));
+            s.push('*');
+        }
         if let Some(nf) = &ev.nf {
             push_netfilter_note(s, nf);
+        }
+        if let Some(sock) = &ev.sock {
+            push_sock_note(s, sock);
         }
         match (probe, ev.ret) {
             (Some(p), Some(ret)) if self.show_ret => {

@@ -62,6 +62,17 @@ pub fn summary(p: &Packet) -> String {
 
 /// Appends the summary of a packet to `s`.
 pub fn push_summary(s: &mut String, p: &Packet) {
+    push_summary_noting(s, p, true);
+}
+
+/// The summary of the socket of an event with no packet (a socket-level
+/// probe): its addresses and ports, without the note that a packet's
+/// headers are not built yet.
+pub fn push_socket_summary(s: &mut String, p: &Packet) {
+    push_summary_noting(s, p, false);
+}
+
+fn push_summary_noting(s: &mut String, p: &Packet, note_socket: bool) {
     if p.source == PacketSource::None {
         s.push_str("unknown: no packet headers yet (len ");
         push_int(s, p.len);
@@ -161,7 +172,7 @@ pub fn push_summary(s: &mut String, p: &Packet) {
             let _ = write!(s, "ether type {l3:#06x}, len {}", p.len);
         }
     }
-    if p.source == PacketSource::Socket {
+    if p.source == PacketSource::Socket && note_socket {
         s.push_str(" (from socket: headers not built yet)");
     }
 }

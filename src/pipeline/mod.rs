@@ -15,7 +15,7 @@ use crate::output::lines::Formatter;
 use crate::output::{aggregate, diagnosis, json, metrics, Format};
 use crate::rules::compile::{Level, Rule};
 use crate::rules::eval::RuleSet;
-use crate::spec::{Mode, ViewSpec};
+use crate::spec::{Mode, RttSpec, ViewSpec};
 pub use limiter::Limiter;
 use std::io::Write;
 
@@ -100,7 +100,8 @@ impl<'a> Pipeline<'a> {
             Mode::Monitor(_) => Stage::Monitor,
             Mode::Latency(l) if l.summary => Stage::Aggregate,
             Mode::Latency(l) => Stage::Latency { min_ns: l.min_ns },
-            Mode::FuncStats => Stage::Aggregate,
+            Mode::FuncStats | Mode::Rtt(RttSpec { detail: false, .. }) => Stage::Aggregate,
+            Mode::Rtt(_) | Mode::Sock => Stage::Basic,
         };
         let (diag, monitor) = match mode {
             Mode::Diag(d) => (
@@ -354,20 +355,25 @@ impl<'a> Pipeline<'a> {
                     Format::Json => aggregate::func_table_json(fmt, now.ts, interval_ns, &hits),
                 })
             }
-            (Counters::Latency(n), Counters::Latency(b)) => {
+            (Counters::Latency(n), Counters::Latency(b)) | (Counters::Rtt(n), Counters::Rtt(b)) => {
                 let h = n.since(b);
                 if interval && h.count == 0 {
                     return None;
                 }
+                let (what, unit, kind) = match now.counters {
+                    Counters::Rtt(_) => ("TCP srtt", "update", json::Kind::RttHistogram),
+                    _ => ("packet latency", "packet", json::Kind::LatencyHistogram),
+                };
                 Some(match self.format {
                     Format::Text => aggregate::histogram_text(
                         fmt,
                         at,
-                        &format!("packet latency {title}"),
+                        &format!("{what} {title}"),
+                        unit,
                         &h,
                         !interval,
                     ),
-                    Format::Json => aggregate::histogram_json(fmt, now.ts, interval_ns, &h),
+                    Format::Json => aggregate::histogram_json(kind, fmt, now.ts, interval_ns, &h),
                 })
             }
             _ => None,

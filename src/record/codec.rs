@@ -19,7 +19,16 @@ mod has {
     pub const STACK_ID: u8 = 1 << 4;
     pub const NF: u8 = 1 << 5;
     pub const STACK: u8 = 1 << 6;
-    pub const SPAN: u8 = 1 << 7;
+    /// Format 4: a second presence byte (`more`) follows the first.
+    /// (Format 3 had the span here, and no second byte.)
+    pub const MORE: u8 = 1 << 7;
+}
+
+/// The second presence byte (format 4).
+mod more {
+    pub const SPAN: u8 = 1 << 0;
+    pub const RST_REASON: u8 = 1 << 1;
+    pub const SOCK: u8 = 1 << 2;
 }
 
 /// Which optional netfilter facts follow (the netfilter presence byte).
@@ -41,11 +50,23 @@ pub fn encode(ev: &Event, out: &mut Vec<u8>) {
         (ev.stack_id.is_some(), has::STACK_ID),
         (ev.nf.is_some(), has::NF),
         (!ev.stack.is_empty(), has::STACK),
-        (ev.span.is_some(), has::SPAN),
     ] {
         if set {
             present |= bit;
         }
+    }
+    let mut more = 0;
+    for (set, bit) in [
+        (ev.span.is_some(), more::SPAN),
+        (ev.rst_reason.is_some(), more::RST_REASON),
+        (ev.sock.is_some(), more::SOCK),
+    ] {
+        if set {
+            more |= bit;
+        }
+    }
+    if more != 0 {
+        present |= has::MORE;
     }
     out.extend_from_slice(&ev.ts.to_le_bytes());
     out.extend_from_slice(&ev.skb.to_le_bytes());
@@ -54,6 +75,9 @@ pub fn encode(ev: &Event, out: &mut Vec<u8>) {
     }
     out.push(present);
     encode_packet(&ev.pkt, out);
+    if more != 0 {
+        out.push(more);
+    }
     if let Some(v) = ev.ret {
         out.extend_from_slice(&v.to_le_bytes());
     }
@@ -81,6 +105,34 @@ pub fn encode(ev: &Event, out: &mut Vec<u8>) {
         out.extend_from_slice(&span.end_ts.to_le_bytes());
         out.extend_from_slice(&span.first_probe.to_le_bytes());
         out.extend_from_slice(&span.end_probe.to_le_bytes());
+    }
+    if let Some(r) = ev.rst_reason {
+        out.extend_from_slice(&r.to_le_bytes());
+    }
+    if let Some(s) = &ev.sock {
+        out.extend_from_slice(&[
+            s.state,
+            s.ca_state,
+            s.retransmits,
+            s.pending,
+            s.protocol,
+            s.new_state,
+        ]);
+        for v in [
+            s.srtt_us,
+            s.minrtt_us,
+            s.rtt_us,
+            s.snd_cwnd,
+            s.ssthresh,
+            s.packets_out,
+            s.retrans_out,
+            s.total_retrans,
+        ] {
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+        for v in [s.wmem_queued, s.rmem_alloc, s.sndbuf, s.rcvbuf] {
+            out.extend_from_slice(&v.to_le_bytes());
+        }
     }
 }
 
@@ -170,9 +222,14 @@ pub enum CodecError {
     Utf8,
 }
 
-/// Decodes one event frame.
-#[inline(always)]
+/// Decodes one event frame of the format this nettrace writes.
 pub fn decode(frame: &[u8]) -> Result<Event, CodecError> {
+    decode_format(frame, super::FORMAT_VERSION)
+}
+
+/// Decodes one event frame of recording format `version` (2 or later).
+#[inline(always)]
+pub fn decode_format(frame: &[u8], version: u16) -> Result<Event, CodecError> {
     let (fixed, rest) = frame
         .split_first_chunk::<FIXED>()
         .ok_or(CodecError::Short)?;
@@ -191,6 +248,11 @@ pub fn decode(frame: &[u8]) -> Result<Event, CodecError> {
     let [present] = f.take();
     ev.pkt = f.packet()?;
     let mut r = Reader { rest };
+    let more = match (present & has::MORE != 0, version) {
+        (false, _) => 0,
+        (true, ..=3) => more::SPAN,
+        (true, _) => r.u8()?,
+    };
     if present & has::RET != 0 {
         ev.ret = Some(r.u64()? as i64);
     }
@@ -214,12 +276,38 @@ pub fn decode(frame: &[u8]) -> Result<Event, CodecError> {
     if present & has::STACK != 0 {
         ev.stack = r.addresses()?.into_boxed_slice();
     }
-    if present & has::SPAN != 0 {
+    if more & more::SPAN != 0 {
         ev.span = Some(Box::new(crate::events::Span {
             first_ts: r.u64()?,
             end_ts: r.u64()?,
             first_probe: r.u32()?,
             end_probe: r.u32()?,
+        }));
+    }
+    if more & more::RST_REASON != 0 {
+        ev.rst_reason = Some(r.u32()?);
+    }
+    if more & more::SOCK != 0 {
+        let [state, ca_state, retransmits, pending, protocol, new_state] = r.take::<6>()?;
+        ev.sock = Some(Box::new(crate::events::SockFacts {
+            state,
+            ca_state,
+            retransmits,
+            pending,
+            protocol,
+            new_state,
+            srtt_us: r.u32()?,
+            minrtt_us: r.u32()?,
+            rtt_us: r.u32()?,
+            snd_cwnd: r.u32()?,
+            ssthresh: r.u32()?,
+            packets_out: r.u32()?,
+            retrans_out: r.u32()?,
+            total_retrans: r.u32()?,
+            wmem_queued: r.u32()? as i32,
+            rmem_alloc: r.u32()? as i32,
+            sndbuf: r.u32()? as i32,
+            rcvbuf: r.u32()? as i32,
         }));
     }
     match r.rest.len() {
@@ -421,6 +509,33 @@ mod tests {
             hooks: vec![1, 2, 3],
         }));
         ev.stack = vec![10, 20].into_boxed_slice();
+        ev.span = Some(Box::new(crate::events::Span {
+            first_ts: 5,
+            end_ts: 6,
+            first_probe: 7,
+            end_probe: 8,
+        }));
+        ev.rst_reason = Some(2);
+        ev.sock = Some(Box::new(crate::events::SockFacts {
+            state: 1,
+            ca_state: 4,
+            retransmits: 2,
+            pending: 1,
+            protocol: 6,
+            new_state: 8,
+            srtt_us: 20_000,
+            minrtt_us: 19_000,
+            rtt_us: 21_000,
+            snd_cwnd: 10,
+            ssthresh: 7,
+            packets_out: 3,
+            retrans_out: 1,
+            total_retrans: 9,
+            wmem_queued: 4096,
+            rmem_alloc: -1,
+            sndbuf: 16384,
+            rcvbuf: 131072,
+        }));
         ev
     }
 
@@ -433,6 +548,22 @@ mod tests {
             encode(&ev, &mut buf);
             assert_eq!(decode(&buf), Ok(ev));
         }
+    }
+
+    #[test]
+    fn format_3_has_the_span_where_format_4_has_a_second_byte() {
+        let mut ev = Event::new(1, 2, 3);
+        ev.span = Some(Box::new(crate::events::Span {
+            first_ts: 1,
+            end_ts: 2,
+            first_probe: 3,
+            end_probe: 4,
+        }));
+        let mut buf = Vec::new();
+        encode(&ev, &mut buf);
+        // Format 3 wrote no second byte: take it out.
+        buf.remove(FIXED);
+        assert_eq!(decode_format(&buf, 3), Ok(ev));
     }
 
     #[test]

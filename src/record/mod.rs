@@ -22,9 +22,11 @@ pub const MAGIC: &[u8; 6] = b"NTREC\0";
 /// postcard-encoded. Version 2: the same `Event`, in `codec`'s fixed-width
 /// fields. Version 3: events may carry a latency span, and counter
 /// snapshots (`events::snapshot`, postcard) of the aggregating modes.
-pub const FORMAT_VERSION: u16 = 3;
+/// Version 4: a second presence byte in event frames, for the span, a TCP
+/// reset's reason and the socket's state; the header names reset reasons.
+pub const FORMAT_VERSION: u16 = 4;
 /// Formats this nettrace reads.
-pub const READABLE_VERSIONS: &[u16] = &[1, 2, 3];
+pub const READABLE_VERSIONS: &[u16] = &[1, 2, 3, 4];
 /// No frame is this large; a larger length means a damaged file.
 pub const MAX_FRAME: u32 = 1 << 20;
 
@@ -53,6 +55,9 @@ pub struct Header {
     pub probes: Vec<String>,
     /// The kernel's drop reasons (value, name).
     pub drop_reasons: Vec<(u32, String)>,
+    /// The kernel's TCP reset reasons (value, name; format 4, empty before 6.10).
+    #[serde(default)]
+    pub rst_reasons: Vec<(u32, String)>,
     /// CLOCK_REALTIME - CLOCK_MONOTONIC at the start (ns), for `--date`.
     pub realtime_offset_ns: i64,
 }

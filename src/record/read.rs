@@ -321,7 +321,8 @@ impl Recording {
         Ok(Recording {
             path: path.to_path_buf(),
             kallsyms: Kallsyms::parse(&symbols),
-            reasons: DropReasons::from_pairs(header.drop_reasons.clone()),
+            reasons: DropReasons::from_pairs(header.drop_reasons.clone())
+                .with_rst(header.rst_reasons.clone()),
             header,
             end,
             damage,
@@ -376,7 +377,7 @@ impl Iterator for Inputs<'_> {
                 kind::EVENT => {
                     let decoded = match self.rec.version {
                         1 => postcard::from_bytes::<Event>(bytes).map_err(|e| e.to_string()),
-                        _ => codec::decode(bytes).map_err(|e| e.to_string()),
+                        v => codec::decode_format(bytes, v).map_err(|e| e.to_string()),
                     };
                     let mut ev = match decoded {
                         Ok(ev) => ev,

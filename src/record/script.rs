@@ -36,6 +36,9 @@ pub struct ScriptEvent {
     /// Drop location, `function+0x12`.
     #[serde(default)]
     pub at: Option<String>,
+    /// The reason of the TCP reset sent here (`NO_SOCKET`...; tcp_send_reset).
+    #[serde(default)]
+    pub rst_reason: Option<String>,
     /// A clone or copy made this skb.
     #[serde(default)]
     pub clone: Option<u64>,
@@ -127,6 +130,11 @@ pub fn known_reasons() -> DropReasons {
             .enumerate()
             .map(|(i, n)| (i as u32, n.to_string())),
     )
+    .with_rst(
+        crate::vocab::rst_reasons::known()
+            .enumerate()
+            .map(|(i, n)| (i as u32, n.to_string())),
+    )
 }
 
 /// Why hand-written events do not build: the event (1-based), its probe
@@ -164,6 +172,8 @@ pub enum EventProblem {
     },
     #[error("unknown drop reason `{0}`")]
     Reason(String),
+    #[error("unknown TCP reset reason `{0}`")]
+    RstReason(String),
     #[error("bad offset in `{0}` (function+0x12)")]
     Offset(String),
 }
@@ -304,6 +314,14 @@ pub fn build(list: &[ScriptEvent]) -> Result<Script, ScriptError> {
                 reasons
                     .value_of(reason)
                     .ok_or_else(|| fail(EventProblem::Reason(reason.clone())))?,
+            );
+        }
+        if let Some(reason) = &s.rst_reason {
+            ev.flags |= flags::RST;
+            ev.rst_reason = Some(
+                reasons
+                    .rst_value_of(reason)
+                    .ok_or_else(|| fail(EventProblem::RstReason(reason.clone())))?,
             );
         }
         if let Some(at) = &s.at {

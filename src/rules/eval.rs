@@ -238,6 +238,7 @@ fn have_of(ev: &Event, field: Field) -> Option<Have<'_>> {
             .reason
             .filter(|_| ev.is_drop())
             .map(|r| Have::Int(r.into())),
+        Field::RstReason => ev.rst_reason.map(|r| Have::Int(r.into())),
         Field::Saddr => p.saddr.map(|a| Have::Ip(Some(a), None)),
         Field::Daddr => p.daddr.map(|a| Have::Ip(Some(a), None)),
         Field::Addr => {
@@ -279,7 +280,7 @@ fn range(v: &Val, ev: &Event) -> Option<(i64, i64)> {
                 .find_map(|s| by_kind[s.ret as usize])
                 .or(by_kind[probe.ret as usize])
         }
-        Val::Reason(_, r) => r.map(|r| (r.into(), r.into())),
+        Val::Reason(_, r) | Val::RstReason(_, r) => r.map(|r| (r.into(), r.into())),
         Val::Flags(f) => Some((i64::from(*f), i64::from(*f))),
         Val::IcmpType(v4, v6) => {
             let t = if ev.pkt.l4_proto == IPPROTO_ICMPV6 {

@@ -216,7 +216,7 @@ pub fn select(mode: &Mode, probes: &ProbeSpec, monitor_probes: &[u32]) -> Vec<&'
         Mode::Lifecycle | Mode::Diag(_) | Mode::Latency(_) => {
             with_life_probes(probes.selection.clone(), &probes.trace.exclude)
         }
-        Mode::Basic | Mode::FuncStats => probes.selection.clone(),
+        Mode::Basic | Mode::FuncStats | Mode::Rtt(_) | Mode::Sock => probes.selection.clone(),
     }
 }
 

@@ -1,6 +1,6 @@
 //! The aggregating modes' counters, read from the kernel's per-CPU maps
 //! into a `Snapshot` (`--func-stats`: `func_hits`; `--latency-summary`:
-//! `latency_hist`).
+//! `latency_hist`; `--rtt`: `rtt_hist`).
 
 use crate::abi::{nt_hist, HIST_SLOTS};
 use crate::events::snapshot::{Counters, Histogram, Snapshot};
@@ -20,16 +20,20 @@ pub fn read(session: &Session, mode: &Mode, probes: &[u32], now: u64) -> Option<
                 })
                 .collect(),
         ),
-        Mode::Latency(l) if l.summary => {
-            let mut h = Histogram::empty();
-            for words in session.percpu_words("latency_hist", 0) {
-                h.add(&histogram_of(&words));
-            }
-            Counters::Latency(h)
-        }
+        Mode::Latency(l) if l.summary => Counters::Latency(histogram(session, "latency_hist")),
+        Mode::Rtt(r) if !r.detail => Counters::Rtt(histogram(session, "rtt_hist")),
         _ => return None,
     };
     Some(Snapshot { ts: now, counters })
+}
+
+/// A per-CPU `struct nt_hist` map, summed.
+fn histogram(session: &Session, map: &str) -> Histogram {
+    let mut h = Histogram::empty();
+    for words in session.percpu_words(map, 0) {
+        h.add(&histogram_of(&words));
+    }
+    h
 }
 
 /// One CPU's `struct nt_hist`, as u64 words (every field is one).

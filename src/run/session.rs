@@ -6,7 +6,7 @@
 use super::attach::{self as run_attach, bench_floor, direct_loads, load_with_fallback};
 use super::error::{ExitCode, Fatal};
 use super::kernel::{open_kernel, Exits, KernelContext};
-use crate::abi::{latency_mode, nt_config};
+use crate::abi::{latency_mode, nt_config, rtt_mode};
 use crate::catalogue::table::{RetKind, PROBES};
 use crate::events::Event;
 use crate::kernel::btf::DropReasons;
@@ -21,7 +21,7 @@ use crate::pipeline::Pipeline;
 use crate::record::write::{RecordError, Recorder};
 use crate::rules::compile::Rule;
 use crate::rules::Loaded;
-use crate::spec::{Mode, RunSpec};
+use crate::spec::{Mode, RttSpec, RunSpec};
 use std::cell::{Cell, RefCell};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -148,6 +148,23 @@ fn attach(
                 Mode::Latency(l) => l.min_ns,
                 _ => 0,
             },
+            rtt: match spec.mode {
+                Mode::Rtt(r) if r.detail => rtt_mode::DETAIL,
+                Mode::Rtt(_) => rtt_mode::HISTOGRAM,
+                _ => rtt_mode::OFF,
+            },
+            sock: u8::from(matches!(
+                spec.mode,
+                Mode::Sock | Mode::Rtt(RttSpec { detail: true, .. })
+            )),
+            min_srtt_us: match spec.mode {
+                Mode::Rtt(r) => r.min_srtt_us,
+                _ => 0,
+            },
+            min_minrtt_us: match spec.mode {
+                Mode::Rtt(r) => r.min_minrtt_us,
+                _ => 0,
+            },
             wake_bytes: 64 * 1024,
             rate_limit: spec.rate_kernel,
             ..Default::default()
@@ -182,7 +199,11 @@ fn attach(
     if report.attached.is_empty() {
         return Err(Fatal::new(
             ExitCode::KernelLacks,
-            "no probe could be attached on this kernel (see the reasons above; `nettrace --check` reports what is available)",
+            if matches!(spec.mode, Mode::Rtt(_)) {
+                "--rtt needs tcp_ack_update_rtt, a kernel function, and this kernel lets nettrace attach neither kprobes nor fentry there (see the reason above; `nettrace --check` reports what is available)"
+            } else {
+                "no probe could be attached on this kernel (see the reasons above; `nettrace --check` reports what is available)"
+            },
         ));
     }
     let by_mechanism = report
@@ -490,6 +511,7 @@ fn record_header(
         command: std::env::args().collect(),
         probes: PROBES.iter().map(|p| p.name.to_string()).collect(),
         drop_reasons: reasons.pairs(),
+        rst_reasons: reasons.rst_pairs(),
         realtime_offset_ns: realtime_offset_ns as i64,
     }
 }

@@ -4,4 +4,5 @@
 
 pub mod drop_reasons;
 pub mod proto;
+pub mod rst_reasons;
 pub mod tcp;

@@ -50,3 +50,53 @@ pub fn parse_tcp_flags(s: &str) -> Result<u8, UnknownFlag> {
             .ok_or_else(|| UnknownFlag(ch.to_string()))
     })
 }
+
+/// `sk_state` names (`TCP_ESTABLISHED` = 1 ...), as `ss` prints them.
+pub fn state_name(state: u8) -> std::borrow::Cow<'static, str> {
+    const NAMES: [&str; 13] = [
+        "",
+        "ESTABLISHED",
+        "SYN-SENT",
+        "SYN-RECV",
+        "FIN-WAIT-1",
+        "FIN-WAIT-2",
+        "TIME-WAIT",
+        "CLOSE",
+        "CLOSE-WAIT",
+        "LAST-ACK",
+        "LISTEN",
+        "CLOSING",
+        "NEW-SYN-RECV",
+    ];
+    match NAMES.get(state as usize) {
+        Some(n) if !n.is_empty() => (*n).into(),
+        _ => format!("state-{state}").into(),
+    }
+}
+
+/// `icsk_ca_state` names (`TCP_CA_Open` = 0 ...).
+pub fn ca_state_name(state: u8) -> std::borrow::Cow<'static, str> {
+    const NAMES: [&str; 5] = ["open", "disorder", "cwr", "recovery", "loss"];
+    match NAMES.get(state as usize) {
+        Some(n) => (*n).into(),
+        _ => format!("ca-{state}").into(),
+    }
+}
+
+/// `icsk_pending` names (`ICSK_TIME_RETRANS` = 1 ...); None for no timer.
+pub fn timer_name(pending: u8) -> Option<std::borrow::Cow<'static, str>> {
+    const NAMES: [&str; 7] = [
+        "",
+        "retrans",
+        "delack",
+        "probe0",
+        "early-retrans",
+        "loss-probe",
+        "reo-timeout",
+    ];
+    match NAMES.get(pending as usize) {
+        Some(n) if n.is_empty() => None,
+        Some(n) => Some((*n).into()),
+        None => Some(format!("timer-{pending}").into()),
+    }
+}

@@ -17,3 +17,4 @@ mod record;
 mod runner;
 mod scenario;
 mod scenarios;
+mod sockets;

@@ -421,3 +421,57 @@ pub fn udp_left_in_queue(
     ns.exec(&["python3", "-c", &client]);
     let _ = child.wait();
 }
+
+/// Drops `percent` of the packets `ifname` in `ns` sends (netem).
+pub fn netem_loss(ns: &Netns, ifname: &str, percent: u32) {
+    let loss = format!("{percent}%");
+    ns.exec(&[
+        "tc", "qdisc", "add", "dev", ifname, "root", "netem", "loss", &loss,
+    ]);
+}
+
+/// A TCP stream from `client` to a server in `server` on `dst:port`:
+/// `chunks` sends of `bytes` each, `pause_ms` apart, then a close. The
+/// server reads to the end and closes. Returns the client's report,
+/// `sent N` on success.
+pub fn tcp_stream(
+    client: &Netns,
+    server: &Netns,
+    dst: &str,
+    port: u16,
+    chunks: u32,
+    bytes: usize,
+    pause_ms: u32,
+) -> String {
+    let serve = format!(
+        "import socket\n\
+         s=socket.socket(); s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\n\
+         s.bind(('{dst}',{port})); s.listen(1); s.settimeout(30)\n\
+         c,_=s.accept(); c.settimeout(30)\n\
+         while c.recv(1<<16): pass\n\
+         c.close(); s.close()\n"
+    );
+    let mut child = Command::new("ip")
+        .args(["netns", "exec", &server.name, "python3", "-c", &serve])
+        .spawn()
+        .expect("spawn the TCP server");
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let send = format!(
+        "import socket,time\n\
+         c=socket.create_connection(('{dst}',{port}),timeout=30)\n\
+         n=0\n\
+         for _ in range({chunks}):\n\
+         \x20c.sendall(b'x'*{bytes}); n+={bytes}; time.sleep({pause_ms}/1000)\n\
+         c.close(); print('sent',n)\n"
+    );
+    let out = run(
+        "ip",
+        &["netns", "exec", &client.name, "python3", "-c", &send],
+    );
+    let _ = child.wait();
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}

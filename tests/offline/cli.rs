@@ -140,7 +140,28 @@ fn bad_values_exit_2_with_one_line() {
         ),
         (
             &["--latency", "--ret"],
-            "--ret applies to modes that print events",
+            "--ret applies to modes that print probe hits",
+        ),
+        (
+            &["--rtt", "--ret"],
+            "--ret applies to modes that print probe hits",
+        ),
+        (
+            &["--rtt", "-t", "tcp"],
+            "--rtt and --rtt-detail watch tcp_ack_update_rtt only",
+        ),
+        (
+            &["--sock", "--filter-srtt", "10"],
+            "--filter-srtt goes with --rtt or --rtt-detail",
+        ),
+        (
+            &["--latency", "--filter-minrtt", "10"],
+            "--filter-minrtt goes with --rtt or --rtt-detail",
+        ),
+        (&["--rtt", "--sock"], "--rtt and --sock are different modes"),
+        (
+            &["--rtt", "--detail"],
+            "--detail applies to modes that print packets",
         ),
         (
             &["--func-stats", "--detail"],

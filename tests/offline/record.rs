@@ -50,6 +50,7 @@ fn header(reasons: &DropReasons) -> Header {
             .map(|p| p.name.to_string())
             .collect(),
         drop_reasons: reasons.pairs(),
+        rst_reasons: reasons.rst_pairs(),
         realtime_offset_ns: 1_700_000_000_000_000_000,
     }
 }

@@ -60,6 +60,8 @@ impl Level {
 pub enum Field {
     Ret,
     Reason,
+    /// The reason of a TCP reset the stack sent (`tcp_send_reset`, 6.10+).
+    RstReason,
     Proto,
     Saddr,
     Daddr,
@@ -86,6 +88,7 @@ pub enum Field {
 const FIELDS: &[(&str, Field)] = &[
     ("ret", Field::Ret),
     ("reason", Field::Reason),
+    ("rst_reason", Field::RstReason),
     ("proto", Field::Proto),
     ("saddr", Field::Saddr),
     ("daddr", Field::Daddr),
@@ -135,6 +138,8 @@ pub enum Val {
     /// A drop reason by name; its value is None when the kernel does not
     /// define it (the test is then false).
     Reason(String, Option<u32>),
+    /// A TCP reset reason by name, bound like `Reason`.
+    RstReason(String, Option<u32>),
     L3(u16),
     L4(u8),
     Net(IpAddr, u8),
@@ -408,8 +413,10 @@ impl Cond {
             Cond::Not(c) | Cond::Order(_, c) => c.bind_reasons(reasons),
             Cond::Test(_, _, vals) => {
                 for v in vals {
-                    if let Val::Reason(name, value) = v {
-                        *value = reasons.value_of(name);
+                    match v {
+                        Val::Reason(name, value) => *value = reasons.value_of(name),
+                        Val::RstReason(name, value) => *value = reasons.rst_value_of(name),
+                        _ => {}
                     }
                 }
             }

@@ -49,6 +49,7 @@ placeholders! {
     Group "group",
     Ret "ret",
     Reason "reason",
+    RstReason "rst_reason",
     Location "location",
     Saddr "saddr",
     Daddr "daddr",

@@ -88,6 +88,36 @@ impl Checker<'_> {
                 }
                 Some(Val::Reason(s.to_string(), in_kernel))
             }
+            Field::RstReason => {
+                let in_kernel = self.kernel.reasons.rst_value_of(s);
+                let known = crate::vocab::rst_reasons::known().any(|k| k == s);
+                if in_kernel.is_none() && !known {
+                    let mut candidates: Vec<&str> = crate::vocab::rst_reasons::known().collect();
+                    candidates.extend(self.kernel.reasons.rst_names().iter().map(|(_, n)| *n));
+                    let help = did_you_mean(s, candidates).or_else(|| {
+                        Some("reset reasons are the names of enum sk_rst_reason without SK_RST_REASON_ (6.10 and later)".into())
+                    });
+                    self.err(
+                        Code::E0117,
+                        v.span,
+                        format!("unknown TCP reset reason `{s}`"),
+                        help,
+                    );
+                    return None;
+                }
+                // A kernel without reset reasons (before 6.10) has none to
+                // lack: the test is false there, as the rule's author knows.
+                let has_any = !self.kernel.reasons.rst_names().is_empty();
+                if in_kernel.is_none() && self.kernel.have_kernel && has_any {
+                    self.err(
+                        Code::N0303,
+                        v.span,
+                        format!("this kernel does not define TCP reset reason `{s}`"),
+                        Some("the test is false here; fine for rules shared across kernels".into()),
+                    );
+                }
+                Some(Val::RstReason(s.to_string(), in_kernel))
+            }
             Field::Proto => match crate::vocab::proto::by_name(s).ok_or(()) {
                 Ok(crate::vocab::proto::Proto::L3(p)) => Some(Val::L3(p)),
                 Ok(crate::vocab::proto::Proto::L4(p)) => Some(Val::L4(p)),
