@@ -42,6 +42,7 @@ fn main() {
         command: vec!["synthetic".into()],
         probes: PROBES.iter().map(|p| p.name.to_string()).collect(),
         drop_reasons: DropReasons::pairs(&reasons),
+        rst_reasons: Vec::new(),
         realtime_offset_ns: 0,
     };
     let mut rec = Recorder::create(std::path::Path::new(out), &header).expect("create");

@@ -95,7 +95,7 @@ pub fn timer_name(pending: u8) -> Option<std::borrow::Cow<'static, str>> {
         "reo-timeout",
     ];
     match NAMES.get(pending as usize) {
-        Some(n) if n.is_empty() => None,
+        Some(&"") => None,
         Some(n) => Some((*n).into()),
         None => Some(format!("timer-{pending}").into()),
     }
