@@ -336,11 +336,19 @@ fn hex(v: u64) -> String {
     format!("{v:x}")
 }
 
-fn packet(p: &Packet) -> JsonPacket {
+/// `of_socket`: the event has no packet, only a socket (a socket-level
+/// probe), and the summary says nothing of headers.
+fn packet(p: &Packet, of_socket: bool) -> JsonPacket {
     let ports = p.l4_proto == IPPROTO_TCP || p.l4_proto == IPPROTO_UDP;
     let icmp = matches!(p.l4_proto, 1 | 58) && p.saddr.is_some();
     JsonPacket {
-        summary: summary(p),
+        summary: if of_socket {
+            let mut s = String::new();
+            crate::output::packet::push_socket_summary(&mut s, p);
+            s
+        } else {
+            summary(p)
+        },
         source: match p.source {
             PacketSource::None => "none",
             PacketSource::Header => "header",
@@ -392,7 +400,7 @@ pub fn event(fmt: &Formatter<'_>, ev: &Event) -> JsonEvent {
         comm: ev.comm.to_string(),
         ifname: (!ev.ifname.is_empty()).then(|| ev.ifname.to_string()),
         netns: ev.netns,
-        packet: packet(&ev.pkt),
+        packet: packet(&ev.pkt, ev.skb == 0),
         ret: ev.ret.map(|value| JsonRet {
             value,
             text: probe.map_or_else(|| value.to_string(), |p| describe_ret(p.ret, value)),

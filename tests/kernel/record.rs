@@ -245,3 +245,37 @@ fn recorded_latency_and_counters_replay_identically() {
         assert_replay_matches(file, args, &live.stdout);
     }
 }
+
+/// `--sock` everywhere, and `--rtt-detail` and `--rtt` where kprobes or
+/// fentry reach tcp_ack_update_rtt: a live run and its replay print the
+/// same bytes (socket states, reset reasons and RTT histograms included).
+#[test]
+fn recorded_socket_modes_replay_identically() {
+    if !require_root() {
+        return;
+    }
+    let net = TwoHosts::new("rcsock");
+    let dir = tempfile::tempdir().unwrap();
+    let file = |n: &str| dir.path().join(n).to_string_lossy().into_owned();
+    let (sock, detail, hist) = (file("sock.ntrec"), file("detail.ntrec"), file("rtt.ntrec"));
+    let a = net.a_addr.as_str();
+    let mut runs: Vec<Vec<&str>> =
+        vec![vec!["--sock", "--record", &sock, "--addr", a, "-P", "7400"]];
+    let mut files = vec![&sock];
+    if crate::runner::has(crate::runner::Cap::Kprobe) {
+        for (mode, f) in [("--rtt-detail", &detail), ("--rtt", &hist)] {
+            runs.push(vec![mode, "--record", f, "-p", "tcp", "--addr", a]);
+            files.push(f);
+        }
+    }
+    let tracers: Vec<_> = runs.iter().map(|r| start(r)).collect();
+    let sent = crate::scenario::tcp_stream(&net.a, &net.b, &net.b_addr, 7400, 5, 1000, 50);
+    assert!(sent.contains("sent 5000"), "{sent}");
+    std::thread::sleep(Duration::from_millis(1500));
+    for ((args, file), tracer) in runs.iter().zip(files).zip(tracers) {
+        let live = tracer.stop();
+        assert_eq!(live.code, Some(0), "{}", live.stderr);
+        assert!(!live.stdout.is_empty(), "{args:?} printed nothing");
+        assert_replay_matches(file, args, &live.stdout);
+    }
+}

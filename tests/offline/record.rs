@@ -585,7 +585,73 @@ fn spans_and_counter_snapshots_record_and_print() {
             counters: hits(30),
         },
     ];
-    let modes: [(&str, Mode, Vec<Input>); 3] = [
+    // --sock: a state change and a reset with its reason.
+    let mut change = nettrace::events::Event::new(4_000_000_000, 0, probe("inet_sock_set_state"));
+    change.pkt = s.events[0].pkt.clone();
+    change.pkt.source = nettrace::events::PacketSource::Socket;
+    change.pkt.l4_proto = 6;
+    (change.pkt.sport, change.pkt.dport) = (40000, 7200);
+    change.sock = Some(Box::new(nettrace::events::SockFacts {
+        state: 2,
+        new_state: 1,
+        protocol: 6,
+        srtt_us: 20_400,
+        minrtt_us: 20_100,
+        snd_cwnd: 10,
+        ssthresh: 0x7fff_ffff,
+        sndbuf: 16384,
+        rcvbuf: 131072,
+        ..Default::default()
+    }));
+    let mut reset = change.clone();
+    reset.ts += 1_000_000;
+    reset.probe = probe("tcp_send_reset");
+    reset.rst_reason = s.reasons.rst_value_of("TCP_ABORT_ON_CLOSE");
+    reset.sock = Some(Box::new(nettrace::events::SockFacts {
+        state: 1,
+        ca_state: 4,
+        retransmits: 2,
+        pending: 1,
+        protocol: 6,
+        srtt_us: 20_400,
+        minrtt_us: 20_100,
+        rtt_us: 0,
+        snd_cwnd: 1,
+        ssthresh: 5,
+        packets_out: 3,
+        retrans_out: 1,
+        total_retrans: 4,
+        wmem_queued: 4096,
+        rmem_alloc: 1000,
+        sndbuf: 16384,
+        rcvbuf: 131072,
+        ..Default::default()
+    }));
+    let rtt = [
+        Snapshot {
+            ts: 1_000_000_000,
+            counters: Counters::Rtt(Histogram::empty()),
+        },
+        Snapshot {
+            ts: 2_000_000_000,
+            counters: Counters::Rtt(hist(&[20_400_000, 21_000_000, 45_000_000])),
+        },
+    ];
+    let modes: [(&str, Mode, Vec<Input>); 5] = [
+        (
+            "sock",
+            Mode::Sock,
+            vec![Input::Event(change), Input::Event(reset)],
+        ),
+        (
+            "rtt_histogram",
+            Mode::Rtt(nettrace::spec::RttSpec {
+                detail: false,
+                min_srtt_us: 0,
+                min_minrtt_us: 0,
+            }),
+            rtt.into_iter().map(Input::Snapshot).collect(),
+        ),
         (
             "latency_spans",
             Mode::Latency(LatencySpec {
