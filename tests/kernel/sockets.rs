@@ -223,7 +223,8 @@ fn sock_sees_retransmissions_under_loss() {
 }
 
 /// A SYN to a closed port: the stack's reset names its reason where the
-/// kernel has reset reasons (6.10+), and --diag reports it.
+/// kernel has reset reasons (6.10+), and --diag reports it. (Before 6.10
+/// the tracepoint fires only for resets of an existing socket.)
 #[test]
 fn reset_reason_of_a_closed_port() {
     if !require_root() {
@@ -238,11 +239,7 @@ fn reset_reason_of_a_closed_port() {
     tcp_connect_refused(port);
     std::thread::sleep(Duration::from_secs(1));
     let [text, diag] = stop_all(runs);
-    let reset = text
-        .stdout
-        .iter()
-        .find(|l| l.contains("[tcp_send_reset"))
-        .unwrap_or_else(|| panic!("no reset: {:#?}", text.stdout));
+    let reset = text.stdout.iter().find(|l| l.contains("[tcp_send_reset"));
     let findings: Vec<String> = diag
         .stdout
         .iter()
@@ -256,6 +253,7 @@ fn reset_reason_of_a_closed_port() {
         .map(|f| f["rule"].as_str().unwrap_or("").to_string())
         .collect();
     if kernel_at_least(6, 10) {
+        let reset = reset.unwrap_or_else(|| panic!("no reset: {:#?}", text.stdout));
         assert!(reset.ends_with("*rst reason: NO_SOCKET*"), "{reset}");
         assert!(
             findings.iter().any(|r| r == "tcp.reset-no-socket"),
@@ -263,7 +261,12 @@ fn reset_reason_of_a_closed_port() {
             diag.stdout
         );
     } else {
-        assert!(!reset.contains("rst reason"), "{reset}");
+        // Before 6.10 the tracepoint fires only for a reset on a socket,
+        // and names no reason.
+        assert!(
+            !text.stdout.iter().any(|l| l.contains("rst reason")),
+            "{reset:?}"
+        );
         assert!(!findings.iter().any(|r| r.starts_with("tcp.reset-")));
     }
 }
