@@ -27,9 +27,11 @@ const MODE_FLAGS: [&str; 10] = [
 /// What `--rtt` and `--rtt-detail` attach: the function where the kernel
 /// updates its RTT estimate.
 const RTT_PROBES: &str = "tcp_ack_update_rtt";
-/// What `--sock` attaches without `-t`: the socket groups, and the state
-/// change tracepoint that is off by default elsewhere.
-const SOCK_PROBES: &str = "tcp-state,tcp-congestion,tcp-retrans,inet_sock_set_state";
+/// What `--sock` attaches without `-t`: the socket groups, the state
+/// change tracepoint that is off by default elsewhere, the zero-window
+/// probe timer and the resets a socket sends and receives.
+const SOCK_PROBES: &str = "tcp-state,tcp-congestion,tcp-retrans,inet_sock_set_state,\
+tcp_probe_timer,tcp_send_probe0,tcp_send_reset,tcp_receive_reset";
 
 /// The default `--rate-per-rule` and `--rate-total` (docs/monitor.md).
 pub const DEFAULT_RATE_PER_RULE: u32 = 10;
