@@ -43,6 +43,18 @@ fn run() -> anyhow::Result<()> {
     let template = fs::read_to_string(templates.join("nettrace.bpf.c.j2"))?;
     fs::write(out.join("probe_table.rs"), render::render_rust(&cat))?;
     let clang = env::var("NETTRACE_CLANG").unwrap_or_else(|_| "clang".into());
+    git_revision(&root);
+    // The BPF objects' identity: their sources and compiler. `--version`
+    // prints it; an unchanged one skips the compile (the build script
+    // reruns for a new git revision too, and the compile takes minutes).
+    let fingerprint = bpf_fingerprint(&root, &templates, &clang)?;
+    println!("cargo:rustc-env=NETTRACE_BPF_FINGERPRINT={fingerprint:016x}");
+    println!("cargo:rerun-if-env-changed=NETTRACE_CLANG");
+    let stamp = out.join("bpf-objects.stamp");
+    if fs::read_to_string(&stamp).ok() == Some(format!("{fingerprint:016x}")) {
+        return Ok(());
+    }
+    let _ = fs::remove_file(&stamp);
     for object in &render::OBJECTS {
         let c_path = out.join(format!("{}.bpf.c", object.name));
         fs::write(&c_path, render::render_bpf(&cat, &template, object)?)?;
@@ -66,7 +78,68 @@ fn run() -> anyhow::Result<()> {
     )?;
     let caps = templates.join("caps.bpf.c");
     compile(&clang, &templates, &caps, &out, "caps", &[], true)?;
+    fs::write(&stamp, format!("{fingerprint:016x}"))?;
     Ok(())
+}
+
+/// FNV-1a over every BPF input: probes.yaml, the templates (sorted by
+/// name) and the compiler's name and version.
+fn bpf_fingerprint(
+    root: &std::path::Path,
+    templates: &std::path::Path,
+    clang: &str,
+) -> anyhow::Result<u64> {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut feed = |bytes: &[u8]| {
+        for b in bytes {
+            h = (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    };
+    feed(&fs::read(root.join("probes.yaml"))?);
+    let mut files: Vec<PathBuf> = fs::read_dir(templates)?
+        .map(|e| e.map(|e| e.path()))
+        .collect::<Result<_, _>>()?;
+    files.sort();
+    for f in files {
+        feed(f.to_string_lossy().as_bytes());
+        feed(&fs::read(&f)?);
+    }
+    feed(clang.as_bytes());
+    let version = std::process::Command::new(clang).arg("--version").output();
+    if let Ok(v) = version {
+        feed(&v.stdout);
+    }
+    Ok(h)
+}
+
+/// `NETTRACE_GIT_REV`: the commit built (a packager may set it; `unknown`
+/// outside a git checkout), for `--version`.
+fn git_revision(root: &std::path::Path) {
+    println!("cargo:rerun-if-env-changed=NETTRACE_GIT_REV");
+    let rev = env::var("NETTRACE_GIT_REV").ok().or_else(|| {
+        let git = root.join(".git");
+        println!("cargo:rerun-if-changed={}", git.join("HEAD").display());
+        let head = fs::read_to_string(git.join("HEAD")).ok()?;
+        if let Some(r) = head.trim().strip_prefix("ref: ") {
+            println!("cargo:rerun-if-changed={}", git.join(r).display());
+            println!(
+                "cargo:rerun-if-changed={}",
+                git.join("packed-refs").display()
+            );
+        }
+        let out = std::process::Command::new("git")
+            .args(["rev-parse", "--short=12", "HEAD"])
+            .current_dir(root)
+            .output()
+            .ok()?;
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+    });
+    println!(
+        "cargo:rustc-env=NETTRACE_GIT_REV={}",
+        rev.unwrap_or_else(|| "unknown".into())
+    );
 }
 
 fn hint(clang: &str, e: impl std::fmt::Display) -> anyhow::Error {

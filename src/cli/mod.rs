@@ -11,10 +11,31 @@ pub mod spec;
 use crate::run::error::{ExitCode, Fatal};
 use args::Args;
 
+/// `--version`: the release, the commit, the libbpf linked in, and the
+/// BPF objects' fingerprint (of their sources and compiler: two binaries
+/// with the same one load the same programs).
+fn long_version() -> String {
+    // SAFETY: plain getters of constants compiled into libbpf.
+    let (major, minor) = unsafe {
+        (
+            libbpf_sys::libbpf_major_version(),
+            libbpf_sys::libbpf_minor_version(),
+        )
+    };
+    format!(
+        "{}\ngit revision: {}\nlibbpf: {major}.{minor}\nBPF objects: {} ({} probes)",
+        env!("CARGO_PKG_VERSION"),
+        env!("NETTRACE_GIT_REV"),
+        env!("NETTRACE_BPF_FINGERPRINT"),
+        crate::catalogue::table::PROBES.len()
+    )
+}
+
 /// Runs nettrace with the process arguments; returns the exit code.
 pub fn main() -> i32 {
     use clap::{CommandFactory, FromArgMatches};
     let parsed = Args::command()
+        .long_version(&*Box::leak(long_version().into_boxed_str()))
         .try_get_matches()
         .and_then(|m| Args::from_arg_matches(&m).map(|a| (a, m)));
     let args = match parsed {

@@ -213,9 +213,39 @@ fn help_explains_modes_and_exit_codes() {
         "--check",
         "Exit codes",
         "--btf",
+        "--rtt",
+        "--sock",
     ] {
         assert!(stdout.contains(want), "--help lacks {want}");
     }
+}
+
+#[test]
+fn version_names_the_commit_libbpf_and_the_bpf_objects() {
+    let (code, stdout, _) = nettrace(&["--version"]);
+    assert_eq!(code, 0);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines[0], format!("nettrace {}", env!("CARGO_PKG_VERSION")));
+    let value = |key: &str| {
+        lines
+            .iter()
+            .find_map(|l| l.strip_prefix(key))
+            .unwrap_or_else(|| panic!("no `{key}` in {stdout}"))
+    };
+    let rev = value("git revision: ");
+    assert!(
+        rev == "unknown" || (rev.len() == 12 && rev.chars().all(|c| c.is_ascii_hexdigit())),
+        "{rev}"
+    );
+    let (major, minor) = value("libbpf: ").split_once('.').unwrap();
+    assert!(major.parse::<u32>().unwrap() >= 1 && minor.parse::<u32>().is_ok());
+    let objects = value("BPF objects: ");
+    let (hash, probes) = objects.split_once(' ').unwrap();
+    assert!(hash.len() == 16 && hash.chars().all(|c| c.is_ascii_hexdigit()));
+    assert_eq!(
+        probes,
+        format!("({} probes)", nettrace::catalogue::table::PROBES.len())
+    );
 }
 
 #[test]
