@@ -105,6 +105,14 @@ pub enum Command {
     /// the same flags print the same output. Exit codes: 0 ok, 1 the recording is damaged (what
     /// came before the damage is printed), 2 usage error or unreadable/unsupported recording.
     Replay(Box<ReplayArgs>),
+    /// Write the man page nettrace(8) and the bash, zsh and fish completions, generated from these
+    /// very flags, into DIR (for packages: they cannot drift from --help). Exit codes: 0 ok, 1 a
+    /// file could not be written.
+    Generate {
+        /// Where to write nettrace.8, nettrace.bash, _nettrace and nettrace.fish
+        #[arg(value_name = "DIR")]
+        dir: PathBuf,
+    },
 }
 
 #[derive(Debug, clap::Args)]

@@ -4,6 +4,7 @@
 
 pub mod args;
 pub mod filter;
+pub mod generate;
 pub mod lint;
 pub mod rules_test;
 pub mod spec;
@@ -31,11 +32,17 @@ fn long_version() -> String {
     )
 }
 
+/// `long_version()`, made once for clap (which keeps `&'static str`s).
+pub fn version_text() -> &'static str {
+    static TEXT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    TEXT.get_or_init(long_version)
+}
+
 /// Runs nettrace with the process arguments; returns the exit code.
 pub fn main() -> i32 {
     use clap::{CommandFactory, FromArgMatches};
     let parsed = Args::command()
-        .long_version(&*Box::leak(long_version().into_boxed_str()))
+        .long_version(version_text())
         .try_get_matches()
         .and_then(|m| Args::from_arg_matches(&m).map(|a| (a, m)));
     let args = match parsed {
@@ -72,6 +79,7 @@ pub fn main() -> i32 {
         Some(args::Command::Rules {
             action: args::RulesAction::Test(t),
         }) => return rules_test::run(t),
+        Some(args::Command::Generate { dir }) => return generate::run(dir),
         Some(args::Command::Replay(r)) => {
             spec::replay(r).and_then(|spec| crate::run::replay::run(&spec, &r.file))
         }

@@ -248,6 +248,51 @@ fn version_names_the_commit_libbpf_and_the_bpf_objects() {
     );
 }
 
+/// The man page and the completions name every long flag of --help, and
+/// the bash completion parses.
+#[test]
+fn generated_man_page_and_completions_follow_the_flags() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, _, stderr) = nettrace(&["generate", dir.path().to_str().unwrap()]);
+    assert_eq!(code, 0, "{stderr}");
+    let read = |f: &str| std::fs::read_to_string(dir.path().join(f)).unwrap();
+    let (man, bash, zsh, fish) = (
+        read("nettrace.8"),
+        read("nettrace.bash"),
+        read("_nettrace"),
+        read("nettrace.fish"),
+    );
+    assert!(
+        man.starts_with(".ie") || man.contains(".TH nettrace 8"),
+        "{man}"
+    );
+    assert!(man.contains("Exit codes"));
+    let (_, help, _) = nettrace(&["--help"]);
+    let flags: std::collections::BTreeSet<&str> = help
+        .split_whitespace()
+        .filter(|w| w.starts_with("--") && w.len() > 2)
+        .map(|w| w.trim_end_matches([',', '.', ')', ';']))
+        .filter(|w| w[2..].chars().all(|c| c.is_ascii_lowercase() || c == '-'))
+        .collect();
+    assert!(flags.contains("--sock") && flags.contains("--rtt-detail"));
+    for flag in &flags {
+        let name = &flag[2..];
+        assert!(
+            man.contains(&format!("\\-\\-{}", name.replace('-', "\\-"))),
+            "man page lacks {flag}"
+        );
+        assert!(bash.contains(*flag), "bash lacks {flag}");
+        assert!(zsh.contains(*flag), "zsh lacks {flag}");
+        assert!(fish.contains(&format!("-l {name}")), "fish lacks {flag}");
+    }
+    let syntax = std::process::Command::new("bash")
+        .arg("-n")
+        .arg(dir.path().join("nettrace.bash"))
+        .status()
+        .unwrap();
+    assert!(syntax.success());
+}
+
 #[test]
 fn list_works_without_root_and_marks_default_off() {
     let (code, stdout, _) = nettrace(&["-t", "?"]);
