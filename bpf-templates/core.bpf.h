@@ -228,6 +228,27 @@ static __always_inline void count_unended(void)
 		*n += 1;
 }
 
+/* Skbs of non-IP sockets left out, per CPU and address family. */
+#define NT_AF_SLOTS 64
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, NT_AF_SLOTS);
+	__type(key, u32);
+	__type(value, u64);
+} non_ip SEC(".maps");
+
+static __always_inline void count_non_ip(u8 family)
+{
+	u32 key = family;
+	u64 *n;
+
+	if (key >= NT_AF_SLOTS)
+		key = 0;
+	n = bpf_map_lookup_elem(&non_ip, &key);
+	if (n)
+		*n += 1;
+}
+
 static __always_inline void count_lost(void)
 {
 	u32 zero = 0;
@@ -428,7 +449,7 @@ static __always_inline struct nt_event *build_event(void *ctx, u32 probe, struct
 	struct nt_track *known = NULL;
 
 	/* --func-stats without a filter: a hit is all there is to count. */
-	if (CONFIG.func_stats && !FILTER.flags) {
+	if (CONFIG.func_stats && !(FILTER.flags & ~NT_F_NON_IP)) {
 		count_hit(probe);
 		return NULL;
 	}
@@ -467,6 +488,12 @@ static __always_inline struct nt_event *build_event(void *ctx, u32 probe, struct
 	}
 	if (!skb && pkt.source != NT_SRC_SOCK)
 		return NULL;
+	/* An skb of a non-IP socket (vsock, netlink...): left out and counted
+	 * per family, unless --non-ip asks for them. */
+	if (pkt.sk_family && !(FILTER.flags & NT_F_NON_IP)) {
+		count_non_ip(pkt.sk_family);
+		return NULL;
+	}
 	if (!was_tracked) {
 		if (!filter_pkt(&pkt))
 			return NULL;

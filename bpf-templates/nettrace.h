@@ -88,6 +88,8 @@ struct nt_pkt {
 	unsigned char icmp_code;
 	unsigned char source;             /* enum nt_pkt_source */
 	unsigned short ip_id;             /* IPv4 identification, host order */
+	unsigned char sk_family;          /* from a socket of another family than IPv4/IPv6: its AF_* (vsock, netlink, unix...); else 0 */
+	unsigned char _pad[3];
 };
 
 #define NT_NF_NAME_LEN 32
@@ -148,6 +150,7 @@ enum nt_filter_flags {
 	NT_F_NETNS = 1 << 9,
 	NT_F_LEN = 1 << 10,
 	NT_F_TCP_FLAGS = 1 << 11,
+	NT_F_NON_IP = 1 << 12,   /* --non-ip: report skbs of non-IP sockets (else counted in `non_ip`) */
 };
 
 struct nt_filter {

@@ -269,6 +269,12 @@ static __always_inline void parse_sock(struct nt_pkt *p, struct sock *sk)
 			BPF_CORE_READ_INTO(&p->saddr, sk, __sk_common.skc_v6_rcv_saddr);
 			BPF_CORE_READ_INTO(&p->daddr, sk, __sk_common.skc_v6_daddr);
 		}
+	} else {
+		/* vsock, netlink, unix...: no addresses or ports to show. */
+		p->sk_family = (u8)family;
+		p->l4_proto = 0;
+		p->sport = 0;
+		p->dport = 0;
 	}
 	p->source = NT_SRC_SOCK;
 }

@@ -83,6 +83,10 @@ pub mod filter_flags {
     pub const NETNS: u32 = F::NT_F_NETNS.0;
     pub const LEN: u32 = F::NT_F_LEN.0;
     pub const TCP_FLAGS: u32 = F::NT_F_TCP_FLAGS.0;
+    /// Not a filter: `--non-ip` lets the skbs of non-IP sockets through.
+    pub const NON_IP: u32 = F::NT_F_NON_IP.0;
+    /// The bits that narrow what is reported.
+    pub const NARROWING: u32 = !NON_IP;
 }
 
 /// `nt_nf.valid` (`enum nt_nf_valid`): which netfilter facts an event has.

@@ -248,6 +248,9 @@ pub struct FilterFlags {
     /// Filter: TCP packets with all these flags set: letters FSRPAUEC (SA) or names (syn,ack)
     #[arg(long, value_name = "FLAGS", help_heading = "Filters")]
     pub tcp_flags: Option<String>,
+    /// Also report the skbs of non-IP sockets (vsock, netlink, unix...); by default they are left out and counted per family in the exit summary
+    #[arg(long, help_heading = "Filters")]
+    pub non_ip: bool,
 }
 
 /// What is printed and how, shared by live runs and `replay`.

@@ -131,6 +131,8 @@ pub struct FilterArgs<'a> {
     pub netns_current: Option<u32>,
     pub pkt_len: Option<&'a str>,
     pub tcp_flags: Option<&'a str>,
+    /// `--non-ip`.
+    pub non_ip: bool,
 }
 
 impl super::args::FilterFlags {
@@ -153,6 +155,7 @@ impl super::args::FilterFlags {
             },
             pkt_len: self.pkt_len.as_deref(),
             tcp_flags: self.tcp_flags.as_deref(),
+            non_ip: self.non_ip,
         })
     }
 }
@@ -215,6 +218,9 @@ pub fn build_filter(a: &FilterArgs<'_>) -> Result<nt_filter, FlagError> {
     if let Some(s) = a.tcp_flags {
         f.tcp_flags = parse_tcp_flags(s)?;
         f.flags |= bits::TCP_FLAGS;
+    }
+    if a.non_ip {
+        f.flags |= bits::NON_IP;
     }
     Ok(f)
 }

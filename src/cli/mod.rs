@@ -162,7 +162,7 @@ fn run(args: &Args) -> Result<(), Fatal> {
     }
     // Broken rules stop the run before anything touches the kernel.
     let rules = crate::run::session::load_rules(&spec.mode)?;
-    if spec.mode.lifecycle() && spec.filter.flags == 0 {
+    if spec.mode.lifecycle() && spec.filter.flags & crate::abi::filter_flags::NARROWING == 0 {
         log::warn!(
             "no filter: every packet's lifecycle is traced, which costs CPU on a busy host (narrow it with -p, --addr, --port...)"
         );

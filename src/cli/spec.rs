@@ -281,7 +281,8 @@ fn check_force(args: &Args, mode: &Mode, filter: &crate::abi::nt_filter) -> Resu
             | Mode::Basic
             | Mode::Latency(LatencySpec { summary: false, .. })
     );
-    if all && sends_events && filter.flags == 0 && !args.force {
+    let narrowed = filter.flags & crate::abi::filter_flags::NARROWING != 0;
+    if all && sends_events && !narrowed && !args.force {
         return Err(Fatal::usage(
             "-t all without a filter traces every packet through every probe, which can slow the host and flood the output; add a filter (-s/-d/-p/-P...) or --force",
         ));

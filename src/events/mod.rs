@@ -67,6 +67,10 @@ pub struct Packet {
     /// IPv4 identification (0 for IPv6 and for DF datagrams of unconnected sockets).
     pub ip_id: u16,
     pub len: u32,
+    /// From a socket of another family than IPv4/IPv6 (vsock, netlink,
+    /// unix...): its `AF_*`; else 0. (Format 4 recordings and later.)
+    #[serde(skip)]
+    pub sk_family: u8,
 }
 
 /// What a netfilter function saw (bpf-templates/nettrace.h `struct nt_nf`).
@@ -410,6 +414,7 @@ impl Event {
                 arp_op: p.arp_op,
                 ip_id: p.ip_id,
                 len: p.len,
+                sk_family: p.sk_family,
             },
             nf,
             stack: Box::default(),
@@ -479,6 +484,7 @@ impl Packet {
             arp_op: 0,
             ip_id: 0,
             len: 0,
+            sk_family: 0,
         }
     }
 }

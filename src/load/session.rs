@@ -47,6 +47,18 @@ impl Session {
 
     /// `--latency`: skbs whose span could not end because their free went
     /// unseen (they came back for another packet), summed over CPUs.
+    /// The skbs of non-IP sockets left out (no `--non-ip`), by address
+    /// family: (AF_*, count) for each family seen.
+    pub fn non_ip_skbs(&self) -> Vec<(u8, u64)> {
+        (0..64u8)
+            .map(|af| {
+                let per_cpu = self.percpu_words("non_ip", af.into());
+                (af, per_cpu.iter().filter_map(|w| w.first()).sum())
+            })
+            .filter(|(_, n)| *n > 0)
+            .collect()
+    }
+
     pub fn unended_spans(&self) -> u64 {
         self.percpu_sum("unended", 0)
     }

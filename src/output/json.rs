@@ -311,6 +311,9 @@ pub struct JsonPacket {
     pub icmp: Option<JsonIcmp>,
     pub ip_id: u16,
     pub len: u32,
+    /// A non-IP socket's address family (`vsock`, `netlink`...; `--non-ip`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub socket_family: Option<String>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -379,6 +382,8 @@ fn packet(p: &Packet, of_socket: bool) -> JsonPacket {
         }),
         ip_id: p.ip_id,
         len: p.len,
+        socket_family: (p.sk_family != 0)
+            .then(|| crate::vocab::family::name(p.sk_family).into_owned()),
     }
 }
 

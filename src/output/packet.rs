@@ -73,6 +73,13 @@ pub fn push_socket_summary(s: &mut String, p: &Packet) {
 }
 
 fn push_summary_noting(s: &mut String, p: &Packet, note_socket: bool) {
+    if p.sk_family != 0 {
+        // `vsock socket (not IP), len 64`: what a non-IP socket's skb is.
+        s.push_str(&crate::vocab::family::name(p.sk_family));
+        s.push_str(" socket (not IP), len ");
+        push_int(s, p.len);
+        return;
+    }
     if p.source == PacketSource::None {
         s.push_str("unknown: no packet headers yet (len ");
         push_int(s, p.len);

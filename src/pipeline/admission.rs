@@ -54,6 +54,9 @@ pub fn matches(f: &nt_filter, ev: &Event) -> bool {
     use crate::vocab::proto::{IPPROTO_TCP, IPPROTO_UDP};
     let p = &ev.pkt;
     let fl = f.flags;
+    if p.sk_family != 0 && fl & bits::NON_IP == 0 {
+        return false;
+    }
     let addr_is = |want: &[u8; 16], family: u8, have: Option<IpAddr>| match (family, have) {
         (4, Some(IpAddr::V4(a))) => a.octets() == want[..4],
         (6, Some(IpAddr::V6(a))) => a.octets() == *want,

@@ -29,6 +29,7 @@ mod more {
     pub const SPAN: u8 = 1 << 0;
     pub const RST_REASON: u8 = 1 << 1;
     pub const SOCK: u8 = 1 << 2;
+    pub const SK_FAMILY: u8 = 1 << 3;
 }
 
 /// Which optional netfilter facts follow (the netfilter presence byte).
@@ -60,6 +61,7 @@ pub fn encode(ev: &Event, out: &mut Vec<u8>) {
         (ev.span.is_some(), more::SPAN),
         (ev.rst_reason.is_some(), more::RST_REASON),
         (ev.sock.is_some(), more::SOCK),
+        (ev.pkt.sk_family != 0, more::SK_FAMILY),
     ] {
         if set {
             more |= bit;
@@ -133,6 +135,9 @@ pub fn encode(ev: &Event, out: &mut Vec<u8>) {
         for v in [s.wmem_queued, s.rmem_alloc, s.sndbuf, s.rcvbuf] {
             out.extend_from_slice(&v.to_le_bytes());
         }
+    }
+    if ev.pkt.sk_family != 0 {
+        out.push(ev.pkt.sk_family);
     }
 }
 
@@ -310,6 +315,9 @@ pub fn decode_format(frame: &[u8], version: u16) -> Result<Event, CodecError> {
             rcvbuf: r.u32()? as i32,
         }));
     }
+    if more & more::SK_FAMILY != 0 {
+        ev.pkt.sk_family = r.u8()?;
+    }
     match r.rest.len() {
         0 => Ok(ev),
         n => Err(CodecError::Trailing(n)),
@@ -376,6 +384,7 @@ impl Fixed<'_> {
             arp_op: u16::from_le_bytes(self.take()),
             ip_id: u16::from_le_bytes(self.take()),
             len: u32::from_le_bytes(self.take()),
+            sk_family: 0,
         })
     }
 }
@@ -500,6 +509,7 @@ mod tests {
             arp_op: 7,
             ip_id: 8,
             len: 1500,
+            sk_family: 40,
         };
         ev.nf = Some(Box::new(NfFacts {
             pf_hook: Some((2, 2)),

@@ -294,6 +294,7 @@ pub fn run(spec: &RunSpec, loaded: Option<&Loaded>) -> Result<(), Fatal> {
     let lost = session.lost_events();
     let rate_limited = session.rate_limited_events();
     let unended = session.unended_spans();
+    let non_ip = session.non_ip_skbs();
     let still_open = if matches!(spec.mode, Mode::Latency(_)) {
         session.open_spans(1 << 17)
     } else {
@@ -320,6 +321,17 @@ pub fn run(spec: &RunSpec, loaded: Option<&Loaded>) -> Result<(), Fatal> {
         detach_start.elapsed().as_secs_f64() * 1000.0
     );
     warn_losses(lost, rate_limited, &counts);
+    if !non_ip.is_empty() {
+        let total: u64 = non_ip.iter().map(|(_, n)| n).sum();
+        let by_family: Vec<String> = non_ip
+            .iter()
+            .map(|(af, n)| format!("{} {n}", crate::vocab::family::name(*af)))
+            .collect();
+        eprintln!(
+            "left out: {total} skbs of non-IP sockets ({}); --non-ip shows them",
+            by_family.join(", ")
+        );
+    }
     if matches!(spec.mode, Mode::Latency(_)) && unended + still_open > 0 {
         log::warn!(
             "{} packets have no span: {unended} had an skb come back for another packet before any probe saw it freed (its free path has no probe on this kernel), {still_open} were not seen freed by the end of the run",

@@ -3,6 +3,7 @@
 //! every other module may use it.
 
 pub mod drop_reasons;
+pub mod family;
 pub mod proto;
 pub mod rst_reasons;
 pub mod tcp;

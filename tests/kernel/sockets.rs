@@ -278,3 +278,43 @@ fn reset_reason_of_a_closed_port() {
         assert!(!findings.iter().any(|r| r.starts_with("tcp.reset-")));
     }
 }
+
+/// The skbs of non-IP sockets (here netlink, from `ip link` in a
+/// namespace): left out and counted per family by default, named with
+/// --non-ip. Runs on tracepoints alone.
+#[test]
+fn non_ip_sockets_are_counted_or_named() {
+    if !require_root() {
+        return;
+    }
+    let ns = crate::scenario::Netns::new("nonip");
+    let inode = ns.inode();
+    let base = ["--basic", "-t", "consume_skb", "--netns", inode.as_str()];
+    let runs = [start(&base), start(&[&base[..], &["--non-ip"]].concat())];
+    for _ in 0..5 {
+        ns.exec(&["ip", "link", "show"]);
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let [quiet, shown] = stop_all(runs);
+    assert!(
+        !quiet.stdout.iter().any(|l| l.contains("netlink")),
+        "{:#?}",
+        quiet.stdout
+    );
+    assert!(
+        quiet
+            .stderr
+            .lines()
+            .any(|l| l.starts_with("left out: ") && l.contains("netlink ")),
+        "{}",
+        quiet.stderr
+    );
+    assert!(
+        shown
+            .stdout
+            .iter()
+            .any(|l| l.contains("[consume_skb") && l.contains("netlink socket (not IP)")),
+        "{:#?}",
+        shown.stdout
+    );
+}
