@@ -42,6 +42,7 @@ fn benches(c: &mut Criterion) {
         show_ret: false,
         latency_show: false,
         tiny: false,
+        color: false,
     };
     let raw = vec![0u8; std::mem::size_of::<nettrace::abi::nt_event>()];
     c.bench_function("decode one record", |b| {

@@ -168,6 +168,8 @@ pub struct ViewSpec {
     pub latency_show: bool,
     /// `--tiny-show`: after a packet's first line, only time, probe and skb.
     pub tiny: bool,
+    /// `--color`: levels and drop reasons in color (text output only).
+    pub color: bool,
     pub format: Format,
 }
 

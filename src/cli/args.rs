@@ -3,7 +3,7 @@
 //! `spec.rs` checks them against the chosen mode in one place.
 
 use crate::load::plan::{ProbeMode, TpMode};
-use crate::output::Format;
+use crate::output::{ColorChoice, Format};
 use clap::Parser;
 use std::path::PathBuf;
 
@@ -339,6 +339,10 @@ pub struct ViewFlags {
     /// Stop after N packets (lifecycle), drops (--drop) or events (--basic)
     #[arg(short = 'c', long, value_name = "N", help_heading = "Output")]
     pub count: Option<u64>,
+
+    /// Color in text output: levels (errors red, warnings yellow) and drop reasons; auto colors on a terminal unless NO_COLOR is set
+    #[arg(long, value_enum, value_name = "WHEN", default_value_t = ColorChoice::Auto, help_heading = "Output")]
+    pub color: ColorChoice,
 
     /// Output format: text (the original's shapes) or JSON lines, one object per event, drop or packet (docs/json.md)
     #[arg(long, value_enum, default_value_t = Format::Text, help_heading = "Output")]

@@ -202,6 +202,7 @@ pub fn view(view: &ViewFlags) -> ViewSpec {
         count: view.count,
         latency_show: view.latency_show,
         tiny: view.tiny_show,
+        color: view.color.enabled(view.output),
         format: view.output,
     }
 }

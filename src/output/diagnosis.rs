@@ -120,8 +120,15 @@ pub fn diagnose_into(
     let mut next = 0;
     fmt.push_context_block(&mut text, ctx, |s, i| {
         while let Some(f) = findings.get(next).filter(|f| f.event == i) {
+            let rule = &rules[f.rule];
             s.push_str(" *");
-            push_interpolated(s, fmt, &rules[f.rule].message, graph.events[f.event]);
+            if fmt.color {
+                s.push_str(level_color(rule.level));
+            }
+            push_interpolated(s, fmt, &rule.message, graph.events[f.event]);
+            if fmt.color {
+                s.push_str(crate::output::lines::paint::RESET);
+            }
             s.push('*');
             next += 1;
         }
@@ -164,11 +171,28 @@ pub fn diagnose_into(
     }
 }
 
+/// The color of a level's label and findings (`--color`).
+fn level_color(level: Level) -> &'static str {
+    use crate::output::lines::paint;
+    match level {
+        Level::Error => paint::ERROR,
+        Level::Warn => paint::WARN,
+        Level::Info => paint::INFO,
+    }
+}
+
+/// A level's label, painted when coloring.
+fn label(fmt: &Formatter<'_>, level: Level) -> String {
+    let mut s = String::new();
+    fmt.push_painted(&mut s, level_color(level), level.label());
+    s
+}
+
 fn analysis_entry(fmt: &Formatter<'_>, n: usize, rule: &Rule, ev: &Event) -> String {
     let probe = probe_by_id(ev.probe);
     let mut s = format!(
         "[{n}] {} happens in {}({}):\n        {}\n",
-        rule.level.label(),
+        label(fmt, rule.level),
         probe.map_or("?", |p| p.name),
         probe.map_or("?", |p| p.group),
         interpolate(fmt, &rule.message, ev)
@@ -219,7 +243,7 @@ pub fn finding_line(fmt: &Formatter<'_>, rule: &Rule, ev: &Event, journal: bool)
     let _ = write!(
         s,
         "{time}] {} {}: {} -- {rest}",
-        rule.level.label(),
+        label(fmt, rule.level),
         rule.id,
         interpolate(fmt, &rule.message, ev)
     );

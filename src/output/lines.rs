@@ -23,6 +23,17 @@ pub struct Formatter<'a> {
     pub latency_show: bool,
     /// `--tiny-show`: after a packet's first line, time, probe and skb only.
     pub tiny: bool,
+    /// `--color`: levels and drop reasons in ANSI colors.
+    pub color: bool,
+}
+
+/// ANSI colors of the text output.
+pub mod paint {
+    pub const ERROR: &str = "\x1b[1;31m";
+    pub const WARN: &str = "\x1b[1;33m";
+    pub const INFO: &str = "\x1b[36m";
+    pub const DROP: &str = "\x1b[31m";
+    pub const RESET: &str = "\x1b[0m";
 }
 
 /// A duration as people read it: `850ns`, `12.3us`, `4.567ms`, `1.204s`.
@@ -173,12 +184,24 @@ fn probe_column(probe: u32) -> &'static str {
 }
 
 impl Formatter<'_> {
+    /// Appends `text` to `s`, in `color` when coloring.
+    pub fn push_painted(&self, s: &mut String, color: &str, text: &str) {
+        if self.color {
+            s.push_str(color);
+            s.push_str(text);
+            s.push_str(paint::RESET);
+        } else {
+            s.push_str(text);
+        }
+    }
+
     /// `[142.097193] TCP: ... flags:S, reason: NO_SOCKET, tcp_v4_rcv+0x81`
     pub fn drop_line(&self, ev: &Event) -> String {
         let mut s = format!("[{}] {}", self.clock.format(ev.ts), summary(&ev.pkt));
         if !self.reasons.is_empty() {
             if let Some(r) = ev.reason {
-                let _ = write!(s, ", reason: {}", self.reasons.name(r));
+                s.push_str(", reason: ");
+                self.push_painted(&mut s, paint::DROP, &self.reasons.name(r));
             }
         }
         if let Some(loc) = ev.location {
@@ -377,7 +400,7 @@ impl Formatter<'_> {
         if let Some(r) = ev.reason.filter(|_| ev.is_drop()) {
             if !self.reasons.is_empty() {
                 s.push_str(" *reason: ");
-                s.push_str(&self.reasons.name(r));
+                self.push_painted(s, paint::DROP, &self.reasons.name(r));
                 s.push('*');
             }
         }

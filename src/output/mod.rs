@@ -20,3 +20,27 @@ pub enum Format {
     Text,
     Json,
 }
+
+/// `--color`: when text output is colored.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum ColorChoice {
+    /// On a terminal, unless NO_COLOR is set (https://no-color.org)
+    #[default]
+    Auto,
+    Always,
+    Never,
+}
+
+impl ColorChoice {
+    /// Whether to color, given where stdout goes and NO_COLOR.
+    pub fn enabled(self, format: Format) -> bool {
+        use std::io::IsTerminal;
+        let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+        format == Format::Text
+            && match self {
+                ColorChoice::Always => true,
+                ColorChoice::Never => false,
+                ColorChoice::Auto => !no_color && std::io::stdout().is_terminal(),
+            }
+    }
+}

@@ -40,6 +40,7 @@ pub fn run(spec: &RunSpec, file: &Path) -> Result<(), Fatal> {
         show_ret: spec.view.ret,
         latency_show: spec.view.latency_show,
         tiny: spec.view.tiny,
+        color: spec.view.color,
     };
     let mut pipeline = Pipeline::stdout(fmt, &spec.mode, &spec.view, rules, None);
     let mut admission = Admission::new(spec.filter, spec.mode.lifecycle());

@@ -273,6 +273,7 @@ pub fn run(spec: &RunSpec, loaded: Option<&Loaded>) -> Result<(), Fatal> {
         show_ret: spec.view.ret,
         latency_show: spec.view.latency_show,
         tiny: spec.view.tiny,
+        color: spec.view.color,
     };
     let recorder = match &spec.record {
         Some(path) => Some(

@@ -102,6 +102,7 @@ fn drop_event_and_detail_lines() {
         show_ret: true,
         latency_show: false,
         tiny: false,
+        color: false,
     };
     let ev = drop_event();
     let mut ret_ev = ev.clone();
@@ -116,6 +117,40 @@ fn drop_event_and_detail_lines() {
         fmt(false, &reasons).stack_block(&[0xffffffff81a00081, 0xffffffff81b00010, 0x10]),
     ];
     insta::assert_snapshot!("event_lines", lines.join("\n"));
+}
+
+/// `--color`: the drop reason in red on drop and event lines; none in
+/// JSON, none with `never`, and `auto` only on a terminal.
+#[test]
+fn color_marks_drop_reasons_only_when_asked() {
+    use nettrace::output::{ColorChoice, Format};
+    let ksyms = Kallsyms::parse("ffffffff81a00000 T tcp_v4_rcv\n");
+    let reasons = DropReasons::from_pairs([(3, "NO_SOCKET".to_string())]);
+    let fmt = |color| Formatter {
+        clock: Clock::monotonic(),
+        reasons: &reasons,
+        kallsyms: &ksyms,
+        detail: false,
+        show_ret: false,
+        latency_show: false,
+        tiny: false,
+        color,
+    };
+    let ev = drop_event();
+    let red = "\x1b[31mNO_SOCKET\x1b[0m";
+    assert!(fmt(true).drop_line(&ev).contains(&format!("reason: {red}")));
+    assert!(fmt(true)
+        .event_line(&ev)
+        .contains(&format!("*reason: {red}*")));
+    assert!(!fmt(false).drop_line(&ev).contains('\x1b'));
+    assert!(ColorChoice::Always.enabled(Format::Text));
+    assert!(!ColorChoice::Always.enabled(Format::Json));
+    assert!(!ColorChoice::Never.enabled(Format::Text));
+    // Under the test harness stdout is a pipe or a file.
+    use std::io::IsTerminal;
+    if !std::io::stdout().is_terminal() {
+        assert!(!ColorChoice::Auto.enabled(Format::Text));
+    }
 }
 
 #[test]
@@ -233,6 +268,7 @@ fn context_blocks() {
         show_ret: true,
         latency_show: false,
         tiny: false,
+        color: false,
     };
     // 2026-11-25 00:00:00 UTC, minus the 5 s of uptime in the events.
     let wall = Clock::wall_utc(1_795_564_800_000_000_000 - 5_000_000_000);

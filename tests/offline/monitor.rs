@@ -134,6 +134,7 @@ fn monitor_output(format: OutputFormat, journal: bool, metrics: bool) -> (String
         show_ret: false,
         latency_show: false,
         tiny: false,
+        color: false,
     };
     let mode = Mode::Monitor(MonitorSpec {
         rules: RuleSource::default(),

@@ -121,6 +121,7 @@ fn print(
         show_ret: false,
         latency_show: false,
         tiny: false,
+        color: false,
     };
     let mut p = Pipeline::new(fmt, &mode, &view, rules, None, Box::new(buf.clone()));
     for i in inputs {

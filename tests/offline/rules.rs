@@ -347,6 +347,7 @@ mod diagnosis {
             show_ret: false,
             latency_show: false,
             tiny: false,
+            color: false,
         };
         let mut ping = Packet::empty();
         ping.source = PacketSource::Header;
@@ -576,6 +577,7 @@ fn missing_fields_are_phrased_away() {
         show_ret: false,
         latency_show: false,
         tiny: false,
+        color: false,
     };
     let mut icmp = Packet::empty();
     icmp.source = PacketSource::Header;
