@@ -6,10 +6,9 @@
 
 use super::diagnosis::Diagnosis;
 use super::lines::{describe_ret, verdict_name, Formatter};
-use super::packet::summary;
 use crate::catalogue::nfnames::{family_name, hook_name};
 use crate::catalogue::table::probe_by_id;
-use crate::events::{flags, Event, Packet, PacketSource};
+use crate::events::{flags, Event, PacketSource};
 use crate::lifecycle::Context;
 use crate::rules::compile::Rule;
 use crate::vocab::proto::l4_name;
@@ -339,19 +338,12 @@ fn hex(v: u64) -> String {
     format!("{v:x}")
 }
 
-/// `of_socket`: the event has no packet, only a socket (a socket-level
-/// probe), and the summary says nothing of headers.
-fn packet(p: &Packet, of_socket: bool) -> JsonPacket {
+fn packet(ev: &Event) -> JsonPacket {
+    let p = &ev.pkt;
     let ports = p.l4_proto == IPPROTO_TCP || p.l4_proto == IPPROTO_UDP;
     let icmp = matches!(p.l4_proto, 1 | 58) && p.saddr.is_some();
     JsonPacket {
-        summary: if of_socket {
-            let mut s = String::new();
-            crate::output::packet::push_socket_summary(&mut s, p);
-            s
-        } else {
-            summary(p)
-        },
+        summary: crate::output::packet::event_summary(ev),
         source: match p.source {
             PacketSource::None => "none",
             PacketSource::Header => "header",
@@ -405,7 +397,7 @@ pub fn event(fmt: &Formatter<'_>, ev: &Event) -> JsonEvent {
         comm: ev.comm.to_string(),
         ifname: (!ev.ifname.is_empty()).then(|| ev.ifname.to_string()),
         netns: ev.netns,
-        packet: packet(&ev.pkt, ev.skb == 0),
+        packet: packet(ev),
         ret: ev.ret.map(|value| JsonRet {
             value,
             text: probe.map_or_else(|| value.to_string(), |p| describe_ret(p.ret, value)),

@@ -1,7 +1,7 @@
 //! Text lines for single events: the `--drop` line and the per-event line
 //! of `--basic` (and, later, of lifecycle blocks).
 
-use super::packet::{push_summary, summary};
+use super::packet::{event_summary, push_event_summary};
 use super::text::{push_hex, push_int, push_int_padded, push_padded};
 use super::time::Clock;
 use crate::catalogue::table::{RetKind, PROBES};
@@ -197,7 +197,7 @@ impl Formatter<'_> {
 
     /// `[142.097193] TCP: ... flags:S, reason: NO_SOCKET, tcp_v4_rcv+0x81`
     pub fn drop_line(&self, ev: &Event) -> String {
-        let mut s = format!("[{}] {}", self.clock.format(ev.ts), summary(&ev.pkt));
+        let mut s = format!("[{}] {}", self.clock.format(ev.ts), event_summary(ev));
         if !self.reasons.is_empty() {
             if let Some(r) = ev.reason {
                 s.push_str(", reason: ");
@@ -258,7 +258,7 @@ impl Formatter<'_> {
         // Most events of a packet show the same headers: their summary is
         // copied from the previous line instead of formatted again
         // (formatting it was over half the cost of a block: callgrind).
-        let mut last: Option<&crate::events::Packet> = None;
+        let mut last: Option<(&crate::events::Packet, bool)> = None;
         let mut summary = String::with_capacity(128);
         let mut previous_ts: Option<u64> = None;
         for (i, ev) in ctx.sorted_events().into_iter().enumerate() {
@@ -271,10 +271,10 @@ impl Formatter<'_> {
                 push_hex(s, ev.skb);
             } else {
                 self.push_event_head(s, ev);
-                if last != Some(&ev.pkt) {
+                if last != Some((&ev.pkt, ev.skb == 0)) {
                     summary.clear();
-                    push_summary(&mut summary, &ev.pkt);
-                    last = Some(&ev.pkt);
+                    push_event_summary(&mut summary, ev);
+                    last = Some((&ev.pkt, ev.skb == 0));
                 }
                 s.push_str(&summary);
                 self.push_event_tail(s, ev);
@@ -325,11 +325,7 @@ impl Formatter<'_> {
     /// Appends an event line (without its newline) to `s`.
     pub fn push_event_line(&self, s: &mut String, ev: &Event) {
         self.push_event_head(s, ev);
-        if ev.skb == 0 {
-            crate::output::packet::push_socket_summary(s, &ev.pkt);
-        } else {
-            push_summary(s, &ev.pkt);
-        }
+        push_event_summary(s, ev);
         self.push_event_tail(s, ev);
     }
 
@@ -342,7 +338,7 @@ impl Formatter<'_> {
         let mut s = format!(
             "[{}] {}, latency: {} ({} -> {})",
             self.clock.format(span.first_ts),
-            summary(&ev.pkt),
+            event_summary(ev),
             duration(span.ns()),
             name(span.first_probe),
             name(span.end_probe)

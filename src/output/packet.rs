@@ -65,11 +65,18 @@ pub fn push_summary(s: &mut String, p: &Packet) {
     push_summary_noting(s, p, true);
 }
 
-/// The summary of the socket of an event with no packet (a socket-level
-/// probe): its addresses and ports, without the note that a packet's
-/// headers are not built yet.
-pub fn push_socket_summary(s: &mut String, p: &Packet) {
-    push_summary_noting(s, p, false);
+/// The summary of an event's packet. An event with no skb (a socket-level
+/// probe) has its socket's addresses and ports, without the note that a
+/// packet's headers are not built yet.
+pub fn push_event_summary(s: &mut String, ev: &crate::events::Event) {
+    push_summary_noting(s, &ev.pkt, ev.skb != 0);
+}
+
+/// `push_event_summary` as a new string.
+pub fn event_summary(ev: &crate::events::Event) -> String {
+    let mut s = String::new();
+    push_event_summary(&mut s, ev);
+    s
 }
 
 fn push_summary_noting(s: &mut String, p: &Packet, note_socket: bool) {
