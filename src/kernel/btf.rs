@@ -292,9 +292,7 @@ impl DropReasons {
 
     /// Every reset reason (value, name): what a recording keeps.
     pub fn rst_pairs(&self) -> Vec<(u32, String)> {
-        let mut v: Vec<(u32, String)> = self.rst.iter().map(|(k, n)| (*k, n.clone())).collect();
-        v.sort();
-        v
+        sorted_pairs(&self.rst)
     }
 
     /// A reset reason's name; an unknown value as `UNKNOWN_<n>`.
@@ -307,25 +305,16 @@ impl DropReasons {
 
     /// Every reset reason's name, sorted by value (the `MAX` sentinel excluded).
     pub fn rst_names(&self) -> Vec<(u32, &str)> {
-        let mut v: Vec<(u32, &str)> = self
-            .rst
-            .iter()
-            .filter(|(_, n)| n.as_str() != "MAX")
-            .map(|(k, n)| (*k, n.as_str()))
-            .collect();
-        v.sort();
-        v
+        sorted_names(&self.rst)
     }
 
     pub fn rst_value_of(&self, name: &str) -> Option<u32> {
-        self.rst.iter().find(|(_, n)| *n == name).map(|(v, _)| *v)
+        value_named(&self.rst, name)
     }
 
     /// Every (value, name) including MAX: what a recording keeps.
     pub fn pairs(&self) -> Vec<(u32, String)> {
-        let mut v: Vec<(u32, String)> = self.names.iter().map(|(k, n)| (*k, n.clone())).collect();
-        v.sort();
-        v
+        sorted_pairs(&self.names)
     }
 
     /// Number of named reasons (0: the kernel has no drop reasons).
@@ -355,17 +344,32 @@ impl DropReasons {
 
     /// Every name, sorted by value (the `MAX` sentinel excluded).
     pub fn names(&self) -> Vec<(u32, &str)> {
-        let mut v: Vec<(u32, &str)> = self
-            .names
-            .iter()
-            .filter(|(_, n)| n.as_str() != "MAX")
-            .map(|(k, n)| (*k, n.as_str()))
-            .collect();
-        v.sort();
-        v
+        sorted_names(&self.names)
     }
 
     pub fn value_of(&self, name: &str) -> Option<u32> {
-        self.names.iter().find(|(_, n)| *n == name).map(|(v, _)| *v)
+        value_named(&self.names, name)
     }
+}
+
+/// Every (value, name) of an enum's names, sorted by value.
+fn sorted_pairs(names: &HashMap<u32, String>) -> Vec<(u32, String)> {
+    let mut v: Vec<(u32, String)> = names.iter().map(|(k, n)| (*k, n.clone())).collect();
+    v.sort();
+    v
+}
+
+/// Every name of an enum, sorted by value, without the `MAX` sentinel.
+fn sorted_names(names: &HashMap<u32, String>) -> Vec<(u32, &str)> {
+    let mut v: Vec<(u32, &str)> = names
+        .iter()
+        .filter(|(_, n)| n.as_str() != "MAX")
+        .map(|(k, n)| (*k, n.as_str()))
+        .collect();
+    v.sort();
+    v
+}
+
+fn value_named(names: &HashMap<u32, String>, name: &str) -> Option<u32> {
+    names.iter().find(|(_, n)| *n == name).map(|(v, _)| *v)
 }
