@@ -9,7 +9,49 @@ use crate::catalogue::table::{group_probes, ChildProbes};
 use crate::rules::ast::Spanned;
 use crate::rules::diag::{did_you_mean, Code};
 
+/// The names a reason field (`reason`, `rst_reason`) accepts, and how it
+/// reports a name it does not know.
+struct ReasonVocab<'k> {
+    /// `drop reason`, `TCP reset reason`.
+    what: &'static str,
+    /// The names of the kernels nettrace is tested on.
+    known: Vec<&'static str>,
+    /// The checked kernel's names.
+    kernel: Vec<(u32, &'k str)>,
+    /// The name's value in the checked kernel.
+    in_kernel: Option<u32>,
+    unknown: Code,
+    absent: Code,
+    hint: &'static str,
+    /// Whether a name the kernel lacks is worth a note.
+    note_absent: bool,
+}
+
 impl Checker<'_> {
+    /// A reason's name checked against `vocab`: its value in the kernel
+    /// (None where the kernel lacks it), or None after an error for a name
+    /// no kernel has.
+    fn reason(&mut self, v: &Spanned<String>, vocab: ReasonVocab<'_>) -> Option<Option<u32>> {
+        let s = v.value.as_str();
+        let what = vocab.what;
+        if vocab.in_kernel.is_none() && !vocab.known.contains(&s) {
+            let mut candidates = vocab.known;
+            candidates.extend(vocab.kernel.iter().map(|(_, n)| *n));
+            let help = did_you_mean(s, candidates).or_else(|| Some(vocab.hint.into()));
+            self.err(vocab.unknown, v.span, format!("unknown {what} `{s}`"), help);
+            return None;
+        }
+        if vocab.in_kernel.is_none() && vocab.note_absent {
+            self.err(
+                vocab.absent,
+                v.span,
+                format!("this kernel does not define {what} `{s}`"),
+                Some("the test is false here; fine for rules shared across kernels".into()),
+            );
+        }
+        Some(vocab.in_kernel)
+    }
+
     pub(super) fn value(
         &mut self,
         field: Field,
@@ -63,60 +105,37 @@ impl Checker<'_> {
                 ))
             }
             Field::Reason => {
-                let in_kernel = self.kernel.reasons.value_of(s);
-                let known = crate::vocab::drop_reasons::known().any(|k| k == s);
-                if in_kernel.is_none() && !known {
-                    let mut candidates: Vec<&str> = crate::vocab::drop_reasons::known().collect();
-                    candidates.extend(self.kernel.reasons.names().iter().map(|(_, n)| *n));
-                    let help = did_you_mean(s, candidates)
-                    .or_else(|| Some("drop reasons are the names of enum skb_drop_reason without SKB_DROP_REASON_".into()));
-                    self.err(
-                        Code::E0113,
-                        v.span,
-                        format!("unknown drop reason `{s}`"),
-                        help,
-                    );
-                    return None;
-                }
-                if in_kernel.is_none() && self.kernel.have_kernel {
-                    self.err(
-                        Code::N0302,
-                        v.span,
-                        format!("this kernel does not define drop reason `{s}`"),
-                        Some("the test is false here; fine for rules shared across kernels".into()),
-                    );
-                }
-                Some(Val::Reason(s.to_string(), in_kernel))
+                let reasons = self.kernel.reasons;
+                let vocab = ReasonVocab {
+                    what: "drop reason",
+                    known: crate::vocab::drop_reasons::known().collect(),
+                    kernel: reasons.names(),
+                    in_kernel: reasons.value_of(s),
+                    unknown: Code::E0113,
+                    absent: Code::N0302,
+                    hint: "drop reasons are the names of enum skb_drop_reason without SKB_DROP_REASON_",
+                    note_absent: self.kernel.have_kernel,
+                };
+                let value = self.reason(v, vocab)?;
+                Some(Val::Reason(s.to_string(), value))
             }
             Field::RstReason => {
-                let in_kernel = self.kernel.reasons.rst_value_of(s);
-                let known = crate::vocab::rst_reasons::known().any(|k| k == s);
-                if in_kernel.is_none() && !known {
-                    let mut candidates: Vec<&str> = crate::vocab::rst_reasons::known().collect();
-                    candidates.extend(self.kernel.reasons.rst_names().iter().map(|(_, n)| *n));
-                    let help = did_you_mean(s, candidates).or_else(|| {
-                        Some("reset reasons are the names of enum sk_rst_reason without SK_RST_REASON_ (6.10 and later)".into())
-                    });
-                    self.err(
-                        Code::E0117,
-                        v.span,
-                        format!("unknown TCP reset reason `{s}`"),
-                        help,
-                    );
-                    return None;
-                }
-                // A kernel without reset reasons (before 6.10) has none to
-                // lack: the test is false there, as the rule's author knows.
-                let has_any = !self.kernel.reasons.rst_names().is_empty();
-                if in_kernel.is_none() && self.kernel.have_kernel && has_any {
-                    self.err(
-                        Code::N0303,
-                        v.span,
-                        format!("this kernel does not define TCP reset reason `{s}`"),
-                        Some("the test is false here; fine for rules shared across kernels".into()),
-                    );
-                }
-                Some(Val::RstReason(s.to_string(), in_kernel))
+                let reasons = self.kernel.reasons;
+                let vocab = ReasonVocab {
+                    what: "TCP reset reason",
+                    known: crate::vocab::rst_reasons::known().collect(),
+                    kernel: reasons.rst_names(),
+                    in_kernel: reasons.rst_value_of(s),
+                    unknown: Code::E0117,
+                    absent: Code::N0303,
+                    hint: "reset reasons are the names of enum sk_rst_reason without SK_RST_REASON_ (6.10 and later)",
+                    // A kernel without reset reasons (before 6.10) has none
+                    // to lack: the test is false there, as the rule's
+                    // author knows.
+                    note_absent: self.kernel.have_kernel && !reasons.rst_names().is_empty(),
+                };
+                let value = self.reason(v, vocab)?;
+                Some(Val::RstReason(s.to_string(), value))
             }
             Field::Proto => match crate::vocab::proto::by_name(s).ok_or(()) {
                 Ok(crate::vocab::proto::Proto::L3(p)) => Some(Val::L3(p)),
