@@ -8,20 +8,7 @@ use std::time::Duration;
 
 /// `latency: 31.204ms (net_dev_queue -> ...)` → nanoseconds.
 fn latency_ns(line: &str) -> Option<f64> {
-    let text = line.split("latency: ").nth(1)?.split(' ').next()?;
-    let unit_at = text.find(|c: char| c.is_ascii_alphabetic())?;
-    let (value, unit) = text.split_at(unit_at);
-    let value: f64 = value.parse().ok()?;
-    Some(
-        value
-            * match unit {
-                "ns" => 1.0,
-                "us" => 1e3,
-                "ms" => 1e6,
-                "s" => 1e9,
-                _ => return None,
-            },
-    )
+    crate::runner::duration_ns(line.split("latency: ").nth(1)?.split(' ').next()?)
 }
 
 /// netem delays a's transmit by 30 ms: every request's span covers it,

@@ -313,3 +313,21 @@ fn netem_works() -> bool {
     ip(&["netns", "del", &name]);
     works
 }
+
+/// A duration as nettrace prints it (`850ns`, `12.3us`, `31.204ms`,
+/// `1.2s`), in nanoseconds.
+pub fn duration_ns(text: &str) -> Option<f64> {
+    let unit_at = text.find(|c: char| c.is_ascii_alphabetic())?;
+    let (value, unit) = text.split_at(unit_at);
+    let value: f64 = value.parse().ok()?;
+    Some(
+        value
+            * match unit {
+                "ns" => 1.0,
+                "us" => 1e3,
+                "ms" => 1e6,
+                "s" => 1e9,
+                _ => return None,
+            },
+    )
+}

@@ -10,20 +10,7 @@ use std::time::Duration;
 /// `srtt 20.123ms` → nanoseconds (the value after `key `).
 fn duration_after(line: &str, key: &str) -> Option<f64> {
     let text = line.split(&format!(" {key} ")).nth(1)?;
-    let text = text.split([',', '*', ' ']).next()?;
-    let unit_at = text.find(|c: char| c.is_ascii_alphabetic())?;
-    let (value, unit) = text.split_at(unit_at);
-    let value: f64 = value.parse().ok()?;
-    Some(
-        value
-            * match unit {
-                "ns" => 1.0,
-                "us" => 1e3,
-                "ms" => 1e6,
-                "s" => 1e9,
-                _ => return None,
-            },
-    )
+    crate::runner::duration_ns(text.split([',', '*', ' ']).next()?)
 }
 
 /// Whether the running kernel is at least `major.minor`.
