@@ -380,6 +380,12 @@ pub fn live(args: &Args) -> Result<RunSpec, Fatal> {
 pub fn replay(args: &super::args::ReplayArgs) -> Result<RunSpec, Fatal> {
     let filter = filter(&args.filters)?;
     let mode = mode(&args.view, &LiveOnly::default())?;
+    if matches!(mode, Mode::Rtt(RttSpec { detail: false, min_srtt_us, min_minrtt_us }) if min_srtt_us > 0 || min_minrtt_us > 0)
+    {
+        return Err(Fatal::usage(
+            "--filter-srtt and --filter-minrtt shape an --rtt histogram in the kernel; a replay cannot take updates out of a recorded histogram (--rtt-detail recordings can be filtered)",
+        ));
+    }
     Ok(RunSpec {
         mode,
         filter,

@@ -32,6 +32,13 @@ enum Stage {
     Monitor,
     /// `--latency`: the spans the kernel sends, at least `min_ns` long.
     Latency { min_ns: u64 },
+    /// `--rtt-detail`: every update whose srtt and minrtt reach the
+    /// `--filter-srtt`/`--filter-minrtt` bounds (the kernel checks them
+    /// live; a replay again).
+    Rtt {
+        min_srtt_us: u32,
+        min_minrtt_us: u32,
+    },
     /// `--func-stats`, `--latency-summary`: the kernel's counters.
     Aggregate,
 }
@@ -101,7 +108,11 @@ impl<'a> Pipeline<'a> {
             Mode::Latency(l) if l.summary => Stage::Aggregate,
             Mode::Latency(l) => Stage::Latency { min_ns: l.min_ns },
             Mode::FuncStats | Mode::Rtt(RttSpec { detail: false, .. }) => Stage::Aggregate,
-            Mode::Rtt(_) | Mode::Sock => Stage::Basic,
+            Mode::Rtt(r) => Stage::Rtt {
+                min_srtt_us: r.min_srtt_us,
+                min_minrtt_us: r.min_minrtt_us,
+            },
+            Mode::Sock => Stage::Basic,
         };
         let (diag, monitor) = match mode {
             Mode::Diag(d) => (
@@ -208,6 +219,20 @@ impl<'a> Pipeline<'a> {
         }
         if let Stage::Latency { min_ns } = self.stage {
             if ev.span.as_deref().is_none_or(|s| s.ns() < min_ns) {
+                return;
+            }
+        }
+        if let Stage::Rtt {
+            min_srtt_us,
+            min_minrtt_us,
+        } = self.stage
+        {
+            // A minrtt of 0 is none known yet, as the kernel's ~0: it
+            // passes there.
+            let below = |s: &crate::events::SockFacts| {
+                s.srtt_us < min_srtt_us || (s.minrtt_us != 0 && s.minrtt_us < min_minrtt_us)
+            };
+            if ev.sock.as_deref().is_none_or(below) {
                 return;
             }
         }

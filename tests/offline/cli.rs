@@ -160,6 +160,16 @@ fn bad_values_exit_2_with_one_line() {
         ),
         (&["--rtt", "--sock"], "--rtt and --sock are different modes"),
         (
+            &[
+                "replay",
+                "/nonexistent.ntrec",
+                "--rtt",
+                "--filter-srtt",
+                "5",
+            ],
+            "a replay cannot take updates out of a recorded histogram",
+        ),
+        (
             &["--rtt", "--detail"],
             "--detail applies to modes that print packets",
         ),

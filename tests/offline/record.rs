@@ -712,3 +712,56 @@ fn spans_and_counter_snapshots_record_and_print() {
         }
     }
 }
+
+/// `--filter-srtt`/`--filter-minrtt` on an `--rtt-detail` replay keep
+/// the updates the kernel would have sent.
+#[test]
+fn rtt_detail_replays_apply_the_rtt_filters() {
+    let s = script();
+    let update = |ts: u64, srtt_us: u32, minrtt_us: u32| {
+        let mut ev = nettrace::events::Event::new(
+            ts,
+            0,
+            nettrace::catalogue::table::probe("tcp_ack_update_rtt")
+                .unwrap()
+                .id,
+        );
+        ev.pkt = s.events[0].pkt.clone();
+        ev.sock = Some(Box::new(nettrace::events::SockFacts {
+            state: 1,
+            protocol: 6,
+            srtt_us,
+            minrtt_us,
+            rtt_us: srtt_us,
+            ..Default::default()
+        }));
+        Input::Event(ev)
+    };
+    let inputs = vec![
+        update(1_000_000_000, 20_000, 19_000),
+        update(2_000_000_000, 45_000, 19_000),
+        update(3_000_000_000, 45_000, 40_000),
+    ];
+    let rtt = |min_srtt_us, min_minrtt_us| {
+        Mode::Rtt(nettrace::spec::RttSpec {
+            detail: true,
+            min_srtt_us,
+            min_minrtt_us,
+        })
+    };
+    let lines = |mode| {
+        print(
+            inputs.clone(),
+            &s.kallsyms,
+            &s.reasons,
+            mode,
+            false,
+            OutputFormat::Text,
+        )
+        .lines()
+        .count()
+    };
+    assert_eq!(lines(rtt(0, 0)), 3);
+    assert_eq!(lines(rtt(30_000, 0)), 2);
+    assert_eq!(lines(rtt(30_000, 30_000)), 1);
+}
