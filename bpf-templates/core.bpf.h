@@ -237,6 +237,20 @@ struct {
 	__type(value, u64);
 } non_ip SEC(".maps");
 
+/* --bpf-debug: the programs' own account of what they decide, to the
+ * kernel's trace_pipe (user space relays it). CONFIG is read-only data, so
+ * with the flag off the verifier prunes these calls as dead code: they cost
+ * nothing in a normal run. The formats live in their own section, not in
+ * .rodata, whose layout user space checks against CONFIG's. At most three
+ * arguments (bpf_trace_printk). */
+#define NT_DEBUG(fmt, ...)                                                          \
+	do {                                                                        \
+		if (CONFIG.debug) {                                                 \
+			static const char nt_fmt[] SEC(".rodata.debug") = "nettrace: " fmt; \
+			bpf_trace_printk(nt_fmt, sizeof(nt_fmt), ##__VA_ARGS__);    \
+		}                                                                   \
+	} while (0)
+
 static __always_inline void count_non_ip(u8 family)
 {
 	u32 key = family;
@@ -312,8 +326,12 @@ static __always_inline void emit(struct nt_event *e)
 		return;
 	if (rate_limited())
 		return;
-	if (bpf_ringbuf_output(&events, e, record_size(e), wake_flag()))
+	if (bpf_ringbuf_output(&events, e, record_size(e), wake_flag())) {
 		count_lost();
+		NT_DEBUG("probe %u skb %llx: ring buffer full, event lost", e->probe, e->skb);
+		return;
+	}
+	NT_DEBUG("probe %u skb %llx: event sent", e->probe, e->skb);
 }
 
 #include "parse.bpf.h"
@@ -492,11 +510,15 @@ static __always_inline struct nt_event *build_event(void *ctx, u32 probe, struct
 	 * per family, unless --non-ip asks for them. */
 	if (pkt.sk_family && !(FILTER.flags & NT_F_NON_IP)) {
 		count_non_ip(pkt.sk_family);
+		NT_DEBUG("probe %u skb %llx: non-IP socket family %u, left out", probe, key,
+			 pkt.sk_family);
 		return NULL;
 	}
 	if (!was_tracked) {
-		if (!filter_pkt(&pkt))
+		if (!filter_pkt(&pkt)) {
+			NT_DEBUG("probe %u skb %llx: refused by the packet filter", probe, key);
 			return NULL;
+		}
 		if ((FILTER.flags & NT_F_PID) &&
 		    bpf_get_current_pid_tgid() >> 32 != FILTER.pid)
 			return NULL;
@@ -534,6 +556,7 @@ static __always_inline struct nt_event *build_event(void *ctx, u32 probe, struct
 			bpf_map_update_elem(&spans, &t.packet, &st, BPF_ANY);
 		}
 		track(&key, &t);
+		NT_DEBUG("probe %u skb %llx: matched, followed from here", probe, key);
 	} else if (CONFIG.latency && was_tracked && hop) {
 		known->last_ts = now;
 		known->last_probe = probe;

@@ -205,6 +205,7 @@ struct nt_config {
 	unsigned char matcher;     /* --trace-matcher: only NT_PROBE_MATCHER probes start a packet */
 	unsigned char rtt;         /* enum nt_rtt_mode */
 	unsigned char sock;        /* fill nt_event.sock where the probe has a socket */
+	unsigned char debug;       /* --bpf-debug: bpf_printk what each program decides */
 	unsigned int wake_bytes;   /* wake user space once this much is queued */
 	unsigned int rate_limit;   /* --rate-kernel: events per second per CPU, 0 = no limit */
 	unsigned long long min_latency_ns; /* --min-latency: shorter spans are not sent */

@@ -214,4 +214,6 @@ pub struct RunSpec {
     pub rate_kernel: u32,
     /// `-v`: progress on stderr every 2 s.
     pub progress: bool,
+    /// `--bpf-debug`: the programs print their decisions (trace_pipe).
+    pub bpf_debug: bool,
 }

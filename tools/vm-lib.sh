@@ -2,6 +2,7 @@
 # kernels the VM bench boots, and booting one to run a guest script.
 
 declare -A VM_IMAGES=(
+  [5.10]=/boot/vmlinuz-5.10.0-32-amd64
   [6.1]=/boot/vmlinuz-6.1.0-56-amd64
   [6.12]=/boot/vmlinuz-6.12.117+deb12-amd64
 )

@@ -89,6 +89,12 @@ pub struct Args {
     /// Log debugging detail to stderr, with libbpf's warnings (a refused program's verifier log); NETTRACE_LIBBPF_DEBUG=1 adds libbpf's debug messages
     #[arg(long, help_heading = "Logging")]
     pub debug: bool,
+    /// Show the BPF programs' own debug output (each program's decision: filtered out, matched, sent,
+    /// lost; from the kernel's trace_pipe, as `bpf:` lines) and the verifier log of any program the
+    /// kernel refuses (as `libbpf:` lines). Costs a trace_pipe write per probe hit: for debugging, not
+    /// for production
+    #[arg(long, help_heading = "Logging")]
+    pub bpf_debug: bool,
 
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -327,6 +333,10 @@ pub struct ViewFlags {
     /// With --diag or --monitor: do not load the built-in rule pack
     #[arg(long, help_heading = "Diagnosis")]
     pub no_default_rules: bool,
+    /// With --diag or --monitor: do not load the site rules in /etc/nettrace/rules.d (loaded by default
+    /// when that directory exists, after the built-in pack and before --rules)
+    #[arg(long, help_heading = "Diagnosis")]
+    pub no_site_rules: bool,
     /// Show function return values (fexit/kretprobe), named where their meaning is known
     #[arg(long, help_heading = "Probes")]
     pub ret: bool,

@@ -117,7 +117,12 @@ fn libbpf_print(level: libbpf_rs::PrintLevel, msg: String) {
         _ => 1,
     };
     if LIBBPF_LOG.load(std::sync::atomic::Ordering::Relaxed) >= shown {
-        log::debug!("libbpf: {}", msg.trim_end());
+        if crate::load::VERIFIER_LOGS.load(std::sync::atomic::Ordering::Relaxed) {
+            let msg = msg.trim_end();
+            eprintln!("libbpf: {}", msg.strip_prefix("libbpf: ").unwrap_or(msg));
+        } else {
+            log::debug!("libbpf: {}", msg.trim_end());
+        }
     }
 }
 
@@ -142,7 +147,7 @@ fn init_logging(args: &Args) {
     let chatter = ["NETTRACE_LIBBPF_DEBUG", "NETTRACE_VERIFIER_STATS"]
         .into_iter()
         .any(crate::load::env_switch);
-    let libbpf_log = match (args.debug, chatter) {
+    let libbpf_log = match (args.debug || args.bpf_debug, chatter) {
         (false, _) => 0,
         (true, false) => 1,
         (true, true) => 2,

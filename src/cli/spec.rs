@@ -9,6 +9,7 @@ use crate::spec::{
     DiagSpec, LatencySpec, Mode, MonitorSpec, ProbeSpec, RttSpec, RuleSource, RunSpec,
     TraceControls, ViewSpec,
 };
+use std::path::{Path, PathBuf};
 
 /// Flags that choose a mode, as spelled on the command line.
 const MODE_FLAGS: [&str; 10] = [
@@ -70,8 +71,13 @@ pub fn mode(view: &ViewFlags, live: &LiveOnly) -> Result<Mode, Fatal> {
             "{a} and {b} are different modes; pick one (see --help, \"Modes\")"
         )));
     }
+    let mut paths: Vec<PathBuf> = Vec::new();
+    if !view.no_site_rules {
+        paths.extend(site_rules(Path::new(SITE_RULES_DIR)));
+    }
+    paths.extend(view.rules.iter().cloned());
     let rules = RuleSource {
-        paths: view.rules.clone(),
+        paths,
         defaults: !view.no_default_rules,
     };
     let rules_given = !view.rules.is_empty() || view.no_default_rules;
@@ -373,6 +379,7 @@ pub fn live(args: &Args) -> Result<RunSpec, Fatal> {
         record: args.record.clone(),
         rate_kernel: args.rate_kernel,
         progress: args.verbose,
+        bpf_debug: args.bpf_debug,
     })
 }
 
@@ -400,5 +407,16 @@ pub fn replay(args: &super::args::ReplayArgs) -> Result<RunSpec, Fatal> {
         record: None,
         rate_kernel: 0,
         progress: false,
+        bpf_debug: false,
     })
+}
+
+/// Where packages install site rules; read after the built-in pack and
+/// before `--rules`, by every run that evaluates rules, when it exists.
+pub const SITE_RULES_DIR: &str = "/etc/nettrace/rules.d";
+
+/// The site rule directory if it exists (a missing one is the normal case on
+/// a host without a package installed, not an error).
+fn site_rules(dir: &Path) -> Option<PathBuf> {
+    dir.is_dir().then(|| dir.to_path_buf())
 }

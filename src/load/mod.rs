@@ -16,3 +16,8 @@ pub mod session;
 pub fn env_switch(name: &str) -> bool {
     std::env::var_os(name).is_some_and(|v| v == "1")
 }
+
+/// `--bpf-debug`: libbpf's warnings, the verifier log of a refused program
+/// among them, go to stderr whatever the log level. Set once the
+/// capability probes are done (their refusals are expected).
+pub static VERIFIER_LOGS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);

@@ -165,9 +165,9 @@ fn attach(
                 Mode::Rtt(r) => r.min_minrtt_us,
                 _ => 0,
             },
+            debug: u8::from(spec.bpf_debug),
             wake_bytes: 64 * 1024,
             rate_limit: spec.rate_kernel,
-            ..Default::default()
         },
         btf_path: spec.probes.btf.clone(),
         kprobe_multi: kernel.kprobe_multi(),
@@ -181,6 +181,8 @@ fn attach(
         tested: crate::rules::compile::ret_tested_probes(&rules),
     };
     let started = Instant::now();
+    // After the capability probes, whose refusals are answers, not news.
+    crate::load::VERIFIER_LOGS.store(spec.bpf_debug, std::sync::atomic::Ordering::Relaxed);
     let session = load_with_fallback(kernel, &spec.probes, &selection, &settings, &exits)?;
     match session.fill_multi_cookies(kernel.kallsyms()) {
         Ok(Some(table)) => log::debug!(
@@ -289,8 +291,16 @@ pub fn run(spec: &RunSpec, loaded: Option<&Loaded>) -> Result<(), Fatal> {
         by_mechanism,
     } = attached;
     let pipeline = Pipeline::stdout(fmt, &spec.mode, &spec.view, rules, metrics.clone());
+    let relay = if spec.bpf_debug {
+        Some(crate::run::bpf_debug::start().map_err(|e| Fatal::new(ExitCode::Runtime, e))?)
+    } else {
+        None
+    };
     let (counts, recorded) =
         read_events(spec, &kernel, &session, pipeline, recorder, metrics, &stop)?;
+    if let Some(relay) = relay {
+        eprintln!("bpf-debug: {} lines from the BPF programs", relay.finish());
+    }
 
     let lost = session.lost_events();
     let rate_limited = session.rate_limited_events();

@@ -141,3 +141,36 @@ fn btf_from_a_file_is_used() {
     let _ = std::fs::remove_file(&copy);
     assert!(line.expect("drop line").contains("reason: NO_SOCKET"));
 }
+
+#[test]
+fn bpf_debug_relays_the_programs_decisions() {
+    if !require_root() {
+        return;
+    }
+    let port = closed_port();
+    let port_s = port.to_string();
+    let tracer = start(&["--drop", "--bpf-debug", "-p", "tcp", "--dport", &port_s]);
+    tcp_connect_refused(port);
+    tracer
+        .wait_line(WAIT, |l| l.contains(&format!("-> 127.0.0.1:{port} ")))
+        .unwrap_or_else(|| panic!("no drop line for port {port}"));
+    let done = tracer.stop();
+    assert_eq!(done.code, Some(0), "{}", done.stderr);
+    let sent: Vec<&str> = done
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("bpf: ") && l.ends_with(": event sent"))
+        .collect();
+    // The drop's event, named by its probe (kfree_skb is the drop
+    // monitor's probe on every kernel).
+    assert!(
+        sent.iter().any(|l| l.contains(" probe kfree_skb skb ")),
+        "no `event sent` line from the kfree_skb program:\n{}",
+        done.stderr
+    );
+    assert!(
+        done.stderr.contains("lines from the BPF programs"),
+        "{}",
+        done.stderr
+    );
+}
