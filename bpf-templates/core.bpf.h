@@ -26,12 +26,17 @@ char LICENSE[] SEC("license") = "GPL";
 
 /* Argument readers used by the generated programs. fentry arguments are
  * read with bpf_get_func_arg: typed context access would refuse
- * `struct sk_buff **` arguments and pointer arithmetic on 6.1. */
+ * `struct sk_buff **` arguments and pointer arithmetic on 6.1. Kernels
+ * before 5.17 lack the helper: there the trampoline's argument array is
+ * read as memory (the branch the kernel cannot take is never verified). */
 static __always_inline u64 nt_fentry_arg(void *ctx, u32 i)
 {
 	u64 v = 0;
 
-	bpf_get_func_arg(ctx, i, &v);
+	if (bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_get_func_arg))
+		bpf_get_func_arg(ctx, i, &v);
+	else
+		bpf_probe_read_kernel(&v, sizeof(v), (u64 *)ctx + i);
 	return v;
 }
 #define NT_FENTRY_ARG(i) nt_fentry_arg(ctx, i)

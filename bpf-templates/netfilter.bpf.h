@@ -50,13 +50,16 @@ static __always_inline void fill_nf(struct nt_event *e, struct nt_nf_args *a)
 		if (CONFIG.hooks && a->entries)
 			record_hooks(e->nf.pf, e->nf.hook, a->entries);
 	}
-	if (a->xt_table) {
+	/* The table and chain types live in modules: before 5.11 there is no
+	 * module BTF to relocate them against, and their layouts differ
+	 * between versions, so such a kernel's events name no table. */
+	if (a->xt_table && bpf_core_type_exists(struct xt_table___nt)) {
 		const struct xt_table___nt *t = a->xt_table;
 
 		BPF_CORE_READ_STR_INTO(&e->nf.table, t, name);
 		e->nf.valid |= NT_NF_TABLE;
 	}
-	if (nft_chain) {
+	if (nft_chain && bpf_core_type_exists(struct nft_chain)) {
 		const char *chain = BPF_CORE_READ(nft_chain, name);
 		const char *table = BPF_CORE_READ(nft_chain, table, name);
 

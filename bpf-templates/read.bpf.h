@@ -41,4 +41,25 @@
 			: BPF_CORE_READ((type *)__nt_src, field);               \
 })
 
+/* Module types are read through these: without module BTF (before 5.11)
+ * CO-RE cannot relocate them. The skb is nft_pktinfo's first member on
+ * every kernel; the hook state moved (5.10: pkt->xt.state), so such a
+ * kernel's nft events carry no hook. */
+#define NT_NFT_PKT_SKB(pkt)                                                      \
+	(bpf_core_type_exists(struct nft_pktinfo) ?                              \
+		 BPF_CORE_READ((struct nft_pktinfo *)(pkt), skb) :               \
+		 (struct sk_buff *)nt_read_ptr((const void *)(pkt)))
+#define NT_NFT_PKT_STATE(pkt)                                                    \
+	(bpf_core_type_exists(struct nft_pktinfo) ?                              \
+		 BPF_CORE_READ((struct nft_pktinfo *)(pkt), state) :             \
+		 (const struct nf_hook_state *)0)
+
+static __always_inline u64 nt_read_ptr(const void *at)
+{
+	u64 v = 0;
+
+	bpf_probe_read_kernel(&v, sizeof(v), at);
+	return v;
+}
+
 #endif

@@ -111,13 +111,23 @@ pub enum Command {
     /// the same flags print the same output. Exit codes: 0 ok, 1 the recording is damaged (what
     /// came before the damage is printed), 2 usage error or unreadable/unsupported recording.
     Replay(Box<ReplayArgs>),
-    /// Write the man page nettrace(8) and the bash, zsh and fish completions, generated from these
-    /// very flags, into DIR (for packages: they cannot drift from --help). Exit codes: 0 ok, 1 a
-    /// file could not be written.
+    /// Write the man pages nettrace(8), nettrace-rules(5) and nettrace-drop-reasons(7) and the bash,
+    /// zsh and fish completions, generated from these very flags, docs/rules.md and the rule pack,
+    /// into DIR (for packages: they cannot drift from --help). Exit codes: 0 ok, 1 a file could not
+    /// be written.
     Generate {
-        /// Where to write nettrace.8, nettrace.bash, _nettrace and nettrace.fish
+        /// Where to write nettrace.8, nettrace-rules.5, nettrace-drop-reasons.7, nettrace.bash,
+        /// _nettrace and nettrace.fish
         #[arg(value_name = "DIR")]
         dir: PathBuf,
+    },
+    /// List the drop reasons of the running kernel (from its BTF, or of --btf FILE), each with the
+    /// rule pack's explanation: level, meaning and advice (the man page nettrace-drop-reasons(7)
+    /// lists those of every tested kernel). Exit codes: 0 ok, 4 no BTF.
+    DropReasons {
+        /// Read the reasons from this BTF file instead of /sys/kernel/btf/vmlinux
+        #[arg(long, value_name = "FILE")]
+        btf: Option<PathBuf>,
     },
 }
 

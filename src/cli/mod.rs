@@ -6,6 +6,7 @@ pub mod args;
 pub mod filter;
 pub mod generate;
 pub mod lint;
+pub mod manpages;
 pub mod rules_test;
 pub mod spec;
 
@@ -80,6 +81,7 @@ pub fn main() -> i32 {
             action: args::RulesAction::Test(t),
         }) => return rules_test::run(t),
         Some(args::Command::Generate { dir }) => return generate::run(dir),
+        Some(args::Command::DropReasons { btf }) => return generate::drop_reasons(btf.as_deref()),
         Some(args::Command::Replay(r)) => {
             spec::replay(r).and_then(|spec| crate::run::replay::run(&spec, &r.file))
         }

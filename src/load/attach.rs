@@ -57,6 +57,9 @@ pub struct LoadSettings {
     pub btf_path: Option<std::path::PathBuf>,
     /// The kernel attaches kprobe.multi links (fprobe, 5.18+).
     pub kprobe_multi: bool,
+    /// The kernel has bpf_get_attach_cookie (5.15+), which the generic kprobe
+    /// programs need; without it they are not tried.
+    pub attach_cookie: bool,
     /// Read kernel memory with direct loads (the `-direct` objects): the
     /// kernel has bpf_rdonly_cast. The full object always uses probe reads.
     pub direct_loads: bool,
@@ -149,7 +152,13 @@ pub fn load(plan: &[PlannedProbe], settings: &LoadSettings) -> Result<Session, L
         KprobeStyle::Generic,
         KprobeStyle::PerProbe,
     ];
-    let default = if settings.kprobe_multi { 0 } else { 1 };
+    let default = if settings.kprobe_multi {
+        0
+    } else if settings.attach_cookie {
+        1
+    } else {
+        2
+    };
     let first = match std::env::var("NETTRACE_KPROBE_STYLE").as_deref() {
         Ok("per-probe") => 2,
         Ok("generic") => 1,

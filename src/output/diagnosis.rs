@@ -71,7 +71,9 @@ fn field_text(fmt: &Formatter<'_>, field: Placeholder, ev: &Event) -> Option<Str
         Placeholder::Probe => probe?.name.to_string(),
         Placeholder::Group => probe?.group.to_string(),
         Placeholder::Ret => describe_ret(probe?.ret, ev.ret?),
-        Placeholder::Reason => fmt.reasons.name(ev.reason?),
+        // A kernel without drop reasons (before 5.17) has no name to give.
+        Placeholder::Reason if !fmt.reasons.is_empty() => fmt.reasons.name(ev.reason?),
+        Placeholder::Reason => return None,
         Placeholder::RstReason => fmt.reasons.rst_name(ev.rst_reason?),
         Placeholder::Location => fmt.kallsyms.describe(ev.location?),
         Placeholder::Saddr => p.saddr?.to_string(),

@@ -171,6 +171,11 @@ fn attach(
         },
         btf_path: spec.probes.btf.clone(),
         kprobe_multi: kernel.kprobe_multi(),
+        attach_cookie: kernel
+            .btf
+            .enum_members("bpf_func_id")
+            .iter()
+            .any(|(name, _)| name == "BPF_FUNC_get_attach_cookie"),
         direct_loads: direct_loads(&kernel.btf),
         quiet_returns,
         probe_flags: run_attach::probe_flags(&spec.probes.trace),

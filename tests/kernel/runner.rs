@@ -53,6 +53,14 @@ pub fn skip(why: &str, expected: bool) {
     eprintln!("SKIPPED: {test} ({why})");
 }
 
+/// Whether the running kernel names its drops (enum skb_drop_reason,
+/// 5.17+): before that, drop lines and findings carry no reason.
+pub fn kernel_has_drop_reasons() -> bool {
+    std::fs::read("/sys/kernel/btf/vmlinux")
+        .map(|btf| btf.windows(16).any(|w| w == b"skb_drop_reason\0"))
+        .unwrap_or(false)
+}
+
 /// Whether this process may run kernel tests. Outside CI, a missing
 /// privilege skips (returns false) with a note; in CI it fails.
 pub fn require_root() -> bool {
@@ -159,7 +167,7 @@ pub fn start_in_netns(netns: &str, args: &[&str]) -> Running {
     )
 }
 
-fn start_command(cmd: &mut Command, args: &[&str]) -> Running {
+pub fn start_command(cmd: &mut Command, args: &[&str]) -> Running {
     let mut child = cmd
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -301,6 +301,46 @@ fn generated_man_page_and_completions_follow_the_flags() {
         .status()
         .unwrap();
     assert!(syntax.success());
+    let rules = read("nettrace-rules.5");
+    assert!(rules.contains(".TH NETTRACE-RULES 5"), "{rules}");
+    assert!(
+        rules.contains("rules lint"),
+        "the page carries docs/rules.md"
+    );
+    let reasons = read("nettrace-drop-reasons.7");
+    assert!(reasons.contains(".B NETFILTER_DROP\n("), "{reasons}");
+    // Where groff is installed (CI's package test installs it), every
+    // page formats without a warning.
+    if let Ok(out) = std::process::Command::new("groff")
+        .args(["-t", "-man", "-ww", "-z"])
+        .args(
+            ["nettrace.8", "nettrace-rules.5", "nettrace-drop-reasons.7"]
+                .map(|f| dir.path().join(f)),
+        )
+        .output()
+    {
+        assert!(
+            out.status.success() && out.stderr.is_empty(),
+            "groff: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+/// `drop-reasons` with a kernel's BTF lists that kernel's reasons, each
+/// explained by the pack.
+#[test]
+fn drop_reasons_lists_a_kernels_reasons_with_the_packs_explanation() {
+    let btf = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/btf/enums-6.1.btf"
+    );
+    let (code, stdout, stderr) = nettrace(&["drop-reasons", "--btf", btf]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("\nNETFILTER_DROP ("), "{stdout}");
+    assert!(!stdout.contains("NOT_DROPPED_YET"), "{stdout}");
+    let (code, _, stderr) = nettrace(&["drop-reasons", "--btf", "/nonexistent.btf"]);
+    assert_eq!(code, 4, "{stderr}");
 }
 
 #[test]
