@@ -117,6 +117,11 @@ pub trait KernelView {
     fn has_function(&self, name: &str) -> bool;
     fn function_signature(&self, name: &str) -> Option<Signature>;
     fn tracepoint_signature(&self, event: &str) -> Option<Signature>;
+    /// Whether the kernel has tracepoint `event`, where it can tell (tracefs
+    /// mounted); None when it cannot.
+    fn has_tracepoint(&self, _event: &str) -> Option<bool> {
+        None
+    }
 }
 
 /// A kernel as seen through its BTF and, once read, kallsyms. Without
@@ -129,7 +134,26 @@ pub struct LiveKernel<'a> {
     pub kallsyms: Option<&'a Kallsyms>,
 }
 
+/// Whether tracefs lists tracepoint `event` (under any subsystem); None
+/// when tracefs is not mounted.
+fn tracefs_has_event(event: &str) -> Option<bool> {
+    [
+        "/sys/kernel/tracing/events",
+        "/sys/kernel/debug/tracing/events",
+    ]
+    .iter()
+    .find_map(|dir| std::fs::read_dir(dir).ok())
+    .map(|systems| {
+        systems
+            .filter_map(Result::ok)
+            .any(|sys| sys.path().join(event).is_dir())
+    })
+}
+
 impl KernelView for LiveKernel<'_> {
+    fn has_tracepoint(&self, event: &str) -> Option<bool> {
+        tracefs_has_event(event)
+    }
     fn has_function(&self, name: &str) -> bool {
         match self.kallsyms {
             Some(k) if !k.is_empty() => k.has_function(name),
@@ -239,6 +263,14 @@ pub fn decide(
                 Ok(v) => v,
                 Err(e) => return Decision::Skip(e),
             };
+            // Every tracepoint of a kernel with BTF has its btf_trace_
+            // typedef there, except a module's before module BTF (5.11):
+            // where tracefs lists the events, one it lacks is not there.
+            if btf.is_none() && kernel.has_tracepoint(event) == Some(false) {
+                return Decision::Skip(SkipReason::Mechanism(
+                    "tracepoint not in this kernel".into(),
+                ));
+            }
             let use_btf = btf.is_some() && support.tp_btf && tp_mode != TpMode::Raw;
             let mechanism = if use_btf {
                 Mechanism::TpBtf
