@@ -4,7 +4,7 @@
 //! by the rule pack's own diagnosis of it. `nettrace drop-reasons` prints
 //! the same explanations for the reasons the running kernel's BTF defines.
 
-use crate::rules::compile::{Part, Rule};
+use crate::rules::compile::Part;
 
 /// The rule language reference, as markdown.
 const RULES_MD: &str = include_str!("../../docs/rules.md");
@@ -30,7 +30,7 @@ pub fn explain<'a>(names: impl IntoIterator<Item = &'a str>) -> Vec<Explained> {
         .filter(|n| !matches!(*n, "NOT_DROPPED_YET" | "MAX"))
         .map(|name| {
             let id = format!("drop.{name}");
-            match rules.iter().find(|r: &&Rule| r.id == id) {
+            match rules.iter().find(|r| r.id == id) {
                 Some(r) => Explained {
                     reason: name.to_string(),
                     level: Some(r.level.name()),
@@ -122,8 +122,7 @@ pub fn markdown_to_roff(md: &str) -> String {
     let mut lines = md.lines().peekable();
     let mut first_heading = true;
     while let Some(line) = lines.next() {
-        if let Some(fence) = line.strip_prefix("```") {
-            let _ = fence;
+        if line.starts_with("```") {
             out.push_str(".PP\n.RS 4\n.nf\n");
             for code in lines.by_ref() {
                 if code.starts_with("```") {
@@ -151,39 +150,43 @@ pub fn markdown_to_roff(md: &str) -> String {
             }
             out.push_str(&table(&rows));
         } else if let Some(item) = line.strip_prefix("- ").or_else(|| line.strip_prefix("* ")) {
-            let mut text = item.to_string();
-            while let Some(cont) = lines
-                .peek()
-                .filter(|l| l.starts_with("  ") && !l.trim().is_empty())
-            {
-                text.push(' ');
-                text.push_str(cont.trim());
-                lines.next();
-            }
+            let text = join_continued(item, &mut lines, |l| {
+                l.starts_with("  ") && !l.trim().is_empty()
+            });
             out.push_str(".IP \\(bu 2\n");
             out.push_str(&protect_line(&inline(&text)));
             out.push('\n');
         } else if line.trim().is_empty() {
             continue;
         } else {
-            let mut text = line.trim().to_string();
-            while let Some(cont) = lines.peek().filter(|l| {
+            let text = join_continued(line.trim(), &mut lines, |l| {
                 !l.trim().is_empty()
                     && !l.starts_with('#')
                     && !l.starts_with("```")
                     && !l.starts_with('|')
                     && !l.starts_with("- ")
-            }) {
-                text.push(' ');
-                text.push_str(cont.trim());
-                lines.next();
-            }
+            });
             out.push_str(".PP\n");
             out.push_str(&protect_line(&inline(&text)));
             out.push('\n');
         }
     }
     out
+}
+
+/// `first` joined with the lines after it that `continues` accepts (a
+/// wrapped paragraph or list item), consumed from `lines`.
+fn join_continued<'a>(
+    first: &str,
+    lines: &mut std::iter::Peekable<impl Iterator<Item = &'a str>>,
+    continues: impl Fn(&str) -> bool,
+) -> String {
+    let mut text = first.to_string();
+    while let Some(cont) = lines.next_if(|l| continues(l)) {
+        text.push(' ');
+        text.push_str(cont.trim());
+    }
+    text
 }
 
 /// A markdown table as a tbl(1) table; the separator row is dropped.

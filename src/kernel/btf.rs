@@ -326,6 +326,13 @@ impl DropReasons {
         self.names.is_empty()
     }
 
+    /// The name of an event's drop reason, or None when it has none or the
+    /// kernel defines no reasons (before 5.17 the field is a meaningless 0).
+    /// Every printer of a drop reason asks here.
+    pub fn event_reason(&self, reason: Option<u32>) -> Option<String> {
+        reason.filter(|_| !self.is_empty()).map(|r| self.name(r))
+    }
+
     /// The reason's name; unknown values are shown as numbers, reasons of a
     /// subsystem (mac80211, openvswitch...) as `SUBSYS_<n>:<code>`.
     pub fn name(&self, value: u32) -> String {

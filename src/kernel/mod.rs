@@ -14,3 +14,6 @@ pub(crate) fn name_hash(name: &[u8]) -> u64 {
     h.write(name);
     h.finish()
 }
+
+/// Where tracefs is mounted, the kernel's own mount point first.
+pub const TRACEFS_DIRS: [&str; 2] = ["/sys/kernel/tracing", "/sys/kernel/debug/tracing"];

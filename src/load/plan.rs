@@ -137,17 +137,14 @@ pub struct LiveKernel<'a> {
 /// Whether tracefs lists tracepoint `event` (under any subsystem); None
 /// when tracefs is not mounted.
 fn tracefs_has_event(event: &str) -> Option<bool> {
-    [
-        "/sys/kernel/tracing/events",
-        "/sys/kernel/debug/tracing/events",
-    ]
-    .iter()
-    .find_map(|dir| std::fs::read_dir(dir).ok())
-    .map(|systems| {
-        systems
-            .filter_map(Result::ok)
-            .any(|sys| sys.path().join(event).is_dir())
-    })
+    crate::kernel::TRACEFS_DIRS
+        .iter()
+        .find_map(|dir| std::fs::read_dir(format!("{dir}/events")).ok())
+        .map(|systems| {
+            systems
+                .filter_map(Result::ok)
+                .any(|sys| sys.path().join(event).is_dir())
+        })
 }
 
 impl KernelView for LiveKernel<'_> {

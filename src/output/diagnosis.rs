@@ -71,9 +71,7 @@ fn field_text(fmt: &Formatter<'_>, field: Placeholder, ev: &Event) -> Option<Str
         Placeholder::Probe => probe?.name.to_string(),
         Placeholder::Group => probe?.group.to_string(),
         Placeholder::Ret => describe_ret(probe?.ret, ev.ret?),
-        // A kernel without drop reasons (before 5.17) has no name to give.
-        Placeholder::Reason if !fmt.reasons.is_empty() => fmt.reasons.name(ev.reason?),
-        Placeholder::Reason => return None,
+        Placeholder::Reason => fmt.reasons.event_reason(ev.reason)?,
         Placeholder::RstReason => fmt.reasons.rst_name(ev.rst_reason?),
         Placeholder::Location => fmt.kallsyms.describe(ev.location?),
         Placeholder::Saddr => p.saddr?.to_string(),
@@ -211,8 +209,8 @@ fn analysis_entry(fmt: &Formatter<'_>, n: usize, rule: &Rule, ev: &Event) -> Str
         if let Some(loc) = ev.location {
             let _ = writeln!(s, "    location:\n        {}", fmt.kallsyms.describe(loc));
         }
-        if let Some(r) = ev.reason.filter(|_| !fmt.reasons.is_empty()) {
-            let _ = writeln!(s, "    drop reason:\n        {}", fmt.reasons.name(r));
+        if let Some(name) = fmt.reasons.event_reason(ev.reason) {
+            let _ = writeln!(s, "    drop reason:\n        {name}");
         }
     }
     if let Some(advice) = &rule.advice {

@@ -403,10 +403,7 @@ pub fn event(fmt: &Formatter<'_>, ev: &Event) -> JsonEvent {
             text: probe.map_or_else(|| value.to_string(), |p| describe_ret(p.ret, value)),
         }),
         drop: ev.is_drop().then(|| JsonDrop {
-            reason: ev
-                .reason
-                .filter(|_| !fmt.reasons.is_empty())
-                .map(|r| fmt.reasons.name(r)),
+            reason: fmt.reasons.event_reason(ev.reason),
             reason_code: ev.reason.unwrap_or(0),
             location: ev.location.map(|l| fmt.kallsyms.describe(l)),
         }),

@@ -198,11 +198,9 @@ impl Formatter<'_> {
     /// `[142.097193] TCP: ... flags:S, reason: NO_SOCKET, tcp_v4_rcv+0x81`
     pub fn drop_line(&self, ev: &Event) -> String {
         let mut s = format!("[{}] {}", self.clock.format(ev.ts), event_summary(ev));
-        if !self.reasons.is_empty() {
-            if let Some(r) = ev.reason {
-                s.push_str(", reason: ");
-                self.push_painted(&mut s, paint::DROP, &self.reasons.name(r));
-            }
+        if let Some(name) = self.reasons.event_reason(ev.reason) {
+            s.push_str(", reason: ");
+            self.push_painted(&mut s, paint::DROP, &name);
         }
         if let Some(loc) = ev.location {
             let _ = write!(s, ", {}", self.kallsyms.describe(loc));
@@ -345,8 +343,8 @@ impl Formatter<'_> {
         );
         if ev.is_drop() {
             s.push_str(", dropped");
-            if let (Some(r), false) = (ev.reason, self.reasons.is_empty()) {
-                let _ = write!(s, ": {}", self.reasons.name(r));
+            if let Some(name) = self.reasons.event_reason(ev.reason) {
+                let _ = write!(s, ": {name}");
             }
             if let Some(loc) = ev.location {
                 let _ = write!(s, " at {}", self.kallsyms.describe(loc));
@@ -393,12 +391,13 @@ impl Formatter<'_> {
     /// reason, netfilter note and return value.
     fn push_event_tail(&self, s: &mut String, ev: &Event) {
         let probe = crate::catalogue::table::probe_by_id(ev.probe);
-        if let Some(r) = ev.reason.filter(|_| ev.is_drop()) {
-            if !self.reasons.is_empty() {
-                s.push_str(" *reason: ");
-                self.push_painted(s, paint::DROP, &self.reasons.name(r));
-                s.push('*');
-            }
+        if let Some(name) = self
+            .reasons
+            .event_reason(ev.reason.filter(|_| ev.is_drop()))
+        {
+            s.push_str(" *reason: ");
+            self.push_painted(s, paint::DROP, &name);
+            s.push('*');
         }
         if let Some(r) = ev.rst_reason {
             s.push_str(" *rst reason: ");

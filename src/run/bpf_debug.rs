@@ -11,12 +11,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
-/// Where tracefs puts the pipe, newest mount point first.
-const TRACE_PIPES: [&str; 2] = [
-    "/sys/kernel/tracing/trace_pipe",
-    "/sys/kernel/debug/tracing/trace_pipe",
-];
-
 /// The prefix every `NT_DEBUG` line carries.
 const MARK: &str = "nettrace: ";
 
@@ -31,11 +25,12 @@ pub struct Relay {
 pub fn start() -> Result<Relay, String> {
     mount_tracefs();
     let mut last_err = None;
-    for path in TRACE_PIPES {
+    for dir in crate::kernel::TRACEFS_DIRS {
+        let path = format!("{dir}/trace_pipe");
         match std::fs::OpenOptions::new()
             .read(true)
             .custom_flags(libc::O_NONBLOCK)
-            .open(path)
+            .open(&path)
         {
             Ok(pipe) => {
                 eprintln!(
@@ -58,10 +53,11 @@ pub fn start() -> Result<Relay, String> {
 /// Mounts tracefs where the kernel keeps its mount point, when nothing is
 /// mounted there (as `bpftool prog tracelog` does); it stays mounted.
 fn mount_tracefs() {
-    let dir = "/sys/kernel/tracing";
-    if TRACE_PIPES.iter().any(|p| std::path::Path::new(p).exists())
-        || !std::path::Path::new(dir).is_dir()
-    {
+    let dir = crate::kernel::TRACEFS_DIRS[0];
+    let mounted = crate::kernel::TRACEFS_DIRS
+        .iter()
+        .any(|d| std::path::Path::new(&format!("{d}/trace_pipe")).exists());
+    if mounted || !std::path::Path::new(dir).is_dir() {
         return;
     }
     // SAFETY: NUL-terminated literals; no data argument.

@@ -18,6 +18,24 @@ fn location_ok(line: &str) -> bool {
         && off.chars().all(|c| c.is_ascii_hexdigit())
 }
 
+/// The running kernel's BTF copied to a file, removed when dropped (also
+/// when the test fails).
+struct BtfCopy(std::path::PathBuf);
+
+impl BtfCopy {
+    fn new(tag: &str) -> BtfCopy {
+        let path = std::env::temp_dir().join(format!("nettrace-{tag}-{}.btf", std::process::id()));
+        std::fs::copy("/sys/kernel/btf/vmlinux", &path).expect("copy kernel BTF");
+        BtfCopy(path)
+    }
+}
+
+impl Drop for BtfCopy {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
 #[test]
 fn iptables_drop_of_udp_is_reported_with_netfilter_drop() {
     if !require_root() {
@@ -131,8 +149,7 @@ fn btf_from_a_file_is_used() {
     if !require_root() {
         return;
     }
-    let copy = std::env::temp_dir().join(format!("nettrace-test-{}.btf", std::process::id()));
-    std::fs::copy("/sys/kernel/btf/vmlinux", &copy).expect("copy kernel BTF");
+    let copy = BtfCopy::new("test");
     let port = closed_port();
     let tracer = start(&[
         "--drop",
@@ -141,12 +158,11 @@ fn btf_from_a_file_is_used() {
         "--dport",
         &port.to_string(),
         "--btf",
-        copy.to_str().unwrap(),
+        copy.0.to_str().unwrap(),
     ]);
     tcp_connect_refused(port);
     let line = tracer.wait_line(WAIT, |l| l.contains(&format!("127.0.0.1:{port} ")));
     tracer.stop();
-    let _ = std::fs::remove_file(&copy);
     let line = line.expect("drop line");
     assert!(
         line.contains("reason: NO_SOCKET") || !kernel_has_drop_reasons(),
@@ -162,8 +178,7 @@ fn hidden_kernel_btf_is_an_error_and_btf_file_replaces_it() {
     if !require_root() {
         return;
     }
-    let copy = std::env::temp_dir().join(format!("nettrace-hidden-{}.btf", std::process::id()));
-    std::fs::copy("/sys/kernel/btf/vmlinux", &copy).expect("copy kernel BTF");
+    let copy = BtfCopy::new("hidden");
     let hidden = |extra: &str| {
         let mut c = std::process::Command::new("unshare");
         c.args(["-m", "--propagation", "private", "sh", "-c"]).arg(format!(
@@ -183,13 +198,12 @@ fn hidden_kernel_btf_is_an_error_and_btf_file_replaces_it() {
         stderr.contains("--btf"),
         "the error names the fix: {stderr}"
     );
-    let mut with_file = hidden(&format!("--btf {}", copy.display()));
+    let mut with_file = hidden(&format!("--btf {}", copy.0.display()));
     with_file.args([crate::runner::bin(), &port_s]);
     let tracer = crate::runner::start_command(&mut with_file, &["--drop", "--btf"]);
     tcp_connect_refused(port);
     let line = tracer.wait_line(WAIT, |l| l.contains(&format!("127.0.0.1:{port} ")));
     let done = tracer.stop();
-    let _ = std::fs::remove_file(&copy);
     assert!(
         line.is_some(),
         "no drop line with --btf FILE: {}",
