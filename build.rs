@@ -4,7 +4,7 @@
 
 use std::env;
 use std::fs;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 #[path = "src/catalogue/schema.rs"]
 #[allow(dead_code)]
@@ -55,6 +55,13 @@ fn run() -> anyhow::Result<()> {
         return Ok(());
     }
     let _ = fs::remove_file(&stamp);
+    let shared = shared_objects(&out, fingerprint);
+    if let Some(dir) = &shared {
+        if restore_objects(dir, &out).is_ok() {
+            fs::write(&stamp, format!("{fingerprint:016x}"))?;
+            return Ok(());
+        }
+    }
     for object in &render::OBJECTS {
         let c_path = out.join(format!("{}.bpf.c", object.name));
         fs::write(&c_path, render::render_bpf(&cat, &template, object)?)?;
@@ -78,7 +85,81 @@ fn run() -> anyhow::Result<()> {
     )?;
     let caps = templates.join("caps.bpf.c");
     compile(&clang, &templates, &caps, &out, "caps", &[], true)?;
+    if let Some(dir) = &shared {
+        // A cache that cannot be written costs the next build a compile,
+        // nothing else.
+        let _ = publish_objects(&out, dir);
+    }
     fs::write(&stamp, format!("{fingerprint:016x}"))?;
+    Ok(())
+}
+
+/// Where the objects of `fingerprint` are shared by every run of this
+/// build script in one target directory: `cargo clippy` and `cargo build`
+/// run it with OUT_DIRs of their own, and the compile takes minutes.
+/// OUT_DIR is `<target>/[<triple>/]<profile>/build/<package>-<hash>/out`.
+fn shared_objects(out: &Path, fingerprint: u64) -> Option<PathBuf> {
+    let target = out.ancestors().nth(4)?;
+    Some(
+        target
+            .join("bpf-objects")
+            .join(format!("{fingerprint:016x}")),
+    )
+}
+
+/// The files the BPF compile leaves in OUT_DIR.
+fn bpf_outputs(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    for entry in fs::read_dir(dir)? {
+        let path = entry?.path();
+        let name = path.file_name().unwrap_or_default().to_string_lossy();
+        if [".bpf.o", ".bpf.c", ".skel.rs"]
+            .iter()
+            .any(|x| name.ends_with(x))
+        {
+            files.push(path);
+        }
+    }
+    Ok(files)
+}
+
+/// Copies the compiled objects into the shared directory, whole or not at
+/// all (written beside it, then renamed), and removes the objects of
+/// other fingerprints (each set is tens of megabytes).
+fn publish_objects(out: &Path, dir: &Path) -> anyhow::Result<()> {
+    let parent = dir.parent().ok_or_else(|| anyhow::anyhow!("no parent"))?;
+    fs::create_dir_all(parent)?;
+    let tmp = parent.join(format!(".tmp-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&tmp);
+    fs::create_dir_all(&tmp)?;
+    for f in bpf_outputs(out)? {
+        fs::copy(&f, tmp.join(f.file_name().unwrap_or_default()))?;
+    }
+    // The skeletons name their object by OUT_DIR's absolute path.
+    fs::write(tmp.join("out-dir"), out.to_string_lossy().as_bytes())?;
+    if fs::rename(&tmp, dir).is_err() {
+        let _ = fs::remove_dir_all(&tmp);
+    }
+    for entry in fs::read_dir(parent)?.flatten() {
+        if entry.path() != dir {
+            let _ = fs::remove_dir_all(entry.path());
+        }
+    }
+    Ok(())
+}
+
+/// Copies shared objects into this OUT_DIR, pointing the skeletons at it.
+fn restore_objects(dir: &Path, out: &Path) -> anyhow::Result<()> {
+    let origin = fs::read_to_string(dir.join("out-dir"))?;
+    for f in bpf_outputs(dir)? {
+        let to = out.join(f.file_name().unwrap_or_default());
+        if f.to_string_lossy().ends_with(".skel.rs") {
+            let text = fs::read_to_string(&f)?;
+            fs::write(&to, text.replace(&origin, &out.to_string_lossy()))?;
+        } else {
+            fs::copy(&f, &to)?;
+        }
+    }
     Ok(())
 }
 

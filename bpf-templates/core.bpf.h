@@ -175,6 +175,16 @@ s64 stash_bound = 0;
  * stashed call of the same task only while this is above zero). */
 s32 stash_pending[NT_NR_PROBES];
 
+/* `probe`'s pending count (NULL out of range), checked like
+ * probe_setting(). */
+static __always_inline s32 *stash_pending_of(u32 probe)
+{
+	asm volatile("" : "+r"(probe));
+	if (probe >= NT_NR_PROBES)
+		return NULL;
+	return &stash_pending[probe];
+}
+
 /* --hooks: slot pf * NT_NF_HOOKS_PER_PF + hook holds that hook's functions, as last seen. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -404,8 +414,8 @@ static __always_inline void span_skb_lost(u64 packet)
  * a --trace-free probe) or an exit must see it (a clone). */
 static __always_inline bool latency_hop_only(u32 probe, bool hop)
 {
-	return CONFIG.latency && hop && probe < NT_NR_PROBES && !RET_ON[probe] &&
-	       !(PROBE_FLAGS[probe] & NT_PROBE_END);
+	return CONFIG.latency && hop && !ret_on(probe) &&
+	       !(probe_flags(probe) & NT_PROBE_END);
 }
 
 /* --func-stats: one more hit of `probe`. */
@@ -538,8 +548,8 @@ static __always_inline struct nt_event *build_event(void *ctx, u32 probe, struct
 			return NULL;
 		}
 		/* --trace-matcher: other probes follow packets, never start one. */
-		if (CONFIG.matcher && CONFIG.track && probe < NT_NR_PROBES &&
-		    !(PROBE_FLAGS[probe] & NT_PROBE_MATCHER))
+		if (CONFIG.matcher && CONFIG.track &&
+		    !(probe_flags(probe) & NT_PROBE_MATCHER))
 			return NULL;
 	}
 	now = bpf_ktime_get_ns();
@@ -587,7 +597,7 @@ static __always_inline struct nt_event *build_event(void *ctx, u32 probe, struct
 	e->probe = probe;
 	e->cpu = bpf_get_smp_processor_id();
 	e->stack_id = -1;
-	if (probe < NT_NR_PROBES && (PROBE_FLAGS[probe] & NT_PROBE_STACK)) {
+	if (probe_flags(probe) & NT_PROBE_STACK) {
 		e->stack_id = bpf_get_stackid(ctx, &stacks, 0);
 		if (e->stack_id >= 0)
 			e->flags |= NT_EV_STACK;
@@ -644,6 +654,7 @@ static __always_inline struct stash_key stash_key_of(u32 probe, u32 depth)
 static __always_inline void stash_put(struct stash_key *k, struct nt_event *e, u32 probe)
 {
 	struct stash_slot *slot = bpf_map_lookup_elem(&stash, k);
+	s32 *pending;
 
 	if (slot) {
 		__builtin_memcpy(&slot->e, e, sizeof(*e));
@@ -662,8 +673,9 @@ static __always_inline void stash_put(struct stash_key *k, struct nt_event *e, u
 		}
 		__sync_fetch_and_add(&stash_bound, 1);
 	}
-	if (probe < NT_NR_PROBES)
-		__sync_fetch_and_add(&stash_pending[probe], 1);
+	pending = stash_pending_of(probe);
+	if (pending)
+		__sync_fetch_and_add(pending, 1);
 }
 
 /* Entry of a probe with an exit program; `e` is NULL when the filter
@@ -676,9 +688,10 @@ static __always_inline int stash_entry(u32 probe, struct nt_event *e)
 {
 	struct stash_key k = stash_key_of(probe, 0);
 	struct stash_slot *outer;
+	s32 *pending = stash_pending_of(probe);
 	u32 depth;
 
-	if (!e && (stash_bound <= 0 || probe >= NT_NR_PROBES || stash_pending[probe] <= 0))
+	if (!e && (stash_bound <= 0 || !pending || *pending <= 0))
 		return 0;
 	outer = bpf_map_lookup_elem(&stash, &k);
 	if (!outer || !outer->e.ts) {
@@ -706,7 +719,7 @@ static __always_inline int stash_entry(u32 probe, struct nt_event *e)
 /* Emit an entry event now, or stash it for the exit program. */
 static __always_inline int stash_or_emit(u32 probe, struct nt_event *e)
 {
-	if (RET_ON[probe])
+	if (ret_on(probe))
 		return stash_entry(probe, e);
 	if (e)
 		emit(e);
@@ -753,7 +766,7 @@ static __always_inline void end_span(struct nt_event *e, u32 probe, bool freed)
 	struct nt_track *t = bpf_map_lookup_elem(&tracked, &key);
 	struct nt_span_state *st;
 	bool at_e = !freed || CONFIG.latency_free ||
-		    (probe < NT_NR_PROBES && (PROBE_FLAGS[probe] & NT_PROBE_END));
+		    (probe_flags(probe) & NT_PROBE_END);
 
 	if (!t)
 		return;
@@ -788,8 +801,7 @@ static __always_inline void end_span(struct nt_event *e, u32 probe, bool freed)
  * it now or stash it for the exit program. */
 static __always_inline int entry_built(u32 probe, struct sk_buff *skb, struct nt_event *e)
 {
-	if (CONFIG.latency && e && skb && probe < NT_NR_PROBES &&
-	    (PROBE_FLAGS[probe] & NT_PROBE_END))
+	if (CONFIG.latency && e && skb && (probe_flags(probe) & NT_PROBE_END))
 		end_span(e, probe, false);
 	return stash_or_emit(probe, e);
 }
@@ -904,6 +916,7 @@ static __always_inline int on_exit(u32 probe, long long ret, enum nt_exit_kind k
 	struct stash_key k;
 	struct stash_slot *slot;
 	struct nt_event *e;
+	s32 *pending;
 
 	if (stash_bound <= 0)
 		return 0;
@@ -923,8 +936,9 @@ static __always_inline int on_exit(u32 probe, long long ret, enum nt_exit_kind k
 	/* ts 0: a slot whose call is done (this call's entry stashed nothing). */
 	if (!e->ts)
 		return 0;
-	if (probe < NT_NR_PROBES)
-		__sync_fetch_and_add(&stash_pending[probe], -1);
+	pending = stash_pending_of(probe);
+	if (pending)
+		__sync_fetch_and_add(pending, -1);
 	e->ret = ret;
 	e->flags |= NT_EV_RET;
 	if (kind == NT_EXIT_CLONE && ret) {

@@ -26,6 +26,20 @@ const volatile unsigned char PROBE_FLAGS[NT_RET_ON_LEN] = {};
  * return value of v (0..63): that exit is dropped here instead of sent. */
 const volatile unsigned long long QUIET_RET[NT_NR_PROBES] = {};
 
+/* A per-probe setting, its bound checked on the very register that
+ * indexes: clang reuses a check made earlier on a copy of `probe`, and
+ * verifiers before 6.3 do not carry a check to a copy spilled to the
+ * stack (6.1 refused the generic kprobe program so). */
+static __always_inline unsigned char probe_setting(const volatile unsigned char *table, __u32 probe)
+{
+	asm volatile("" : "+r"(probe));
+	if (probe >= NT_NR_PROBES)
+		return 0;
+	return table[probe];
+}
+#define probe_flags(probe) probe_setting(PROBE_FLAGS, probe)
+#define ret_on(probe) probe_setting(RET_ON, probe)
+
 /* Make the shared types and enums visible in BTF so the skeleton
  * generates them (src/abi). */
 struct nt_event _nt_event_type = {};

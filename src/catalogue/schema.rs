@@ -112,8 +112,19 @@ pub struct Variant {
     /// Netfilter argument indexes of this signature (default: the probe's).
     #[serde(default)]
     pub nf: Option<NfArgs>,
+    /// The kernels before this release (`"5.16"`) have this signature:
+    /// the choice where BTF cannot tell, as for a module's function
+    /// before module BTF (5.11).
+    #[serde(default)]
+    pub before: Option<String>,
     #[serde(default)]
     pub note: Option<String>,
+}
+
+/// `major.minor` of a release bound (`"5.16"`).
+pub fn parse_release(text: &str) -> Option<(u32, u32)> {
+    let (major, minor) = text.split_once('.')?;
+    Some((major.parse().ok()?, minor.parse().ok()?))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -470,6 +481,14 @@ impl Catalogue {
                 if v.ret.is_some() && p.tracepoint.is_some() {
                     errors.push(err(&label, "tracepoints have no return value"));
                 }
+                if let Some(b) = &v.before {
+                    if parse_release(b).is_none() {
+                        errors.push(err(
+                            &label,
+                            format!("before: `{b}` is not a kernel release like \"5.16\""),
+                        ));
+                    }
+                }
             }
         }
         for (name, n) in probe_names {
@@ -506,6 +525,7 @@ impl Probe {
             sk: self.sk,
             ret: self.ret_kind(),
             nf: self.nf.unwrap_or_default(),
+            before: None,
         }];
         for v in &self.variants {
             out.push(Signature {
@@ -513,6 +533,7 @@ impl Probe {
                 sk: v.sk,
                 ret: v.ret.unwrap_or(self.ret_kind()),
                 nf: v.nf.or(self.nf).unwrap_or_default(),
+                before: v.before.as_deref().and_then(parse_release),
             });
         }
         out
@@ -526,6 +547,8 @@ pub struct Signature {
     pub sk: Option<u32>,
     pub ret: RetKind,
     pub nf: NfArgs,
+    /// Kernels before this release have it (variants only).
+    pub before: Option<(u32, u32)>,
 }
 
 fn is_c_ident(s: &str) -> bool {

@@ -32,6 +32,9 @@ pub struct SignatureDef {
     pub sk: Option<u32>,
     pub ret: RetKind,
     pub nf: NfArgsDef,
+    /// Kernels before this release (major, minor) have this signature:
+    /// the choice where BTF cannot tell.
+    pub before: Option<(u32, u32)>,
 }
 
 /// Netfilter argument indexes (`nf:` in probes.yaml).

@@ -332,7 +332,7 @@ pub fn render_rust(cat: &Catalogue) -> String {
             .iter()
             .map(|s| {
                 format!(
-                    "SignatureDef {{ skb: {}, sk: {}, ret: RetKind::{}, nf: NfArgsDef {{ state: {}, xt_table: {}, nft_pkt: {}, nft_chain: {}, entries: {} }} }}",
+                    "SignatureDef {{ skb: {}, sk: {}, ret: RetKind::{}, nf: NfArgsDef {{ state: {}, xt_table: {}, nft_pkt: {}, nft_chain: {}, entries: {} }}, before: {} }}",
                     rust_opt_u32(s.skb),
                     rust_opt_u32(s.sk),
                     s.ret.rust_variant(),
@@ -340,7 +340,9 @@ pub fn render_rust(cat: &Catalogue) -> String {
                     rust_opt_u32(s.nf.xt_table),
                     rust_opt_u32(s.nf.nft_pkt),
                     rust_opt_u32(s.nf.nft_chain),
-                    rust_opt_u32(s.nf.entries)
+                    rust_opt_u32(s.nf.entries),
+                    s.before
+                        .map_or("None".to_string(), |(major, minor)| format!("Some(({major}, {minor}))"))
                 )
             })
             .collect();

@@ -273,6 +273,11 @@ pub struct DropReasons {
     rst: HashMap<u32, String>,
 }
 
+/// The drop-reason name rules use for "this kernel gives no drop reasons"
+/// (before 5.17): a drop there can be told apart from another only by its
+/// location and its packet's path.
+pub const NO_REASONS: &str = "NONE";
+
 /// The high bits of a drop reason name a subsystem (6.4+).
 const SUBSYS_SHIFT: u32 = 16;
 
@@ -356,6 +361,24 @@ impl DropReasons {
 
     pub fn value_of(&self, name: &str) -> Option<u32> {
         value_named(&self.names, name)
+    }
+
+    /// The value a rule's `reason == NAME` matches: the kernel's. On a
+    /// kernel without drop reasons (before 5.17) a drop's reason field
+    /// reads 0, and `NONE` ([`NO_REASONS`]) matches it; no name does there
+    /// but `NONE`, and `NONE` matches nothing where the kernel has reasons.
+    /// (Not `NOT_SPECIFIED`: a rule that reads that name as "the kernel
+    /// chose to give no reason here", such as a TCP function freeing a
+    /// segment it handled, would call every drop of an old kernel there
+    /// harmless.)
+    pub fn rule_value_of(&self, name: &str) -> Option<u32> {
+        if self.is_empty() {
+            return (name == NO_REASONS).then_some(0);
+        }
+        if name == NO_REASONS {
+            return None;
+        }
+        self.value_of(name)
     }
 }
 

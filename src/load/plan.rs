@@ -122,6 +122,11 @@ pub trait KernelView {
     fn has_tracepoint(&self, _event: &str) -> Option<bool> {
         None
     }
+    /// The running kernel's `major.minor`, where known: it chooses among a
+    /// probe's signatures when BTF does not describe the function.
+    fn release(&self) -> Option<(u32, u32)> {
+        None
+    }
 }
 
 /// A kernel as seen through its BTF and, once read, kallsyms. Without
@@ -150,6 +155,9 @@ fn tracefs_has_event(event: &str) -> Option<bool> {
 impl KernelView for LiveKernel<'_> {
     fn has_tracepoint(&self, event: &str) -> Option<bool> {
         tracefs_has_event(event)
+    }
+    fn release(&self) -> Option<(u32, u32)> {
+        crate::kernel::caps::release_version(&crate::kernel::caps::kernel_release())
     }
     fn has_function(&self, name: &str) -> bool {
         match self.kallsyms {
@@ -228,10 +236,24 @@ pub fn signature_fits(probe: &ProbeDef, sig: &SignatureDef, btf: &Signature) -> 
     Ok(())
 }
 
-/// Picks the first variant that fits `btf` (the primary when BTF is absent).
-fn choose_variant(probe: &ProbeDef, btf: Option<&Signature>) -> Result<usize, SkipReason> {
+/// Picks the first variant that fits `btf`. Without BTF (a module's
+/// function before module BTF, 5.11), the variant of the oldest kernels
+/// the release is still before, else the primary.
+fn choose_variant(
+    probe: &ProbeDef,
+    btf: Option<&Signature>,
+    release: Option<(u32, u32)>,
+) -> Result<usize, SkipReason> {
     let Some(btf) = btf else {
-        return Ok(0);
+        let by_release = release.and_then(|r| {
+            probe
+                .signatures
+                .iter()
+                .enumerate()
+                .filter_map(|(i, s)| s.before.filter(|b| r < *b).map(|b| (b, i)))
+                .min()
+        });
+        return Ok(by_release.map_or(0, |(_, i)| i));
     };
     let mut first_err = None;
     for (i, sig) in probe.signatures.iter().enumerate() {
@@ -256,7 +278,7 @@ pub fn decide(
     match probe.kind {
         ProbeKind::Tracepoint { event, .. } => {
             let btf = kernel.tracepoint_signature(event);
-            let variant = match choose_variant(probe, btf.as_ref()) {
+            let variant = match choose_variant(probe, btf.as_ref(), kernel.release()) {
                 Ok(v) => v,
                 Err(e) => return Decision::Skip(e),
             };
@@ -295,7 +317,7 @@ pub fn decide(
                 return Decision::Skip(SkipReason::NoSymbol);
             };
             let btf = kernel.function_signature(symbol);
-            let variant = match choose_variant(probe, btf.as_ref()) {
+            let variant = match choose_variant(probe, btf.as_ref(), kernel.release()) {
                 Ok(v) => v,
                 Err(e) => return Decision::Skip(e),
             };

@@ -170,7 +170,7 @@ pub enum EventProblem {
         probe: &'static str,
         kind: &'static str,
     },
-    #[error("unknown drop reason `{0}`")]
+    #[error("unknown drop reason `{0}` (or mixed with `drop: NONE`, a kernel without reasons)")]
     Reason(String),
     #[error("unknown TCP reset reason `{0}`")]
     RstReason(String),
@@ -257,7 +257,16 @@ fn nf_facts(n: &ScriptNf) -> Result<NfFacts, EventProblem> {
 
 /// Builds the events; Err names the event (1-based) and the problem.
 pub fn build(list: &[ScriptEvent]) -> Result<Script, ScriptError> {
-    let reasons = known_reasons();
+    // `drop: NONE` is a drop on a kernel without drop reasons (before
+    // 5.17): the whole script then runs as on one.
+    let no_reasons = list
+        .iter()
+        .any(|s| s.drop.as_deref() == Some(crate::kernel::btf::NO_REASONS));
+    let reasons = if no_reasons {
+        DropReasons::default()
+    } else {
+        known_reasons()
+    };
     let mut symbols: Vec<String> = Vec::new();
     let mut last_pkt: HashMap<u64, Packet> = HashMap::new();
     let mut seen: HashSet<u64> = HashSet::new();
@@ -312,7 +321,8 @@ pub fn build(list: &[ScriptEvent]) -> Result<Script, ScriptError> {
             ev.flags |= flags::DROP;
             ev.reason = Some(
                 reasons
-                    .value_of(reason)
+                    .rule_value_of(reason)
+                    .filter(|_| reasons.is_empty() == (reason == crate::kernel::btf::NO_REASONS))
                     .ok_or_else(|| fail(EventProblem::Reason(reason.clone())))?,
             );
         }

@@ -61,7 +61,7 @@ pub struct Case {
     /// What a kernel with tracepoints only (no kprobes, no fentry) can
     /// and cannot see of this case, for the host's table.
     pub tracepoints: String,
-    /// Other expectations on named kernels (`6.1`, `6.12`, `host`).
+    /// Other expectations on named kernels (`5.10`, `6.1`, `6.12`, `host`).
     #[serde(default)]
     pub on: BTreeMap<String, KernelExpect>,
 }
@@ -165,8 +165,11 @@ impl Matrix {
             }
             let mut expects = vec![("any", &c.expect)];
             for (k, e) in &c.on {
-                if !["6.1", "6.12", "host"].contains(&k.as_str()) {
-                    out.push(format!("{}: unknown kernel `{k}` (6.1, 6.12, host)", c.id));
+                if !["5.10", "6.1", "6.12", "host"].contains(&k.as_str()) {
+                    out.push(format!(
+                        "{}: unknown kernel `{k}` (5.10, 6.1, 6.12, host)",
+                        c.id
+                    ));
                 }
                 if let KernelExpect::Expect(e) = e {
                     expects.push((k.as_str(), e));

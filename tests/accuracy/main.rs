@@ -90,7 +90,7 @@ fn run_all(kernel: &str, out: &Path, only: Option<&str>, jobs: usize) {
         .cases
         .iter()
         .enumerate()
-        .filter(|(_, c)| only.is_none_or(|o| c.id.contains(o)))
+        .filter(|(_, c)| only.is_none_or(|o| o.split(',').any(|part| c.id.contains(part))))
         .collect();
     // Cases share nothing (namespaces, subnets and nettrace of their own),
     // so `jobs` of them run at a time: in the emulated guests most of a

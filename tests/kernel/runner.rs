@@ -247,11 +247,14 @@ impl Running {
             }
         };
         thread::sleep(Duration::from_millis(100));
-        Some(Finished {
-            code,
-            stdout: self.stdout.lock().unwrap().clone(),
-            stderr: self.stderr.lock().unwrap().clone(),
-        })
+        Some(
+            Finished {
+                code,
+                stdout: self.stdout.lock().unwrap().clone(),
+                stderr: self.stderr.lock().unwrap().clone(),
+            }
+            .loaded_at_once(),
+        )
     }
 
     /// Stops nettrace with SIGINT and collects everything it printed.
@@ -285,6 +288,25 @@ impl Running {
             stdout: self.stdout.lock().unwrap().clone(),
             stderr: self.stderr.lock().unwrap().clone(),
         }
+        .loaded_at_once()
+    }
+}
+
+impl Finished {
+    /// Every run loads its programs once: the kprobe style chosen from the
+    /// kernel's features must load, since a fallback loads everything a
+    /// second time (6.1's verifier once refused the generic programs in
+    /// some modes, and start-up took four times as long).
+    fn loaded_at_once(self) -> Finished {
+        assert!(
+            !self
+                .stderr
+                .lines()
+                .any(|l| l.contains("kprobes as ") && l.contains("; trying ")),
+            "the first kprobe style failed to load:\n{}",
+            self.stderr
+        );
+        self
     }
 }
 

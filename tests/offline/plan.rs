@@ -12,6 +12,7 @@ use std::collections::HashMap;
 struct FakeKernel {
     functions: HashMap<&'static str, Option<Signature>>,
     tracepoints: HashMap<&'static str, Signature>,
+    release: Option<(u32, u32)>,
 }
 
 fn sig(params: &[&str], ret: &str) -> Signature {
@@ -31,6 +32,9 @@ impl KernelView for FakeKernel {
     }
     fn tracepoint_signature(&self, event: &str) -> Option<Signature> {
         self.tracepoints.get(event).cloned()
+    }
+    fn release(&self) -> Option<(u32, u32)> {
+        self.release
     }
 }
 
@@ -99,6 +103,34 @@ fn variants_follow_the_kernel_signature() {
         decide(r, &k618, ALL, ProbeMode::Auto, TpMode::Auto),
         Decision::Attach { variant: 1, .. }
     ));
+}
+
+#[test]
+fn without_btf_the_release_chooses_the_variant() {
+    // A module's function on a kernel without module BTF (before 5.11).
+    let p = probe("ipt_do_table").unwrap();
+    let variant_on = |release| {
+        let mut k = FakeKernel {
+            release,
+            ..FakeKernel::default()
+        };
+        k.functions.insert("ipt_do_table", None);
+        match decide(p, &k, ALL, ProbeMode::Auto, TpMode::Auto) {
+            Decision::Attach {
+                mechanism, variant, ..
+            } => {
+                assert_eq!(mechanism, Mechanism::Kprobe);
+                variant
+            }
+            d => panic!("not attached: {d:?}"),
+        }
+    };
+    // ipt_do_table(skb, state, table) before 5.16, (priv, skb, state) since.
+    assert_eq!(variant_on(Some((5, 10))), 1);
+    assert_eq!(p.signatures[1].skb, Some(0));
+    assert_eq!(variant_on(Some((5, 16))), 0);
+    assert_eq!(variant_on(Some((6, 1))), 0);
+    assert_eq!(variant_on(None), 0);
 }
 
 #[test]

@@ -414,7 +414,7 @@ impl Cond {
             Cond::Test(_, _, vals) => {
                 for v in vals {
                     match v {
-                        Val::Reason(name, value) => *value = reasons.value_of(name),
+                        Val::Reason(name, value) => *value = reasons.rule_value_of(name),
                         Val::RstReason(name, value) => *value = reasons.rst_value_of(name),
                         _ => {}
                     }

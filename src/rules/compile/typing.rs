@@ -106,6 +106,9 @@ impl Checker<'_> {
             }
             Field::Reason => {
                 let reasons = self.kernel.reasons;
+                if s == crate::kernel::btf::NO_REASONS {
+                    return Some(Val::Reason(s.to_string(), reasons.rule_value_of(s)));
+                }
                 let vocab = ReasonVocab {
                     what: "drop reason",
                     known: crate::vocab::drop_reasons::known().collect(),
