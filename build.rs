@@ -62,29 +62,45 @@ fn run() -> anyhow::Result<()> {
             return Ok(());
         }
     }
+    // (source, object name, extra clang arguments, with a skeleton)
+    let mut jobs: Vec<(PathBuf, String, Vec<String>, bool)> = Vec::new();
     for object in &render::OBJECTS {
         let c_path = out.join(format!("{}.bpf.c", object.name));
         fs::write(&c_path, render::render_bpf(&cat, &template, object)?)?;
-        compile(&clang, &templates, &c_path, &out, object.name, &[], false)?;
+        jobs.push((c_path.clone(), object.name.to_string(), Vec::new(), false));
         if object.direct_variant {
-            let name = format!("{}-direct", object.name);
-            let direct = ["-DNT_DIRECT_LOADS=1".to_string()];
-            compile(&clang, &templates, &c_path, &out, &name, &direct, false)?;
+            let direct = vec!["-DNT_DIRECT_LOADS=1".to_string()];
+            jobs.push((c_path, format!("{}-direct", object.name), direct, false));
         }
     }
     let nr_probes = format!("-DNT_NR_PROBES={}", cat.probes.len());
-    let layout = templates.join("layout.bpf.c");
-    compile(
-        &clang,
-        &templates,
-        &layout,
-        &out,
-        "layout",
-        &[nr_probes],
+    jobs.push((
+        templates.join("layout.bpf.c"),
+        "layout".into(),
+        vec![nr_probes],
         true,
-    )?;
-    let caps = templates.join("caps.bpf.c");
-    compile(&clang, &templates, &caps, &out, "caps", &[], true)?;
+    ));
+    jobs.push((
+        templates.join("caps.bpf.c"),
+        "caps".into(),
+        Vec::new(),
+        true,
+    ));
+    // The objects are independent and each clang is one thread: compile
+    // them side by side (minutes one after another).
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = jobs
+            .iter()
+            .map(|(source, name, extra, skeleton)| {
+                let (clang, templates, out) = (&clang, &templates, &out);
+                scope.spawn(move || compile(clang, templates, source, out, name, extra, *skeleton))
+            })
+            .collect();
+        handles.into_iter().try_for_each(|h| {
+            h.join()
+                .map_err(|_| anyhow::anyhow!("a BPF compile panicked"))?
+        })
+    })?;
     if let Some(dir) = &shared {
         // A cache that cannot be written costs the next build a compile,
         // nothing else.
