@@ -242,10 +242,10 @@ pub fn signature_fits(probe: &ProbeDef, sig: &SignatureDef, btf: &Signature) -> 
 fn choose_variant(
     probe: &ProbeDef,
     btf: Option<&Signature>,
-    release: Option<(u32, u32)>,
+    kernel: &dyn KernelView,
 ) -> Result<usize, SkipReason> {
     let Some(btf) = btf else {
-        let by_release = release.and_then(|r| {
+        let by_release = kernel.release().and_then(|r| {
             probe
                 .signatures
                 .iter()
@@ -278,7 +278,7 @@ pub fn decide(
     match probe.kind {
         ProbeKind::Tracepoint { event, .. } => {
             let btf = kernel.tracepoint_signature(event);
-            let variant = match choose_variant(probe, btf.as_ref(), kernel.release()) {
+            let variant = match choose_variant(probe, btf.as_ref(), kernel) {
                 Ok(v) => v,
                 Err(e) => return Decision::Skip(e),
             };
@@ -317,7 +317,7 @@ pub fn decide(
                 return Decision::Skip(SkipReason::NoSymbol);
             };
             let btf = kernel.function_signature(symbol);
-            let variant = match choose_variant(probe, btf.as_ref(), kernel.release()) {
+            let variant = match choose_variant(probe, btf.as_ref(), kernel) {
                 Ok(v) => v,
                 Err(e) => return Decision::Skip(e),
             };

@@ -322,7 +322,6 @@ pub fn build(list: &[ScriptEvent]) -> Result<Script, ScriptError> {
             ev.reason = Some(
                 reasons
                     .rule_value_of(reason)
-                    .filter(|_| reasons.is_empty() == (reason == crate::kernel::btf::NO_REASONS))
                     .ok_or_else(|| fail(EventProblem::Reason(reason.clone())))?,
             );
         }
