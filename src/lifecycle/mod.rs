@@ -10,6 +10,11 @@
 //! stays silent too long is flushed as incomplete. The number of open
 //! contexts is capped, so memory stays bounded on long runs.
 //!
+//! A context also says what it may be missing: events the kernel lost
+//! (ring buffer full) while the packet was traced, or its end, when the
+//! run stopped or the cap forced it out while the packet was still active.
+//! Rules must not read the absence of an event as proof on such a context.
+//!
 //! Time here is CLOCK_MONOTONIC nanoseconds, the clock of event
 //! timestamps: an event's activity counts at its own timestamp, and the
 //! caller says when to look for finished contexts (the live loop at the
@@ -56,6 +61,14 @@ pub struct Context {
     /// skbs of this context that came back for another packet before any
     /// probe saw them freed (their free path has no probe on this kernel).
     pub free_unseen: Vec<u64>,
+    /// The kernel lost events while this packet was traced: any of its
+    /// events may be missing.
+    pub events_lost: bool,
+    /// Flushed while the packet was still active (the run ended, or the cap
+    /// forced it out): events after its last one may be missing. A context
+    /// flushed after IDLE_TIMEOUT of silence is incomplete but not cut
+    /// short: that silence is itself an observation.
+    pub cut_short: bool,
     live: Vec<u64>,
     last_activity: u64,
     finished_at: Option<u64>,
@@ -100,6 +113,10 @@ pub struct Tracker {
     next_id: u64,
     /// Contexts flushed incomplete because of the cap or the idle timeout.
     pub expired: u64,
+    /// Contexts whose first event is at or before this time (ns) open
+    /// with `events_lost`: the kernel lost events of packets whose later
+    /// events are still to come (`events_lost`).
+    lost_until: u64,
 }
 
 impl Tracker {
@@ -157,6 +174,8 @@ impl Tracker {
                         complete: true,
                         truncated: 0,
                         free_unseen: Vec::new(),
+                        events_lost: now <= self.lost_until,
+                        cut_short: false,
                         live: vec![ev.skb],
                         last_activity: now,
                         finished_at: None,
@@ -232,6 +251,7 @@ impl Tracker {
         while let Some(id) = self.order.pop_front() {
             if let Some(mut c) = self.remove(id) {
                 c.complete = c.live.is_empty();
+                c.cut_short = !c.complete;
                 if !c.complete {
                     self.expired += 1;
                 }
@@ -318,9 +338,20 @@ impl Tracker {
         for id in ids {
             if let Some(mut c) = self.remove(id) {
                 c.complete = c.finished_at.is_some();
+                c.cut_short = !c.complete;
                 out.push(c);
             }
         }
         out
+    }
+
+    /// The kernel's count of lost events grew by `now` (checked after the
+    /// ring buffer was drained): every open context may miss events, and so
+    /// may packets whose remaining events arrive within GRACE.
+    pub fn events_lost(&mut self, now: u64) {
+        for c in self.open.values_mut() {
+            c.events_lost = true;
+        }
+        self.lost_until = self.lost_until.max(now + GRACE.as_nanos() as u64);
     }
 }

@@ -112,7 +112,7 @@ pub fn diagnose_into(
     ctx: &Context,
     mut text: String,
 ) -> Diagnosis {
-    let graph = LifeGraph::new(&ctx.events).with_symbols(fmt.kallsyms);
+    let graph = LifeGraph::of(ctx).with_symbols(fmt.kallsyms);
     let findings = evaluate(rules, &graph);
     let root = root_cause(rules, &graph, &findings);
     text.clear();

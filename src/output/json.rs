@@ -135,6 +135,14 @@ pub struct JsonPacketLife {
     pub skbs: Vec<String>,
     /// Whether every skb was seen freed or dropped.
     pub complete: bool,
+    /// Tracing stopped while the packet was active (the run ended, or the
+    /// open-packet cap forced it out): later events may be missing.
+    #[serde(default)]
+    pub cut_short: bool,
+    /// The kernel lost events while the packet was traced: any of its
+    /// events may be missing, and no finding rests on an event's absence.
+    #[serde(default)]
+    pub events_lost: bool,
     /// skbs that came back for another packet before their free was seen.
     pub free_unseen: Vec<String>,
     /// Events beyond the per-packet cap, counted but not kept.
@@ -584,6 +592,8 @@ pub fn context_line(
         packet: Some(JsonPacketLife {
             skbs: ctx.skbs.iter().map(|s| hex(*s)).collect(),
             complete: ctx.complete,
+            cut_short: ctx.cut_short,
+            events_lost: ctx.events_lost,
             free_unseen: ctx.free_unseen.iter().map(|s| hex(*s)).collect(),
             events_not_kept: ctx.truncated,
             events: {

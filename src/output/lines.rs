@@ -306,7 +306,12 @@ impl Formatter<'_> {
                 skbs.join(",")
             );
         }
-        if !ctx.complete {
+        if ctx.events_lost {
+            s.push_str("(events were lost while this packet was traced: some of its events may be missing, and no finding rests on an event's absence)\n");
+        }
+        if ctx.cut_short {
+            s.push_str("(incomplete: tracing stopped while the packet was still active)\n");
+        } else if !ctx.complete {
             s.push_str("(incomplete: the packet was not seen freed or dropped)\n");
         }
         s.push('\n');

@@ -329,6 +329,15 @@ impl<'a> Pipeline<'a> {
         }
     }
 
+    /// The kernel's count of lost events grew by `now`: the packets being
+    /// traced may miss events (`Tracker::events_lost`). Called before
+    /// `tick(now)`, so packets finishing at this tick are marked too.
+    pub fn events_lost(&mut self, now: u64) {
+        if let Some(tracker) = self.tracker.as_mut() {
+            tracker.events_lost(now);
+        }
+    }
+
     /// The kernel's counters as of `snap.ts` (aggregating modes): what
     /// changed since the previous snapshot is printed.
     pub fn snapshot(&mut self, snap: Snapshot) {

@@ -24,9 +24,10 @@ pub const MAGIC: &[u8; 6] = b"NTREC\0";
 /// snapshots (`events::snapshot`, postcard) of the aggregating modes.
 /// Version 4: a second presence byte in event frames, for the span, a TCP
 /// reset's reason and the socket's state; the header names reset reasons.
-pub const FORMAT_VERSION: u16 = 4;
+/// Version 5: lost-events frames (`kind::LOST`).
+pub const FORMAT_VERSION: u16 = 5;
 /// Formats this nettrace reads.
-pub const READABLE_VERSIONS: &[u16] = &[1, 2, 3, 4];
+pub const READABLE_VERSIONS: &[u16] = &[1, 2, 3, 4, 5];
 /// No frame is this large; a larger length means a damaged file.
 pub const MAX_FRAME: u32 = 1 << 20;
 
@@ -37,6 +38,9 @@ pub mod kind {
     pub const EVENT: u8 = b'E';
     pub const TICK: u8 = b'T';
     pub const SNAPSHOT: u8 = b'C';
+    /// The kernel's count of lost events had grown at this time: u64 LE
+    /// time, u64 LE total lost so far (format 5).
+    pub const LOST: u8 = b'L';
     pub const END: u8 = b'X';
 }
 

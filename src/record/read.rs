@@ -46,6 +46,11 @@ pub enum Input {
     Tick(u64),
     /// An aggregating mode's counters (format 3).
     Snapshot(Snapshot),
+    /// The kernel's count of lost events had grown by this time.
+    Lost {
+        at: u64,
+        total: u64,
+    },
 }
 
 /// An opened recording.
@@ -127,6 +132,7 @@ impl Frames {
             kind::EVENT,
             kind::TICK,
             kind::SNAPSHOT,
+            kind::LOST,
             kind::END,
         ]
         .contains(&kind)
@@ -278,7 +284,9 @@ impl Recording {
             let at = frames.offset;
             // The scan wants symbols and the end; events and ticks are
             // decoded by `inputs`, so here they are only stepped over.
-            match frames.next_of(|k| k != kind::EVENT && k != kind::TICK && k != kind::SNAPSHOT) {
+            match frames
+                .next_of(|k| ![kind::EVENT, kind::TICK, kind::SNAPSHOT, kind::LOST].contains(&k))
+            {
                 None => break,
                 Some(Err(e)) => {
                     damage = Some(e);
@@ -403,6 +411,20 @@ impl Iterator for Inputs<'_> {
                         return Some(Err(self.frames.damaged(at, "a tick frame is not 8 bytes")));
                     };
                     return Some(Ok(Input::Tick(u64::from_le_bytes(raw))));
+                }
+                kind::LOST => {
+                    let Ok(raw) = <[u8; 16]>::try_from(bytes) else {
+                        self.ended = true;
+                        return Some(Err(self
+                            .frames
+                            .damaged(at, "a lost-events frame is not 16 bytes")));
+                    };
+                    let word =
+                        |i: usize| u64::from_le_bytes(raw[i..i + 8].try_into().expect("8 bytes"));
+                    return Some(Ok(Input::Lost {
+                        at: word(0),
+                        total: word(8),
+                    }));
                 }
                 kind::SNAPSHOT => {
                     let Ok(mut snap) = postcard::from_bytes::<Snapshot>(bytes) else {

@@ -95,6 +95,14 @@ impl Recorder {
         self.frame(kind::TICK, &now.to_le_bytes());
     }
 
+    /// The kernel had lost `total` events by `now` (written when it grew).
+    pub fn lost(&mut self, now: u64, total: u64) {
+        let mut payload = [0u8; 16];
+        payload[..8].copy_from_slice(&now.to_le_bytes());
+        payload[8..].copy_from_slice(&total.to_le_bytes());
+        self.frame(kind::LOST, &payload);
+    }
+
     /// Closes the recording; Err if any write failed.
     pub fn finish(mut self, end: &End) -> Result<(), RecordError> {
         let bytes = postcard::to_stdvec(end).expect("the end frame serializes");

@@ -100,27 +100,65 @@ pub fn evaluate(rules: &RuleSet, graph: &LifeGraph<'_>) -> Vec<Finding> {
     out
 }
 
-/// Whether `cond` holds on event `i` of the graph.
+/// Whether `cond` holds on event `i` of the graph: proven, that is. An
+/// order test that finds no matching event is unknown, not false, where
+/// the graph may be missing such events (`Gaps`), and so is its negation:
+/// a rule never fires on the absence of an event the kernel may have lost
+/// or the run may have ended before.
 pub fn holds(cond: &Cond, graph: &LifeGraph<'_>, i: usize) -> bool {
+    truth(cond, graph, i) == Some(true)
+}
+
+/// `cond` on event `i`, in three values: None when the graph cannot tell.
+fn truth(cond: &Cond, graph: &LifeGraph<'_>, i: usize) -> Option<bool> {
     let ev = graph.events[i];
-    match cond {
+    Some(match cond {
         Cond::Const(b) => *b,
-        Cond::And(items) => items.iter().all(|c| holds(c, graph, i)),
-        Cond::Or(items) => items.iter().any(|c| holds(c, graph, i)),
-        Cond::Not(c) => !holds(c, graph, i),
+        // Kleene logic: a false item decides And, a true one decides Or.
+        Cond::And(items) => return fold(items, graph, i, false),
+        Cond::Or(items) => return fold(items, graph, i, true),
+        Cond::Not(c) => !truth(c, graph, i)?,
         Cond::Order(op, c) => {
-            let others = match op {
-                OrderOp::After => graph.earlier(i),
-                OrderOp::Before => graph.later(i),
-                OrderOp::Seen => (0..graph.len()).collect(),
+            let (others, may_miss) = match op {
+                OrderOp::After => (graph.earlier(i), graph.gaps.earlier()),
+                OrderOp::Before => (graph.later(i), graph.gaps.later()),
+                OrderOp::Seen => (
+                    (0..graph.len()).collect(),
+                    graph.gaps.earlier() || graph.gaps.later(),
+                ),
             };
-            others.into_iter().any(|j| holds(c, graph, j))
+            let mut unknown = may_miss;
+            for j in others {
+                match truth(c, graph, j) {
+                    Some(true) => return Some(true),
+                    None => unknown = true,
+                    Some(false) => {}
+                }
+            }
+            return if unknown { None } else { Some(false) };
         }
         Cond::Probes(ids) => ids.binary_search(&ev.probe).is_ok(),
         Cond::Flag(Flag::Drop) => ev.is_drop(),
         Cond::Flag(Flag::Free) => ev.flags & crate::events::flags::FREE != 0,
         Cond::Flag(Flag::Clone) => ev.clone.is_some(),
         Cond::Test(field, op, vals) => test(ev, *field, *op, vals, graph.symbols),
+    })
+}
+
+/// And (`decisive` false) or Or (`decisive` true) of `items`.
+fn fold(items: &[Cond], graph: &LifeGraph<'_>, i: usize, decisive: bool) -> Option<bool> {
+    let mut unknown = false;
+    for c in items {
+        match truth(c, graph, i) {
+            Some(b) if b == decisive => return Some(decisive),
+            Some(_) => {}
+            None => unknown = true,
+        }
+    }
+    if unknown {
+        None
+    } else {
+        Some(!decisive)
     }
 }
 

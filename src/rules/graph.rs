@@ -3,9 +3,14 @@
 //! event to the first event of the skb it created. "Earlier in this
 //! packet's life" is then "an ancestor", which keeps a clone's events from
 //! counting as earlier than its parent's own later events.
+//!
+//! The graph also knows what its context may be missing (`Gaps`): an
+//! order test that finds nothing proves an absence only where no event
+//! can be missing.
 
 use crate::events::Event;
 use crate::kernel::kallsyms::Kallsyms;
+use crate::lifecycle::Context;
 use petgraph::graph::{DiGraph, NodeIndex};
 use petgraph::visit::{Dfs, Reversed};
 use std::cell::OnceCell;
@@ -19,6 +24,28 @@ pub struct LifeGraph<'a> {
     /// Symbols of the kernel the events came from, for `location` tests
     /// (none: those tests are false).
     pub symbols: Option<&'a Kallsyms>,
+    pub gaps: Gaps,
+}
+
+/// Events a packet's context may be missing.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Gaps {
+    /// Any event: the kernel lost events while the packet was traced.
+    pub lost: bool,
+    /// Events after the last one: the context was flushed while active.
+    pub cut_short: bool,
+}
+
+impl Gaps {
+    /// Whether events earlier than a given one may be missing.
+    pub fn earlier(&self) -> bool {
+        self.lost
+    }
+
+    /// Whether events later than a given one may be missing.
+    pub fn later(&self) -> bool {
+        self.lost || self.cut_short
+    }
 }
 
 impl<'a> LifeGraph<'a> {
@@ -30,7 +57,18 @@ impl<'a> LifeGraph<'a> {
             events,
             graph: OnceCell::new(),
             symbols: None,
+            gaps: Gaps::default(),
         }
+    }
+
+    /// The graph of a context, with what it may be missing.
+    pub fn of(ctx: &'a Context) -> LifeGraph<'a> {
+        let mut g = LifeGraph::new(&ctx.events);
+        g.gaps = Gaps {
+            lost: ctx.events_lost,
+            cut_short: ctx.cut_short,
+        };
+        g
     }
 
     /// With the kernel symbols that name drop locations.

@@ -49,6 +49,13 @@ pub struct TestCase {
     pub clean: bool,
     #[serde(default)]
     pub allow: Vec<String>,
+    /// Run as though the kernel had lost events while the case's packets
+    /// were traced.
+    #[serde(default)]
+    pub events_lost: bool,
+    /// Run as though tracing had stopped while the packets were active.
+    #[serde(default)]
+    pub cut_short: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -146,6 +153,9 @@ pub fn case_events(case: &TestCase, dir: &Path) -> Result<CaseEvents, TestError>
             for ev in built.events {
                 contexts.extend(tracker.push(ev));
             }
+            // The events written are the packets' whole lives: what is
+            // still open went silent (not `cut_short`, unless the case says).
+            contexts.extend(tracker.take_ready(u64::MAX));
             (built.reasons, built.kallsyms)
         }
         (None, Some(file)) => {
@@ -157,6 +167,7 @@ pub fn case_events(case: &TestCase, dir: &Path) -> Result<CaseEvents, TestError>
                 match input? {
                     Input::Event(ev) => contexts.extend(tracker.push(ev)),
                     Input::Tick(now) => contexts.extend(tracker.take_ready(now)),
+                    Input::Lost { at, .. } => tracker.events_lost(at),
                     // Counters hold no packets to diagnose.
                     Input::Snapshot(_) => {}
                 }
@@ -186,7 +197,11 @@ pub fn run_case(
     case: &TestCase,
     dir: &Path,
 ) -> Result<CaseOutcome, TestError> {
-    let input = case_events(case, dir)?;
+    let mut input = case_events(case, dir)?;
+    for ctx in &mut input.contexts {
+        ctx.events_lost |= case.events_lost;
+        ctx.cut_short |= case.cut_short;
+    }
     let rules = rules_for(&input.reasons);
     let known: BTreeSet<&str> = rules.iter().map(|r| r.id.as_str()).collect();
     for id in case
@@ -211,7 +226,7 @@ pub fn run_case(
     // root causes, each once: (rule id, level)
     let mut roots: Vec<(&str, &'static str)> = Vec::new();
     for ctx in &input.contexts {
-        let graph = LifeGraph::new(&ctx.events).with_symbols(&input.kallsyms);
+        let graph = LifeGraph::of(ctx).with_symbols(&input.kallsyms);
         let findings = evaluate(&rules, &graph);
         for f in &findings {
             let r = &rules[f.rule];

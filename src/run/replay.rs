@@ -57,6 +57,7 @@ pub fn run(spec: &RunSpec, file: &Path) -> Result<(), Fatal> {
                 }
             }
             Ok(Input::Tick(now)) => pipeline.tick(now),
+            Ok(Input::Lost { at, .. }) => pipeline.events_lost(at),
             Ok(Input::Snapshot(snap)) => pipeline.snapshot(snap),
             Err(e) => {
                 damage = Some(e);

@@ -426,6 +426,17 @@ fn read_events(
     take_snapshot(crate::output::time::monotonic_now());
     let mut last_report = Instant::now();
     let mut lost_reported = 0;
+    let lost_seen = Cell::new(0);
+    let note_losses = |now: u64| {
+        let lost = session.lost_events();
+        if lost > lost_seen.get() {
+            lost_seen.set(lost);
+            if let Some(r) = recorder.borrow_mut().as_mut() {
+                r.lost(now, lost);
+            }
+            pipeline.borrow_mut().events_lost(now);
+        }
+    };
     loop {
         // Events are queued without wake-ups until a threshold; the short
         // poll timeout bounds latency, consume() drains what is queued.
@@ -433,6 +444,9 @@ fn read_events(
         let _ = ring.consume();
         {
             let now = crate::output::time::monotonic_now();
+            // Read once the ring is drained, and before the tick prints
+            // packets: those traced while events were lost are marked.
+            note_losses(now);
             if let Some(r) = recorder.borrow_mut().as_mut() {
                 r.tick(now);
             }
@@ -472,6 +486,11 @@ fn read_events(
             last_report = Instant::now();
         }
     }
+    // What the kernel queued before the stop is part of the run: without
+    // this, a packet whose last events were still in the ring would end
+    // cut short.
+    let _ = ring.consume();
+    note_losses(crate::output::time::monotonic_now());
     drop(ring);
     take_snapshot(crate::output::time::monotonic_now());
     let mut p = pipeline.into_inner();

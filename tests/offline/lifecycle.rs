@@ -184,3 +184,35 @@ fn ready_contexts_come_out_in_the_order_they_opened() {
     let first_skbs: Vec<u64> = done.iter().map(|c| c.skbs[0]).collect();
     assert_eq!(first_skbs, vec![0xa, 0xb, 0xc]);
 }
+
+#[test]
+fn contexts_say_what_they_may_be_missing() {
+    let ms = |n: u64| n * 1_000_000;
+    let mut t = Tracker::new();
+    // Open during a loss: marked. Opened within GRACE of it: marked (its
+    // first events may be the lost ones). Opened later: not.
+    t.push(ev(ms(1), 0xa, 0));
+    t.events_lost(ms(2));
+    t.push(ev(ms(2) + ms(150), 0xb, 0));
+    t.push(ev(ms(2) + ms(250), 0xc, 0));
+    for skb in [0xa, 0xb, 0xc] {
+        t.push(ev(ms(300), skb, flags::TRACKED | flags::FREE));
+    }
+    // A packet still active when the run ends is cut short; one that went
+    // silent for IDLE_TIMEOUT is incomplete but not cut short.
+    let silent_at = ms(400);
+    t.push(ev(silent_at, 0xd, 0));
+    let idle = t.take_ready(at(silent_at, IDLE_TIMEOUT));
+    let by_skb = |cs: &[nettrace::lifecycle::Context], skb| {
+        cs.iter()
+            .find(|c| c.skbs == vec![skb])
+            .map(|c| (c.complete, c.events_lost, c.cut_short))
+    };
+    assert_eq!(by_skb(&idle, 0xa), Some((true, true, false)));
+    assert_eq!(by_skb(&idle, 0xb), Some((true, true, false)));
+    assert_eq!(by_skb(&idle, 0xc), Some((true, false, false)));
+    assert_eq!(by_skb(&idle, 0xd), Some((false, false, false)));
+    t.push(ev(at(silent_at, IDLE_TIMEOUT) + 1, 0xe, 0));
+    let rest = t.drain();
+    assert_eq!(by_skb(&rest, 0xe), Some((false, false, true)));
+}

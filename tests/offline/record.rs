@@ -77,6 +77,7 @@ fn write(path: &Path, s: &script::Script, inputs: &[Input]) {
             Input::Event(ev) => r.event(ev, &s.kallsyms),
             Input::Tick(t) => r.tick(*t),
             Input::Snapshot(snap) => r.snapshot(snap),
+            Input::Lost { at, total } => r.lost(*at, *total),
         }
     }
     r.finish(&End { events: 8, lost: 0 }).unwrap();
@@ -129,6 +130,7 @@ fn print(
             Input::Event(ev) => p.event(ev),
             Input::Tick(t) => p.tick(t),
             Input::Snapshot(snap) => p.snapshot(snap),
+            Input::Lost { at, .. } => p.events_lost(at),
         }
     }
     p.finish();
@@ -764,4 +766,52 @@ fn rtt_detail_replays_apply_the_rtt_filters() {
     assert_eq!(lines(rtt(0, 0)), 3);
     assert_eq!(lines(rtt(30_000, 0)), 2);
     assert_eq!(lines(rtt(30_000, 30_000)), 1);
+}
+
+/// A live run notes when the kernel's count of lost events grew; replay
+/// marks the same packets, and no finding rests on an event they may miss.
+#[test]
+fn lost_events_travel_with_the_recording_and_withhold_absence_findings() {
+    let list: Vec<ScriptEvent> = serde_yaml::from_str(
+        r#"
+- {probe: net_dev_queue, pkt: {proto: udp, src: "10.0.0.1:5000", dst: "10.0.0.2:53"}}
+- {probe: consume_skb}
+"#,
+    )
+    .unwrap();
+    let s = script::build(&list).unwrap();
+    let clean = inputs(&s.events);
+    let mut lossy = clean.clone();
+    let first = s.events[0].ts;
+    lossy.insert(
+        1,
+        Input::Lost {
+            at: first,
+            total: 3,
+        },
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("run.ntrec");
+    write(&path, &s, &lossy);
+    let rec = Recording::open(&path).unwrap();
+    let got: Vec<Input> = rec.inputs().unwrap().map(Result::unwrap).collect();
+    assert_eq!(got, lossy);
+    let diag = |inputs: Vec<Input>| {
+        print(
+            inputs,
+            &s.kallsyms,
+            &s.reasons,
+            Mode::Lifecycle,
+            true,
+            OutputFormat::Text,
+        )
+    };
+    let without = diag(clean);
+    assert!(without.contains("never reached the driver"), "{without}");
+    let with = diag(got);
+    assert!(!with.contains("never reached the driver"), "{with}");
+    assert!(
+        with.contains("(events were lost while this packet was traced"),
+        "{with}"
+    );
 }

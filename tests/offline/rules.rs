@@ -476,7 +476,7 @@ mod root_cause {
             t.push(ev);
         }
         let ctx = t.drain().pop().expect("one packet");
-        let graph = LifeGraph::new(&ctx.events).with_symbols(&built.kallsyms);
+        let graph = LifeGraph::of(&ctx).with_symbols(&built.kallsyms);
         let findings = evaluate(&set, &graph);
         root_cause(&set, &graph, &findings).map(|i| set[findings[i].rule].id.clone())
     }
@@ -616,5 +616,78 @@ fn missing_fields_are_phrased_away() {
             "{}: {{ifname}} outside a [...] group",
             f.path.display()
         );
+    }
+}
+
+/// Order tests on a packet that may be missing events: a found event is
+/// proof, an absence is unknown, and `and`/`or` follow three-valued logic.
+mod absence {
+    use super::*;
+    use nettrace::lifecycle::Tracker;
+    use nettrace::record::script::{self, ScriptEvent};
+    use nettrace::rules::eval::{evaluate, RuleSet};
+    use nettrace::rules::graph::LifeGraph;
+
+    const RULES: &str = r#"
+rule never-consumed { when probe nf_hook_slow and not before(probe consume_skb) level warn message "m" }
+rule dropped-later { when probe nf_hook_slow and before(drop) level warn message "m" }
+rule or-decided { when probe nf_hook_slow and (ret == NF_DROP or not before(probe consume_skb)) level warn message "m" }
+rule and-decided { when probe nf_hook_slow and not before(probe consume_skb) and ret == NF_ACCEPT level warn message "m" }
+rule nothing-earlier { when drop and not after(probe consume_skb) level warn message "m" }
+"#;
+
+    /// The rules that fire on the netfilter drop, with the context's gaps.
+    fn fired(lost: bool, cut_short: bool) -> Vec<String> {
+        let events = r#"
+- {probe: nf_hook_slow, ret: NF_DROP, nf: {family: ipv4, hook: FORWARD}, pkt: {proto: icmp, src: 10.0.0.1, dst: 10.0.1.2}}
+- {probe: kfree_skb, drop: NETFILTER_DROP, at: nf_hook_slow+0x92}
+"#;
+        let built = script::build(&serde_yaml::from_str::<Vec<ScriptEvent>>(events).unwrap())
+            .expect("events build");
+        let out = compile(
+            &[Layer {
+                files: vec![SourceFile::new(Path::new("t.rules"), RULES.to_string())],
+            }],
+            &KernelFacts {
+                reasons: &built.reasons,
+                have_kernel: true,
+            },
+        );
+        assert!(!out.has_errors(), "{:#?}", out.diagnostics);
+        let set = RuleSet::new(out.rules);
+        let mut t = Tracker::new();
+        for ev in built.events {
+            t.push(ev);
+        }
+        let mut ctx = t.drain().pop().expect("one packet");
+        (ctx.events_lost, ctx.cut_short) = (lost, cut_short);
+        let graph = LifeGraph::of(&ctx).with_symbols(&built.kallsyms);
+        let mut ids: Vec<String> = evaluate(&set, &graph)
+            .iter()
+            .map(|f| set[f.rule].id.clone())
+            .collect();
+        ids.sort();
+        ids
+    }
+
+    #[test]
+    fn an_absence_is_proof_only_where_nothing_can_be_missing() {
+        assert_eq!(
+            fired(false, false),
+            [
+                "dropped-later",
+                "never-consumed",
+                "nothing-earlier",
+                "or-decided"
+            ]
+        );
+        // Later events may be missing: `not before` is unknown, `not
+        // after` still proven.
+        assert_eq!(
+            fired(false, true),
+            ["dropped-later", "nothing-earlier", "or-decided"]
+        );
+        // Any event may be missing: no absence is proven.
+        assert_eq!(fired(true, false), ["dropped-later", "or-decided"]);
     }
 }
