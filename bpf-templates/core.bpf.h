@@ -352,6 +352,78 @@ static __always_inline void emit(struct nt_event *e)
 #include "parse.bpf.h"
 #include "filter.bpf.h"
 
+/* --pcap: the record being filled (too large for the stack). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, u32);
+	__type(value, struct nt_bytes);
+} bytes_scratch SEC(".maps");
+
+/* --pcap: sends the bytes of `e`'s packet as `skb` holds them now, ahead
+ * of the event. Only bytes that are the packet's: from the network header
+ * of an IP packet (or the MAC header of what was parsed behind one), and
+ * only the linear part (up to skb->tail; paged data is not read). A packet
+ * whose headers are not built yet (its summary came from the socket) gets
+ * none. */
+static __always_inline void capture_bytes(struct sk_buff *skb, struct nt_event *e)
+{
+	u32 zero = 0, start, tail, data_off, cap;
+	unsigned char *head, *data;
+	struct nt_bytes *b;
+	u16 nh, mh;
+	s64 orig;
+	u8 link;
+
+	if (!CONFIG.snaplen || !skb)
+		return;
+	nh = NT_READ(struct sk_buff, skb, network_header);
+	mh = NT_READ(struct sk_buff, skb, mac_header);
+	if (e->pkt.source == NT_SRC_HEADER &&
+	    (e->pkt.l3_proto == ETH_P_IP || e->pkt.l3_proto == ETH_P_IPV6)) {
+		start = nh;
+		link = NT_LINK_RAW;
+	} else if ((e->pkt.source == NT_SRC_MAC || e->pkt.source == NT_SRC_HEADER) &&
+		   mh != NT_HDR_UNSET && (e->pkt.source == NT_SRC_MAC || nh == mh + ETH_HLEN)) {
+		start = mh;
+		link = NT_LINK_ETH;
+	} else {
+		return;
+	}
+	head = NT_READ(struct sk_buff, skb, head);
+	data = NT_READ(struct sk_buff, skb, data);
+	tail = NT_READ(struct sk_buff, skb, tail);
+	if (!head || data < head || tail <= start)
+		return;
+	data_off = (u32)(data - head);
+	/* skb->len counts from skb->data. */
+	orig = (s64)NT_READ(struct sk_buff, skb, len) + data_off - start;
+	cap = tail - start;
+	if (cap > CONFIG.snaplen)
+		cap = CONFIG.snaplen;
+	if (orig < cap)
+		orig = cap;
+	b = bpf_map_lookup_elem(&bytes_scratch, &zero);
+	if (!b)
+		return;
+	/* A mask bounds `cap` for the verifier where a comparison would not
+	 * (clang rewrites it into a range check the verifier cannot follow);
+	 * `cap` is already at most CONFIG.snaplen <= NT_SNAP_MAX. */
+	cap &= NT_SNAP_BUF - 1;
+	if (bpf_probe_read_kernel(b->data, cap, head + start))
+		return;
+	b->marker = 0;
+	b->ts = e->ts;
+	b->skb = e->skb;
+	b->orig_len = (u32)orig;
+	b->caplen = (u16)cap;
+	b->link = link;
+	cap &= NT_SNAP_BUF - 1;
+	if (bpf_ringbuf_output(&events, b, __builtin_offsetof(struct nt_bytes, data) + cap,
+			       wake_flag()))
+		count_lost();
+}
+
 static __always_inline u32 log2_u64(u64 v)
 {
 	u32 r = 0, shift;
@@ -604,6 +676,8 @@ static __always_inline struct nt_event *build_event(void *ctx, u32 probe, struct
 	}
 	if (was_tracked)
 		e->flags |= NT_EV_TRACKED;
+	else
+		capture_bytes(skb, e);
 	if (reused)
 		e->flags |= NT_EV_REUSED;
 	if (CONFIG.sock) {
@@ -1001,6 +1075,9 @@ static __always_inline int on_free(void *ctx, u32 probe, struct sk_buff *skb, bo
 				e->flags |= NT_EV_STACK;
 		}
 	}
+	/* Its bytes were sent when it was first seen; a drop's again. */
+	if (drop && (e->flags & NT_EV_TRACKED))
+		capture_bytes(skb, e);
 	/* A packet first seen at its free has no span. */
 	if (CONFIG.latency && (e->flags & NT_EV_TRACKED))
 		end_span(e, probe, true);

@@ -136,6 +136,33 @@ struct nt_event {
 	struct nt_sock sock;      /* NT_EV_SOCK only */
 };
 
+/* --pcap: where captured bytes start (enum, not #defines: BTF carries
+ * the values to the Rust side). */
+enum nt_link {
+	NT_LINK_RAW = 1, /* the network header: IPv4 or IPv6 (LINKTYPE_RAW) */
+	NT_LINK_ETH = 2, /* the MAC header of an Ethernet frame (LINKTYPE_ETHERNET) */
+};
+
+enum nt_snap {
+	NT_SNAP_MAX = 1536, /* bytes captured per packet at most (--snaplen) */
+	NT_SNAP_BUF = 2048, /* room for them: a power of two, so a mask bounds a length */
+};
+
+/* --pcap: a packet's bytes at one event, sent just before that event (the
+ * event of an entry that waits for its exit comes later) and paired with
+ * it by ts and skb. A record is one when its first 8 bytes are 0: no
+ * event's ts is. Only the header and `caplen` bytes of `data` are sent. */
+struct nt_bytes {
+	unsigned long long marker; /* 0 */
+	unsigned long long ts;
+	unsigned long long skb;
+	unsigned int orig_len;     /* the packet's length from the first byte on */
+	unsigned short caplen;     /* bytes of data sent: the linear part, at most --snaplen */
+	unsigned char link;        /* enum nt_link */
+	unsigned char _pad;
+	unsigned char data[NT_SNAP_BUF];
+};
+
 /* nt_filter.flags: which filters are active */
 enum nt_filter_flags {
 	NT_F_SADDR = 1 << 0,
@@ -211,6 +238,7 @@ struct nt_config {
 	unsigned long long min_latency_ns; /* --min-latency: shorter spans are not sent */
 	unsigned int min_srtt_us;   /* --filter-srtt: updates with a smaller srtt are skipped */
 	unsigned int min_minrtt_us; /* --filter-minrtt: updates with a smaller minrtt are skipped */
+	unsigned int snaplen;      /* --pcap: bytes captured per packet (0: none) */
 };
 
 /* nt_config.rtt */

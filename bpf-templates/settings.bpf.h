@@ -54,5 +54,8 @@ enum nt_hist_size _nt_hist_size_type = 0;
 enum nt_rtt_mode _nt_rtt_mode_type = 0;
 struct nt_hist _nt_hist_type = {};
 struct nt_span_state _nt_span_state_type = {};
+struct nt_bytes _nt_bytes_type = {};
+enum nt_link _nt_link_type = 0;
+enum nt_snap _nt_snap_type = 0;
 
 #endif

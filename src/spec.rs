@@ -141,6 +141,23 @@ impl Mode {
         }
     }
 
+    /// The flag that chose this mode, for messages.
+    pub fn flag(&self) -> &'static str {
+        match self {
+            Mode::Lifecycle => "the lifecycle mode",
+            Mode::Diag(_) => "--diag",
+            Mode::Drop { .. } => "--drop",
+            Mode::Basic => "--basic",
+            Mode::Monitor(_) => "--monitor",
+            Mode::Latency(l) if l.summary => "--latency-summary",
+            Mode::Latency(_) => "--latency",
+            Mode::FuncStats => "--func-stats",
+            Mode::Rtt(r) if r.detail => "--rtt-detail",
+            Mode::Rtt(_) => "--rtt",
+            Mode::Sock => "--sock",
+        }
+    }
+
     /// `--hooks`.
     pub fn hooks(&self) -> bool {
         matches!(self, Mode::Diag(d) if d.hooks)
@@ -210,6 +227,11 @@ pub struct RunSpec {
     pub probes: ProbeSpec,
     /// `--record`: keep every event in this file.
     pub record: Option<PathBuf>,
+    /// `--pcap`: write the printed packets' bytes to this file.
+    pub pcap: Option<PathBuf>,
+    /// Bytes the kernel captures per packet (`--pcap`, `--record-bytes`;
+    /// 0: none).
+    pub snaplen: u32,
     /// `--rate-kernel`: events per second per CPU the kernel sends.
     pub rate_kernel: u32,
     /// `-v`: progress on stderr every 2 s.

@@ -22,7 +22,7 @@ pub mod layout {
 
 use layout::types as t;
 pub use layout::types::{
-    nt_config, nt_event, nt_filter, nt_hist, nt_pkt, nt_sock, nt_span, nt_span_state,
+    nt_bytes, nt_config, nt_event, nt_filter, nt_hist, nt_pkt, nt_sock, nt_span, nt_span_state,
 };
 
 /// `nt_event.flags` (`enum nt_event_flags`).
@@ -106,6 +106,16 @@ pub mod pkt_source {
     pub const MAC: u8 = F::NT_SRC_MAC.0 as u8;
     pub const SOCK: u8 = F::NT_SRC_SOCK.0 as u8;
 }
+
+/// `nt_bytes.link` (`enum nt_link`): where captured bytes start.
+pub mod link {
+    use super::t::nt_link as F;
+    pub const RAW: u8 = F::NT_LINK_RAW.0 as u8;
+    pub const ETH: u8 = F::NT_LINK_ETH.0 as u8;
+}
+
+/// Bytes captured per packet at most (`NT_SNAP_MAX`).
+pub const SNAP_MAX: u32 = t::nt_snap::NT_SNAP_MAX.0 as u32;
 
 /// The `nf_hooks` map slot of family `pf`'s `hook`, as the BPF side
 /// computes it.

@@ -37,6 +37,10 @@ pub struct Args {
     /// Write every event of the run (and what is needed to decode it elsewhere) to FILE, for `nettrace replay` and `rules test` (docs/recording.md)
     #[arg(long, value_name = "FILE", help_heading = "Output")]
     pub record: Option<PathBuf>,
+    /// With --record: capture the packets' bytes into the recording, as --pcap does (a replay can then
+    /// write them with --pcap)
+    #[arg(long, help_heading = "Output")]
+    pub record_bytes: bool,
     /// Report what this kernel supports and how many probes would attach, then exit
     #[arg(long, help_heading = "Modes")]
     pub check: bool,
@@ -367,4 +371,11 @@ pub struct ViewFlags {
     /// Output format: text (the original's shapes) or JSON lines, one object per event, drop or packet (docs/json.md)
     #[arg(long, value_enum, default_value_t = Format::Text, help_heading = "Output")]
     pub output: Format,
+
+    /// Also write the printed packets to FILE as pcapng for Wireshark or tshark: each packet's bytes at its first event and at its drop, with a comment (frame.comment) giving its path, drop reason and, with --diag, the findings (docs/pcap.md). Lifecycle, --diag, --drop and --basic
+    #[arg(long, value_name = "FILE", help_heading = "Output")]
+    pub pcap: Option<PathBuf>,
+    /// With --pcap or --record-bytes: bytes captured per packet at most (1-1536); only the kernel's linear part of a packet is read
+    #[arg(long, value_name = "N", help_heading = "Output")]
+    pub snaplen: Option<u32>,
 }

@@ -371,12 +371,20 @@ pub fn live(args: &Args) -> Result<RunSpec, Fatal> {
     )?;
     check_force(args, &mode, &filter)?;
     let probes = probes(args, &mode)?;
+    if args.record_bytes && args.record.is_none() {
+        return Err(Fatal::usage(
+            "--record-bytes puts the packets' bytes into a recording: give --record FILE",
+        ));
+    }
+    let snaplen = snaplen(&args.view, &mode, args.record_bytes)?;
     Ok(RunSpec {
         mode,
         filter,
         view: view(&args.view),
         probes,
         record: args.record.clone(),
+        pcap: args.view.pcap.clone(),
+        snaplen,
         rate_kernel: args.rate_kernel,
         progress: args.verbose,
         bpf_debug: args.bpf_debug,
@@ -387,6 +395,7 @@ pub fn live(args: &Args) -> Result<RunSpec, Fatal> {
 pub fn replay(args: &super::args::ReplayArgs) -> Result<RunSpec, Fatal> {
     let filter = filter(&args.filters)?;
     let mode = mode(&args.view, &LiveOnly::default())?;
+    let snaplen = snaplen(&args.view, &mode, false)?;
     if matches!(mode, Mode::Rtt(RttSpec { detail: false, min_srtt_us, min_minrtt_us }) if min_srtt_us > 0 || min_minrtt_us > 0)
     {
         return Err(Fatal::usage(
@@ -404,12 +413,47 @@ pub fn replay(args: &super::args::ReplayArgs) -> Result<RunSpec, Fatal> {
             tp_mode: Default::default(),
             btf: None,
         },
+        pcap: args.view.pcap.clone(),
+        snaplen,
         record: None,
         rate_kernel: 0,
         progress: false,
         bpf_debug: false,
     })
 }
+
+/// Bytes captured per packet: `--snaplen` (default 256) when `--pcap` or
+/// `--record-bytes` asks for bytes, in a mode that prints packets.
+fn snaplen(view: &ViewFlags, mode: &Mode, record_bytes: bool) -> Result<u32, Fatal> {
+    let wanted = view.pcap.is_some() || record_bytes;
+    if !wanted {
+        return match view.snaplen {
+            Some(_) => Err(Fatal::usage(
+                "--snaplen sets how many bytes --pcap captures: give --pcap FILE (or --record FILE --record-bytes)",
+            )),
+            None => Ok(0),
+        };
+    }
+    if !matches!(
+        mode,
+        Mode::Lifecycle | Mode::Diag(_) | Mode::Drop { .. } | Mode::Basic
+    ) {
+        return Err(Fatal::usage(format!(
+            "--pcap and --record-bytes capture the packets that the lifecycle, --diag, --drop and --basic modes print; {} prints none",
+            mode.flag()
+        )));
+    }
+    let max = crate::abi::SNAP_MAX;
+    match view.snaplen.unwrap_or(DEFAULT_SNAPLEN) {
+        n @ 1.. if n <= max => Ok(n),
+        n => Err(Fatal::usage(format!(
+            "--snaplen {n}: give 1 to {max} bytes"
+        ))),
+    }
+}
+
+/// `--snaplen` when not given.
+pub const DEFAULT_SNAPLEN: u32 = 256;
 
 /// Where packages install site rules; read after the built-in pack and
 /// before `--rules`, by every run that evaluates rules, when it exists.

@@ -2,6 +2,7 @@
 //! BPF side writes (`struct nt_event`, whose Rust twin the skeleton
 //! generates), into plain Rust values the rest of the pipeline uses.
 
+pub mod bytes;
 pub mod snapshot;
 
 use crate::abi::{nf_valid, nt_event, pkt_source};
@@ -139,6 +140,10 @@ pub struct Event {
     /// (Format 4 recordings and later. Boxed: most events have none.)
     #[serde(skip)]
     pub sock: Option<Box<SockFacts>>,
+    /// `--pcap`, `--record-bytes`: the packet's bytes at this event (the
+    /// first event of a packet and its drop). (Format 5 recordings.)
+    #[serde(skip)]
+    pub bytes: Option<Box<bytes::Captured>>,
 }
 
 /// A socket's state as one event saw it (`struct nt_sock`). The TCP
@@ -428,6 +433,7 @@ impl Event {
             }),
             rst_reason: (f & flags::RST != 0).then_some(raw.reason),
             sock: (f & flags::SOCK != 0).then(|| Box::new(SockFacts::from_raw(&raw.sock))),
+            bytes: None,
         }
     }
 
@@ -455,6 +461,7 @@ impl Event {
             span: None,
             rst_reason: None,
             sock: None,
+            bytes: None,
         }
     }
 

@@ -9,6 +9,7 @@ pub mod json;
 pub mod lines;
 pub mod metrics;
 pub mod packet;
+pub mod pcap;
 pub mod text;
 pub mod time;
 

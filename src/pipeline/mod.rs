@@ -12,6 +12,7 @@ use crate::events::snapshot::{Counters, Snapshot};
 use crate::events::Event;
 use crate::lifecycle::{Context, Tracker};
 use crate::output::lines::Formatter;
+use crate::output::pcap::PcapWriter;
 use crate::output::{aggregate, diagnosis, json, metrics, Format};
 use crate::rules::compile::{Level, Rule};
 use crate::rules::eval::RuleSet;
@@ -86,6 +87,10 @@ pub struct Pipeline<'a> {
     pub broken_pipe: bool,
     /// `--diag` without `--diag-keep` found an error: the run ends.
     pub done: bool,
+    /// `--pcap`: the printed packets' bytes, annotated.
+    pcap: Option<PcapWriter<Box<dyn Write + 'a>>>,
+    /// `--pcap`, after `finish`: packets written, or the write error.
+    pub pcap_result: Option<std::io::Result<u64>>,
 }
 
 impl<'a> Pipeline<'a> {
@@ -149,6 +154,8 @@ impl<'a> Pipeline<'a> {
             events: 0,
             broken_pipe: false,
             done: false,
+            pcap: None,
+            pcap_result: None,
         }
     }
 
@@ -165,6 +172,12 @@ impl<'a> Pipeline<'a> {
         // packets by at most the tick.
         let out = std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout().lock());
         Pipeline::new(fmt, mode, view, rules, metrics, Box::new(out))
+    }
+
+    /// Also writes the bytes of what it prints to `pcap` (`--pcap`).
+    pub fn with_pcap(mut self, pcap: PcapWriter<Box<dyn Write + 'a>>) -> Pipeline<'a> {
+        self.pcap = Some(pcap);
+        self
     }
 
     /// Findings suppressed by the rate limits, per rule id (monitor mode).
@@ -268,6 +281,9 @@ impl<'a> Pipeline<'a> {
         self.write(&text);
         self.line = text;
         self.printed += 1;
+        if let Some(pcap) = self.pcap.as_mut().filter(|_| ev.bytes.is_some()) {
+            pcap.packet(&ev, &crate::output::pcap::event_comment(&self.fmt, &ev));
+        }
     }
 
     /// Monitor mode: the findings of one event, rate-limited, and the
@@ -424,6 +440,9 @@ impl<'a> Pipeline<'a> {
             self.print_totals();
         }
         self.flush();
+        if let Some(pcap) = self.pcap.take() {
+            self.pcap_result = Some(pcap.finish());
+        }
     }
 
     pub fn flush(&mut self) {
@@ -444,6 +463,12 @@ impl<'a> Pipeline<'a> {
         }
     }
 
+    fn write_pcap(&mut self, c: &Context, diag: Option<(&RuleSet, &diagnosis::Diagnosis)>) {
+        if let Some(pcap) = self.pcap.as_mut() {
+            write_context_pcap(pcap, &self.fmt, c, diag);
+        }
+    }
+
     fn print_contexts(&mut self, contexts: Vec<Context>) {
         for c in contexts {
             if self.finished() {
@@ -459,6 +484,7 @@ impl<'a> Pipeline<'a> {
                 self.write(&text);
                 self.line = text;
                 self.printed += 1;
+                self.write_pcap(&c, None);
                 continue;
             };
             // One text buffer serves every packet (no allocation per packet).
@@ -476,6 +502,9 @@ impl<'a> Pipeline<'a> {
                     self.write(&line);
                 }
             }
+            if let (Some(pcap), Some(diag)) = (self.pcap.as_mut(), self.diag.as_ref()) {
+                write_context_pcap(pcap, &self.fmt, &c, Some((&diag.rules, &d)));
+            }
             self.line = d.text;
             self.printed += 1;
             if stop {
@@ -485,6 +514,18 @@ impl<'a> Pipeline<'a> {
                 self.done = true;
             }
         }
+    }
+}
+
+/// The captured events of a printed packet, each with the packet's story.
+fn write_context_pcap<W: Write>(
+    pcap: &mut PcapWriter<W>,
+    fmt: &Formatter<'_>,
+    c: &Context,
+    diag: Option<(&RuleSet, &diagnosis::Diagnosis)>,
+) {
+    for ev in c.events.iter().filter(|e| e.bytes.is_some()) {
+        pcap.packet(ev, &crate::output::pcap::context_comment(fmt, c, ev, diag));
     }
 }
 

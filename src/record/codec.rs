@@ -30,6 +30,8 @@ mod more {
     pub const RST_REASON: u8 = 1 << 1;
     pub const SOCK: u8 = 1 << 2;
     pub const SK_FAMILY: u8 = 1 << 3;
+    /// Format 5: the packet's bytes (`--pcap`, `--record-bytes`).
+    pub const BYTES: u8 = 1 << 4;
 }
 
 /// Which optional netfilter facts follow (the netfilter presence byte).
@@ -62,6 +64,7 @@ pub fn encode(ev: &Event, out: &mut Vec<u8>) {
         (ev.rst_reason.is_some(), more::RST_REASON),
         (ev.sock.is_some(), more::SOCK),
         (ev.pkt.sk_family != 0, more::SK_FAMILY),
+        (ev.bytes.is_some(), more::BYTES),
     ] {
         if set {
             more |= bit;
@@ -138,6 +141,13 @@ pub fn encode(ev: &Event, out: &mut Vec<u8>) {
     }
     if ev.pkt.sk_family != 0 {
         out.push(ev.pkt.sk_family);
+    }
+    if let Some(b) = &ev.bytes {
+        out.push(b.link.code());
+        out.extend_from_slice(&b.orig_len.to_le_bytes());
+        // At most NT_SNAP_MAX bytes: a u16 holds the count.
+        out.extend_from_slice(&(b.data.len() as u16).to_le_bytes());
+        out.extend_from_slice(&b.data);
     }
 }
 
@@ -225,6 +235,8 @@ pub enum CodecError {
     Source(u8),
     #[error("a name that is not UTF-8")]
     Utf8,
+    #[error("packet bytes of link type {0}")]
+    Link(u8),
 }
 
 /// Decodes one event frame of the format this nettrace writes.
@@ -317,6 +329,17 @@ pub fn decode_format(frame: &[u8], version: u16) -> Result<Event, CodecError> {
     }
     if more & more::SK_FAMILY != 0 {
         ev.pkt.sk_family = r.u8()?;
+    }
+    if more & more::BYTES != 0 {
+        let code = r.u8()?;
+        let link = crate::events::bytes::Link::from_code(code).ok_or(CodecError::Link(code))?;
+        let orig_len = r.u32()?;
+        let n = r.u16()? as usize;
+        ev.bytes = Some(Box::new(crate::events::bytes::Captured {
+            link,
+            orig_len,
+            data: r.bytes(n)?.into(),
+        }));
     }
     match r.rest.len() {
         0 => Ok(ev),

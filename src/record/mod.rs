@@ -24,7 +24,8 @@ pub const MAGIC: &[u8; 6] = b"NTREC\0";
 /// snapshots (`events::snapshot`, postcard) of the aggregating modes.
 /// Version 4: a second presence byte in event frames, for the span, a TCP
 /// reset's reason and the socket's state; the header names reset reasons.
-/// Version 5: lost-events frames (`kind::LOST`).
+/// Version 5: lost-events frames (`kind::LOST`), and events may carry the
+/// packet's bytes (`--pcap`, `--record-bytes`).
 pub const FORMAT_VERSION: u16 = 5;
 /// Formats this nettrace reads.
 pub const READABLE_VERSIONS: &[u16] = &[1, 2, 3, 4, 5];

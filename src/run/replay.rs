@@ -43,6 +43,10 @@ pub fn run(spec: &RunSpec, file: &Path) -> Result<(), Fatal> {
         color: spec.view.color,
     };
     let mut pipeline = Pipeline::stdout(fmt, &spec.mode, &spec.view, rules, None);
+    if let Some(path) = &spec.pcap {
+        let offset = rec.header.realtime_offset_ns.into();
+        pipeline = pipeline.with_pcap(super::session::open_pcap(path, offset, spec.snaplen)?);
+    }
     let mut admission = Admission::new(spec.filter, spec.mode.lifecycle());
     let mut inputs = rec.inputs().map_err(|e| Fatal::usage(e.to_string()))?;
     let mut damage = None;
@@ -66,6 +70,12 @@ pub fn run(spec: &RunSpec, file: &Path) -> Result<(), Fatal> {
         }
     }
     pipeline.finish();
+    if spec.pcap.is_some() && pipeline.pcap_result.as_ref().is_some_and(|r| matches!(r, Ok(0))) {
+        log::warn!(
+            "no packet bytes to write: the recording holds none (record with --pcap or --record-bytes)"
+        );
+    }
+    super::session::pcap_outcome(spec.pcap.as_deref(), pipeline.pcap_result.take())?;
     if inputs.unknown_probe > 0 {
         log::warn!(
             "{} events of probes this nettrace does not know were skipped",

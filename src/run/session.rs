@@ -131,7 +131,9 @@ fn attach(
         filter: spec.filter,
         config: nt_config {
             track: u8::from(lifecycle),
-            detail: u8::from(spec.view.detail),
+            // --pcap names each packet's interface and namespace.
+            detail: u8::from(spec.view.detail || spec.snaplen > 0),
+            snaplen: spec.snaplen,
             drop_stack: u8::from(spec.mode.drop_stack()),
             hooks: u8::from(spec.mode.hooks()),
             bench_floor: u8::from(bench_floor()),
@@ -168,6 +170,8 @@ fn attach(
             debug: u8::from(spec.bpf_debug),
             wake_bytes: 64 * 1024,
             rate_limit: spec.rate_kernel,
+            // Padding the skeleton names.
+            ..Default::default()
         },
         btf_path: spec.probes.btf.clone(),
         kprobe_multi: kernel.kprobe_multi(),
@@ -242,6 +246,10 @@ struct Counts {
     incomplete: u64,
     suppressed: Vec<(String, u64)>,
     undecodable: u64,
+    /// `--pcap`: packets written, or why the file is incomplete.
+    pcap: Option<std::io::Result<u64>>,
+    /// `--pcap`: bytes records whose event never came.
+    unpaired_bytes: u64,
 }
 
 /// Runs `spec` on the live kernel, with the mode's rules (`load_rules`).
@@ -295,7 +303,10 @@ pub fn run(spec: &RunSpec, loaded: Option<&Loaded>) -> Result<(), Fatal> {
         rules,
         by_mechanism,
     } = attached;
-    let pipeline = Pipeline::stdout(fmt, &spec.mode, &spec.view, rules, metrics.clone());
+    let mut pipeline = Pipeline::stdout(fmt, &spec.mode, &spec.view, rules, metrics.clone());
+    if let Some(path) = &spec.pcap {
+        pipeline = pipeline.with_pcap(open_pcap(path, realtime_offset, spec.snaplen)?);
+    }
     let relay = if spec.bpf_debug {
         Some(crate::run::bpf_debug::start().map_err(|e| Fatal::new(ExitCode::Runtime, e))?)
     } else {
@@ -354,6 +365,13 @@ pub fn run(spec: &RunSpec, loaded: Option<&Loaded>) -> Result<(), Fatal> {
             unended + still_open
         );
     }
+    if counts.unpaired_bytes > 0 {
+        log::debug!(
+            "--pcap: {} captures whose event never came (lost, or dropped at the function's exit)",
+            counts.unpaired_bytes
+        );
+    }
+    pcap_outcome(spec.pcap.as_deref(), counts.pcap)?;
     match recorded {
         Some(Err(e)) => Err(Fatal::new(ExitCode::Runtime, e.to_string())),
         Some(Ok(())) => {
@@ -382,6 +400,7 @@ fn read_events(
     let pipeline = RefCell::new(pipeline);
     let recorder = RefCell::new(recorder);
     let undecodable = Cell::new(0u64);
+    let pairing = RefCell::new(crate::events::bytes::Pairing::new());
     let attached_ids: Vec<u32> = session.report.attached.iter().map(|(id, _)| *id).collect();
     let mut last_snapshot = Instant::now();
     let take_snapshot = |now: u64| {
@@ -402,6 +421,13 @@ fn read_events(
             if p.finished() {
                 return 1;
             }
+            if crate::events::bytes::is_bytes_record(data) {
+                match crate::events::bytes::decode(data) {
+                    Some(r) => pairing.borrow_mut().push(r),
+                    None => undecodable.set(undecodable.get() + 1),
+                }
+                return 0;
+            }
             let mut ev = match Event::decode(data) {
                 Ok(ev) => ev,
                 Err(e) => {
@@ -412,6 +438,9 @@ fn read_events(
                     return 0;
                 }
             };
+            if spec.snaplen > 0 {
+                ev.bytes = pairing.borrow_mut().take(ev.ts, ev.skb).map(Box::new);
+            }
             enrich(&mut ev, session, hooks, stacks);
             if let Some(r) = recorder.borrow_mut().as_mut() {
                 r.event(&ev, kernel.kallsyms());
@@ -501,6 +530,8 @@ fn read_events(
         incomplete: p.expired(),
         suppressed: p.suppressed(),
         undecodable: undecodable.get(),
+        pcap: p.pcap_result.take(),
+        unpaired_bytes: pairing.borrow().unpaired,
     };
     let recorded = recorder.into_inner().map(|r| {
         r.finish(&crate::record::End {
@@ -509,6 +540,41 @@ fn read_events(
         })
     });
     Ok((counts, recorded))
+}
+
+/// The `--pcap` file, started (its section header written).
+pub fn open_pcap(
+    path: &std::path::Path,
+    realtime_offset_ns: i128,
+    snaplen: u32,
+) -> Result<crate::output::pcap::PcapWriter<Box<dyn std::io::Write>>, Fatal> {
+    let cannot = |e: std::io::Error| {
+        Fatal::usage(format!(
+            "cannot write --pcap {}: {e}; give a file in a writable directory",
+            path.display()
+        ))
+    };
+    let file = std::fs::File::create(path).map_err(cannot)?;
+    let out: Box<dyn std::io::Write> = Box::new(std::io::BufWriter::new(file));
+    crate::output::pcap::PcapWriter::new(out, realtime_offset_ns, snaplen).map_err(cannot)
+}
+
+/// Reports how the `--pcap` file ended; Err when writing it failed.
+pub fn pcap_outcome(
+    path: Option<&std::path::Path>,
+    result: Option<std::io::Result<u64>>,
+) -> Result<(), Fatal> {
+    match (path, result) {
+        (Some(p), Some(Ok(n))) => {
+            eprintln!("pcap: {n} packets written to {}", p.display());
+            Ok(())
+        }
+        (Some(p), Some(Err(e))) => Err(Fatal::new(
+            ExitCode::Runtime,
+            format!("writing --pcap {} failed: {e}", p.display()),
+        )),
+        _ => Ok(()),
+    }
 }
 
 fn ring_error(e: libbpf_rs::Error) -> Fatal {
