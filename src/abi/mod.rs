@@ -115,7 +115,7 @@ pub mod link {
 }
 
 /// Bytes captured per packet at most (`NT_SNAP_MAX`).
-pub const SNAP_MAX: u32 = t::nt_snap::NT_SNAP_MAX.0 as u32;
+pub const SNAP_MAX: u32 = t::nt_snap::NT_SNAP_MAX.0;
 
 /// The `nf_hooks` map slot of family `pf`'s `hook`, as the BPF side
 /// computes it.

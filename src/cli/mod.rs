@@ -165,6 +165,17 @@ fn run(args: &Args) -> Result<(), Fatal> {
     // Flags are checked before anything touches the kernel.
     let spec = spec::live(args)?;
     if args.check {
+        if let Some(flag) = [
+            (args.view.pcap.is_some(), "--pcap"),
+            (args.record.is_some(), "--record"),
+        ]
+        .into_iter()
+        .find_map(|(given, flag)| given.then_some(flag))
+        {
+            return Err(Fatal::usage(format!(
+                "--check traces nothing, so {flag} would write nothing: drop one of them"
+            )));
+        }
         return crate::run::check::check(&spec.probes);
     }
     // Broken rules stop the run before anything touches the kernel.

@@ -538,10 +538,11 @@ mod tests {
     }
 
     /// Events are held by the hundred thousand (a packet waits out its grace
-    /// period): keep them small.
+    /// period): keep them small. (Every optional section past the packet
+    /// summary is one boxed pointer; the last, `bytes`, took 256 to 264.)
     #[test]
     fn an_event_stays_small() {
         let size = std::mem::size_of::<super::Event>();
-        assert!(size <= 256, "Event is {size} bytes");
+        assert!(size <= 264, "Event is {size} bytes");
     }
 }

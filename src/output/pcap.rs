@@ -212,7 +212,12 @@ pub fn context_comment(
         if i > 0 {
             s.push_str(" >");
         }
-        let _ = write!(s, " {} +{}us", probe_name(e), micros(e.ts - first.min(e.ts)));
+        let _ = write!(
+            s,
+            " {} +{}us",
+            probe_name(e),
+            micros(e.ts - first.min(e.ts))
+        );
         if let Some(ret) = e.ret {
             let _ = write!(s, " (ret {ret})");
         }

@@ -70,7 +70,12 @@ pub fn run(spec: &RunSpec, file: &Path) -> Result<(), Fatal> {
         }
     }
     pipeline.finish();
-    if spec.pcap.is_some() && pipeline.pcap_result.as_ref().is_some_and(|r| matches!(r, Ok(0))) {
+    if spec.pcap.is_some()
+        && pipeline
+            .pcap_result
+            .as_ref()
+            .is_some_and(|r| matches!(r, Ok(0)))
+    {
         log::warn!(
             "no packet bytes to write: the recording holds none (record with --pcap or --record-bytes)"
         );

@@ -13,6 +13,7 @@ mod lifecycle;
 mod modes;
 mod monitor;
 mod netfilter;
+mod pcap;
 mod record;
 mod runner;
 mod scenario;

@@ -194,6 +194,34 @@ fn bad_values_exit_2_with_one_line() {
             &["--drop", "--tcp-flags", "syn,foo"],
             "invalid TCP flag `foo`",
         ),
+        (
+            &["--drop", "--snaplen", "100"],
+            "--snaplen sets how many bytes --pcap captures",
+        ),
+        (
+            &["--drop", "--pcap", "x.pcapng", "--snaplen", "0"],
+            "--snaplen 0: give 1 to 1536 bytes",
+        ),
+        (
+            &["--drop", "--pcap", "x.pcapng", "--snaplen", "9000"],
+            "--snaplen 9000: give 1 to 1536 bytes",
+        ),
+        (
+            &["--monitor", "--pcap", "x.pcapng"],
+            "--monitor prints none",
+        ),
+        (
+            &["--func-stats", "--pcap", "x.pcapng"],
+            "--func-stats prints none",
+        ),
+        (
+            &["--check", "--pcap", "x.pcapng"],
+            "--check traces nothing, so --pcap would write nothing",
+        ),
+        (
+            &["--drop", "--record-bytes"],
+            "--record-bytes puts the packets' bytes into a recording",
+        ),
     ];
     for (args, want) in cases {
         let (code, stdout, stderr) = nettrace(args);

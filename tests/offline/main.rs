@@ -9,6 +9,7 @@ mod filter_parity;
 mod format;
 mod lifecycle;
 mod monitor;
+mod pcap;
 mod plan;
 mod record;
 mod rules;

@@ -92,6 +92,19 @@ fn print(
     diag: bool,
     format: OutputFormat,
 ) -> String {
+    run_pipeline(inputs, kallsyms, reasons, mode, diag, format, None)
+}
+
+/// `print`, also writing the pcapng capture into `pcap` when given.
+fn run_pipeline(
+    inputs: impl IntoIterator<Item = Input>,
+    kallsyms: &Kallsyms,
+    reasons: &DropReasons,
+    mode: Mode,
+    diag: bool,
+    format: OutputFormat,
+    pcap: Option<crate::support::Capture>,
+) -> String {
     let buf = crate::support::Capture::default();
     let (mode, rules) = if diag {
         let diag = DiagSpec {
@@ -125,6 +138,12 @@ fn print(
         color: false,
     };
     let mut p = Pipeline::new(fmt, &mode, &view, rules, None, Box::new(buf.clone()));
+    if let Some(out) = pcap {
+        let out: Box<dyn std::io::Write> = Box::new(out);
+        p = p.with_pcap(
+            nettrace::output::pcap::PcapWriter::new(out, 1_700_000_000_000_000_000, 256).unwrap(),
+        );
+    }
     for i in inputs {
         match i {
             Input::Event(ev) => p.event(ev),
@@ -813,5 +832,56 @@ fn lost_events_travel_with_the_recording_and_withhold_absence_findings() {
     assert!(
         with.contains("(events were lost while this packet was traced"),
         "{with}"
+    );
+}
+
+/// Packet bytes travel in the recording (format 5): a replay writes the
+/// capture the live pipeline wrote, byte for byte.
+#[test]
+fn replay_writes_the_capture_the_live_run_wrote() {
+    use nettrace::events::bytes::{Captured, Link};
+    let list: Vec<ScriptEvent> = serde_yaml::from_str(
+        r#"
+- {probe: ip_rcv, pkt: {proto: udp, src: "10.0.0.1:5000", dst: "10.0.0.2:9999"}}
+- {probe: kfree_skb, drop: NO_SOCKET, at: __udp4_lib_rcv+0x4bc}
+"#,
+    )
+    .unwrap();
+    let mut s = script::build(&list).unwrap();
+    for (i, ev) in s.events.iter_mut().enumerate() {
+        ev.bytes = Some(Box::new(Captured {
+            link: Link::Raw,
+            orig_len: 46 + i as u32,
+            data: vec![0x45, 0, 0, 46, i as u8].into(),
+        }));
+    }
+    let live = inputs(&s.events);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("run.ntrec");
+    write(&path, &s, &live);
+    let rec = Recording::open(&path).unwrap();
+    let replayed: Vec<Input> = rec.inputs().unwrap().map(Result::unwrap).collect();
+    assert_eq!(replayed, live, "the bytes read back as written");
+    let capture = |inputs: Vec<Input>, kallsyms: &Kallsyms, reasons: &DropReasons| {
+        let out = crate::support::Capture::default();
+        run_pipeline(
+            inputs,
+            kallsyms,
+            reasons,
+            Mode::Lifecycle,
+            true,
+            OutputFormat::Text,
+            Some(out.clone()),
+        );
+        out.bytes()
+    };
+    let from_live = capture(live, &s.kallsyms, &s.reasons);
+    let from_replay = capture(replayed, &rec.kallsyms, &rec.reasons);
+    assert_eq!(from_live, from_replay);
+    let text = String::from_utf8_lossy(&from_live);
+    assert!(text.contains("reason NO_SOCKET"), "{text}");
+    assert!(
+        text.contains("drop.NO_SOCKET"),
+        "the findings are in the comment: {text}"
     );
 }

@@ -11,6 +11,10 @@ impl Capture {
     pub fn text(&self) -> String {
         String::from_utf8(self.0.borrow().clone()).expect("UTF-8 output")
     }
+
+    pub fn bytes(&self) -> Vec<u8> {
+        self.0.borrow().clone()
+    }
 }
 
 impl std::io::Write for Capture {
