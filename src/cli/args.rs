@@ -372,7 +372,7 @@ pub struct ViewFlags {
     #[arg(long, value_enum, default_value_t = Format::Text, help_heading = "Output")]
     pub output: Format,
 
-    /// Also write the printed packets to FILE as pcapng for Wireshark or tshark: each packet's bytes at its first event and at its drop, with a comment (frame.comment) giving its path, drop reason and, with --diag, the findings (docs/pcap.md). Lifecycle, --diag, --drop and --basic
+    /// Also write the printed packets to FILE as pcapng for Wireshark or tshark: each packet's bytes at its first event and at its drop, with a comment (frame.comment) giving its path, drop reason and, with --diag or --monitor, the findings (docs/pcap.md). Lifecycle, --diag, --drop, --basic and --monitor
     #[arg(long, value_name = "FILE", help_heading = "Output")]
     pub pcap: Option<PathBuf>,
     /// With --pcap or --record-bytes: bytes captured per packet at most (1-1536); only the kernel's linear part of a packet is read

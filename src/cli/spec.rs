@@ -436,10 +436,10 @@ fn snaplen(view: &ViewFlags, mode: &Mode, record_bytes: bool) -> Result<u32, Fat
     }
     if !matches!(
         mode,
-        Mode::Lifecycle | Mode::Diag(_) | Mode::Drop { .. } | Mode::Basic
+        Mode::Lifecycle | Mode::Diag(_) | Mode::Drop { .. } | Mode::Basic | Mode::Monitor(_)
     ) {
         return Err(Fatal::usage(format!(
-            "--pcap and --record-bytes capture the packets that the lifecycle, --diag, --drop and --basic modes print; {} prints none",
+            "--pcap and --record-bytes capture packets in the lifecycle, --diag, --drop, --basic and --monitor modes, not with {}",
             mode.flag()
         )));
     }

@@ -15,6 +15,7 @@ use crate::catalogue::table::probe_by_id;
 use crate::events::bytes::{Captured, Link};
 use crate::events::Event;
 use crate::lifecycle::Context;
+use crate::rules::compile::Rule;
 use crate::rules::eval::RuleSet;
 use pcap_file::pcapng::blocks::enhanced_packet::{EnhancedPacketBlock, EnhancedPacketOption};
 use pcap_file::pcapng::blocks::interface_description::{
@@ -187,6 +188,31 @@ pub fn event_comment(fmt: &Formatter<'_>, ev: &Event) -> String {
     s
 }
 
+/// The comment of an event of `--monitor` and the findings it reported.
+pub fn findings_comment(fmt: &Formatter<'_>, ev: &Event, rules: &[&Rule]) -> String {
+    let mut s = event_comment(fmt, ev);
+    for rule in rules {
+        s.push('\n');
+        push_finding(&mut s, fmt, rule, ev);
+    }
+    s
+}
+
+/// "ERROR nft.drop at nft_do_chain: message | fix: advice"
+fn push_finding(s: &mut String, fmt: &Formatter<'_>, rule: &Rule, ev: &Event) {
+    let _ = write!(
+        s,
+        "{} {} at {}: {}",
+        rule.level.label(),
+        rule.id,
+        probe_name(ev),
+        interpolate(fmt, &rule.message, ev)
+    );
+    if let Some(advice) = &rule.advice {
+        let _ = write!(s, " | fix: {}", interpolate(fmt, advice, ev));
+    }
+}
+
 /// The comment of a captured event `at` of a packet's lifecycle: the
 /// packet's path with times relative to its first event, its drop, and
 /// with `--diag` the findings (rule, level, message, advice) and the root
@@ -237,19 +263,7 @@ pub fn context_comment(
     }
     if let Some((rules, d)) = diag {
         for (n, f) in d.findings.iter().enumerate() {
-            let rule = &rules[f.rule];
-            let ev = events[f.event];
-            let _ = write!(
-                s,
-                "{} {} at {}: {}",
-                rule.level.label(),
-                rule.id,
-                probe_name(ev),
-                interpolate(fmt, &rule.message, ev)
-            );
-            if let Some(advice) = &rule.advice {
-                let _ = write!(s, " | fix: {}", interpolate(fmt, advice, ev));
-            }
+            push_finding(&mut s, fmt, &rules[f.rule], events[f.event]);
             if d.root == Some(n) {
                 s.push_str(" | root cause");
             }

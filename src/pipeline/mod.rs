@@ -296,9 +296,11 @@ impl<'a> Pipeline<'a> {
         let findings = crate::rules::eval::evaluate(&m.rules, &graph);
         let mut lines = Vec::new();
         let mut counted = Vec::new();
+        let mut reported = Vec::new();
         for f in &findings {
             let rule = &m.rules[f.rule];
             if m.limiter.allow(f.rule, ev.ts) {
+                reported.push(rule);
                 lines.push(match self.format {
                     Format::Text => diagnosis::finding_line(&self.fmt, rule, ev, m.journal),
                     Format::Json => json::finding_line(&self.fmt, rule, ev),
@@ -329,6 +331,12 @@ impl<'a> Pipeline<'a> {
                     mx.count_drop(reason, location);
                 }
             }
+        }
+        if let Some(pcap) = self.pcap.as_mut().filter(|_| !reported.is_empty()) {
+            pcap.packet(
+                ev,
+                &crate::output::pcap::findings_comment(&self.fmt, ev, &reported),
+            );
         }
         for l in lines {
             self.write(&l);

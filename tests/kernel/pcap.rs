@@ -183,3 +183,47 @@ fn a_syn_to_a_closed_port_and_its_reset_are_captured_with_the_path() {
         "the RST is in the capture: {text}"
     );
 }
+
+#[test]
+fn monitor_writes_the_packets_it_reports_with_their_findings() {
+    if !require_root() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("monitor.pcapng");
+    let file_arg = file.to_str().unwrap();
+    let port = closed_port();
+    let port_s = port.to_string();
+    let tracer = start(&[
+        "--monitor",
+        "-p",
+        "udp",
+        "--dport",
+        &port_s,
+        "--pcap",
+        file_arg,
+    ]);
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    socket
+        .send_to(b"nettrace-monitor", ("127.0.0.1", port))
+        .unwrap();
+    tracer
+        .wait_line(WAIT, |l| l.contains(&format!(":{port}")))
+        .expect("a finding on the datagram to the closed port");
+    let done = tracer.stop();
+    assert_eq!(done.code, Some(0), "{}", done.stderr);
+    let comments = tshark(
+        &file,
+        &[
+            "-Y",
+            &format!("udp.dstport == {port}"),
+            "-T",
+            "fields",
+            "-e",
+            "frame.comment",
+        ],
+    );
+    let first = comments.lines().next().expect("the reported datagram");
+    assert!(first.contains("dropped at"), "{first}");
+    assert!(first.contains(" at kfree_skb: "), "the finding: {first}");
+}

@@ -207,12 +207,12 @@ fn bad_values_exit_2_with_one_line() {
             "--snaplen 9000: give 1 to 1536 bytes",
         ),
         (
-            &["--monitor", "--pcap", "x.pcapng"],
-            "--monitor prints none",
+            &["--latency", "--pcap", "x.pcapng"],
+            "capture packets in the lifecycle, --diag, --drop, --basic and --monitor modes, not with --latency",
         ),
         (
             &["--func-stats", "--pcap", "x.pcapng"],
-            "--func-stats prints none",
+            "not with --func-stats",
         ),
         (
             &["--check", "--pcap", "x.pcapng"],
