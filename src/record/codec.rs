@@ -291,7 +291,7 @@ pub fn decode_format(frame: &[u8], version: u16) -> Result<Event, CodecError> {
         ev.nf = Some(Box::new(r.nf()?));
     }
     if present & has::STACK != 0 {
-        ev.stack = r.addresses()?.into_boxed_slice();
+        ev.stack = r.addresses()?.into();
     }
     if more & more::SPAN != 0 {
         ev.span = Some(Box::new(crate::events::Span {
@@ -541,7 +541,7 @@ mod tests {
             nft: true,
             hooks: vec![1, 2, 3],
         }));
-        ev.stack = vec![10, 20].into_boxed_slice();
+        ev.stack = vec![10, 20].into();
         ev.span = Some(Box::new(crate::events::Span {
             first_ts: 5,
             end_ts: 6,
