@@ -50,6 +50,28 @@ static __always_inline u64 nt_fentry_arg(void *ctx, u32 i)
 
 #include "settings.bpf.h"
 
+/* fexit: the function's return value. Kernels before 5.17 lack
+ * bpf_get_func_ret: there it follows the arguments in the trampoline's
+ * array, and RET_ON holds 1 + their count (from BTF, src/run/kernel.rs).
+ * Constant offsets, one per count: the verifier keeps the one branch the
+ * .rodata value leaves (a variable offset from ctx would be refused). */
+#define NT_RET_AT(n) \
+	case (n) + 1: bpf_probe_read_kernel(&v, sizeof(v), (u64 *)ctx + (n)); break
+static __always_inline u64 nt_fexit_ret(void *ctx, u32 probe)
+{
+	u64 v = 0;
+
+	if (bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_get_func_ret)) {
+		bpf_get_func_ret(ctx, &v);
+		return v;
+	}
+	switch (ret_on(probe)) {
+	NT_RET_AT(0); NT_RET_AT(1); NT_RET_AT(2); NT_RET_AT(3); NT_RET_AT(4); NT_RET_AT(5);
+	NT_RET_AT(6); NT_RET_AT(7); NT_RET_AT(8); NT_RET_AT(9); NT_RET_AT(10); NT_RET_AT(11);
+	}
+	return v;
+}
+
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 4 * 1024 * 1024);

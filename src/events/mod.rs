@@ -151,6 +151,8 @@ pub struct Event {
 /// without a loop: events are moved several times each, and at 264 bytes
 /// a replay took a tenth longer.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+// A boxed Vec on purpose: one thin pointer, where `Box<[u64]>` is two words.
+#[allow(clippy::box_collection)]
 pub struct Frames(Option<Box<Vec<u64>>>);
 
 impl std::ops::Deref for Frames {

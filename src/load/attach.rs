@@ -32,6 +32,9 @@ pub struct PlannedProbe {
     pub decision: Decision,
     /// Load the exit program too (return values wanted).
     pub with_exit: bool,
+    /// The function's argument count, from BTF (fentry): before 5.17 an
+    /// fexit program finds the return value after the arguments.
+    pub args: Option<u8>,
 }
 
 impl PlannedProbe {
@@ -237,7 +240,12 @@ fn load_as(
         };
         let exit = p.with_exit && mechanism.exit_prefix().is_some();
         if exit {
-            ret_on[p.probe.id as usize] = 1;
+            // Nonzero: the exit is loaded; for fexit, 1 + the argument
+            // count (nt_fexit_ret in core.bpf.h).
+            ret_on[p.probe.id as usize] = match (mechanism, p.args) {
+                (Mechanism::Fentry, Some(n)) => n.saturating_add(1),
+                _ => 1,
+            };
         }
         if generic && *mechanism == Mechanism::Kprobe {
             wanted.insert(entry_prog.into(), None);

@@ -8,7 +8,7 @@ use crate::kernel::btf::KernelBtf;
 use crate::kernel::caps::{self, Capabilities};
 use crate::kernel::kallsyms::Kallsyms;
 use crate::load::attach::PlannedProbe;
-use crate::load::plan::{self, LiveKernel, MechanismSupport, ProbeMode};
+use crate::load::plan::{self, KernelView, LiveKernel, MechanismSupport, ProbeMode};
 use std::path::Path;
 use std::time::Instant;
 
@@ -160,13 +160,30 @@ impl KernelContext {
         let support = self.support();
         probes
             .iter()
-            .map(|p| PlannedProbe {
-                probe: p,
-                decision: plan::decide(p, &view, support, probe_mode, tp_mode),
-                with_exit: p.has_ret()
-                    && (exits.all
-                        || exits.lifecycle && p.exit_feeds_lifecycle()
-                        || exits.tested.binary_search(&p.id).is_ok()),
+            .map(|p| {
+                let decision = plan::decide(p, &view, support, probe_mode, tp_mode);
+                let args = match &decision {
+                    plan::Decision::Attach {
+                        mechanism: plan::Mechanism::Fentry,
+                        target,
+                        ..
+                    } => {
+                        // fentry targets may be `module:function`.
+                        let symbol = target.rsplit(':').next().unwrap_or(target);
+                        view.function_signature(symbol)
+                            .and_then(|s| u8::try_from(s.params.len()).ok())
+                    }
+                    _ => None,
+                };
+                PlannedProbe {
+                    probe: p,
+                    decision,
+                    with_exit: p.has_ret()
+                        && (exits.all
+                            || exits.lifecycle && p.exit_feeds_lifecycle()
+                            || exits.tested.binary_search(&p.id).is_ok()),
+                    args,
+                }
             })
             .collect()
     }
