@@ -149,22 +149,18 @@ fn monitor_reports_drops_up_to_the_limit_and_counts_them_in_metrics() {
     let mut later = String::new();
     for _ in 0..50 {
         later = scrape(port);
-        if sample(&later, "nettrace_drops_total{reason=\"NETFILTER_DROP\"") > u64::from(sent) {
+        if sample(&later, drops) > u64::from(sent) {
             break;
         }
         std::thread::sleep(Duration::from_millis(200));
     }
-    assert_eq!(
-        sample(&later, "nettrace_drops_total{reason=\"NETFILTER_DROP\""),
-        u64::from(sent) + 1,
-        "{later}"
-    );
+    assert_eq!(sample(&later, drops), u64::from(sent) + 1, "{later}");
     let done = tracer.stop();
     assert_eq!(done.code, Some(0), "{}", done.stderr);
     let findings = done
         .stdout
         .iter()
-        .filter(|l| l.contains("ERROR drop.NETFILTER_DROP:"))
+        .filter(|l| l.contains(&format!("ERROR {rule}:")))
         .count();
     assert_eq!(
         findings, 4,
@@ -178,10 +174,7 @@ fn monitor_reports_drops_up_to_the_limit_and_counts_them_in_metrics() {
         .lines()
         .find(|l| l.contains("findings suppressed by the rate limits ("))
         .unwrap_or_else(|| panic!("no suppression report: {}", done.stderr));
-    assert!(
-        suppressed.contains("drop.NETFILTER_DROP: 2"),
-        "{suppressed}"
-    );
+    assert!(suppressed.contains(&format!("{rule}: 2")), "{suppressed}");
 }
 
 #[test]
