@@ -445,38 +445,53 @@ mod diagnosis {
     }
 }
 
+/// `rules` (alone) compiled for the kernel facts of `events`, and the one
+/// packet those events make.
+fn one_packet(
+    rules: &str,
+    events: &str,
+) -> (
+    nettrace::rules::eval::RuleSet,
+    nettrace::lifecycle::Context,
+    nettrace::kernel::kallsyms::Kallsyms,
+) {
+    use nettrace::record::script::{self, ScriptEvent};
+    let built = script::build(&serde_yaml::from_str::<Vec<ScriptEvent>>(events).unwrap())
+        .expect("events build");
+    let out = compile(
+        &[Layer {
+            files: vec![SourceFile::new(Path::new("t.rules"), rules.to_string())],
+        }],
+        &KernelFacts {
+            reasons: &built.reasons,
+            have_kernel: true,
+        },
+    );
+    assert!(!out.has_errors(), "{:#?}", out.diagnostics);
+    let mut t = nettrace::lifecycle::Tracker::new();
+    for ev in built.events {
+        t.push(ev);
+    }
+    let ctx = t.drain().pop().expect("one packet");
+    (
+        nettrace::rules::eval::RuleSet::new(out.rules),
+        ctx,
+        built.kallsyms,
+    )
+}
+
 /// The root cause among a packet's findings (`rules::root`): what
 /// `explains` removes, then level, the deciding function over the drop
 /// record, the innermost function, and pack order.
 mod root_cause {
-    use super::*;
-    use nettrace::lifecycle::Tracker;
-    use nettrace::record::script::{self, ScriptEvent};
-    use nettrace::rules::eval::{evaluate, RuleSet};
+    use nettrace::rules::eval::evaluate;
     use nettrace::rules::graph::LifeGraph;
     use nettrace::rules::root::root_cause;
 
     /// The root cause's rule id when `rules` (alone) judge `events`.
     fn root(rules: &str, events: &str) -> Option<String> {
-        let built = script::build(&serde_yaml::from_str::<Vec<ScriptEvent>>(events).unwrap())
-            .expect("events build");
-        let out = compile(
-            &[Layer {
-                files: vec![SourceFile::new(Path::new("t.rules"), rules.to_string())],
-            }],
-            &KernelFacts {
-                reasons: &built.reasons,
-                have_kernel: true,
-            },
-        );
-        assert!(!out.has_errors(), "{:#?}", out.diagnostics);
-        let set = RuleSet::new(out.rules);
-        let mut t = Tracker::new();
-        for ev in built.events {
-            t.push(ev);
-        }
-        let ctx = t.drain().pop().expect("one packet");
-        let graph = LifeGraph::of(&ctx).with_symbols(&built.kallsyms);
+        let (set, ctx, kallsyms) = super::one_packet(rules, events);
+        let graph = LifeGraph::of(&ctx).with_symbols(&kallsyms);
         let findings = evaluate(&set, &graph);
         root_cause(&set, &graph, &findings).map(|i| set[findings[i].rule].id.clone())
     }
@@ -622,10 +637,7 @@ fn missing_fields_are_phrased_away() {
 /// Order tests on a packet that may be missing events: a found event is
 /// proof, an absence is unknown, and `and`/`or` follow three-valued logic.
 mod absence {
-    use super::*;
-    use nettrace::lifecycle::Tracker;
-    use nettrace::record::script::{self, ScriptEvent};
-    use nettrace::rules::eval::{evaluate, RuleSet};
+    use nettrace::rules::eval::evaluate;
     use nettrace::rules::graph::LifeGraph;
 
     const RULES: &str = r#"
@@ -642,26 +654,9 @@ rule nothing-earlier { when drop and not after(probe consume_skb) level warn mes
 - {probe: nf_hook_slow, ret: NF_DROP, nf: {family: ipv4, hook: FORWARD}, pkt: {proto: icmp, src: 10.0.0.1, dst: 10.0.1.2}}
 - {probe: kfree_skb, drop: NETFILTER_DROP, at: nf_hook_slow+0x92}
 "#;
-        let built = script::build(&serde_yaml::from_str::<Vec<ScriptEvent>>(events).unwrap())
-            .expect("events build");
-        let out = compile(
-            &[Layer {
-                files: vec![SourceFile::new(Path::new("t.rules"), RULES.to_string())],
-            }],
-            &KernelFacts {
-                reasons: &built.reasons,
-                have_kernel: true,
-            },
-        );
-        assert!(!out.has_errors(), "{:#?}", out.diagnostics);
-        let set = RuleSet::new(out.rules);
-        let mut t = Tracker::new();
-        for ev in built.events {
-            t.push(ev);
-        }
-        let mut ctx = t.drain().pop().expect("one packet");
+        let (set, mut ctx, kallsyms) = super::one_packet(RULES, events);
         (ctx.events_lost, ctx.cut_short) = (lost, cut_short);
-        let graph = LifeGraph::of(&ctx).with_symbols(&built.kallsyms);
+        let graph = LifeGraph::of(&ctx).with_symbols(&kallsyms);
         let mut ids: Vec<String> = evaluate(&set, &graph)
             .iter()
             .map(|f| set[f.rule].id.clone())
