@@ -38,17 +38,38 @@ static __always_inline void record_hooks(u8 pf, u8 hook, const struct nf_hook_en
 /* The pointers are copied out of `a` before BPF_CORE_READ: the macro would
  * otherwise emit a CO-RE relocation for `a->...`, and struct nt_nf_args is
  * ours, not the kernel's (the load then fails). */
-static __always_inline void fill_nf(struct nt_event *e, struct nt_nf_args *a)
+static __always_inline void fill_nf(struct nt_event *e, struct sk_buff *skb,
+				    struct nt_nf_args *a)
 {
 	const struct nf_hook_state *state = a->state;
 	const struct nft_chain *nft_chain = a->nft_chain;
 
 	if (state) {
+		const struct net_device *in = BPF_CORE_READ(state, in);
+		const struct net_device *out = BPF_CORE_READ(state, out);
+
 		e->nf.pf = BPF_CORE_READ(state, pf);
 		e->nf.hook = BPF_CORE_READ(state, hook);
 		e->nf.valid |= NT_NF_HOOK;
+		if (in)
+			BPF_CORE_READ_STR_INTO(&e->nf.in_dev, in, name);
+		if (out)
+			BPF_CORE_READ_STR_INTO(&e->nf.out_dev, out, name);
+		e->nf.valid |= NT_NF_DEVS;
 		if (CONFIG.hooks && a->entries)
 			record_hooks(e->nf.pf, e->nf.hook, a->entries);
+	}
+	/* What `-m mark`/`meta mark` and `--ctstate`/`ct state` test: no
+	 * entry with info IP_CT_UNTRACKED is untracked, no entry otherwise
+	 * invalid (nf_ct_get). */
+	if (skb) {
+		e->nf.mark = BPF_CORE_READ(skb, mark);
+		if (bpf_core_field_exists(skb->_nfct)) {
+			unsigned long nfct = BPF_CORE_READ(skb, _nfct);
+
+			e->nf.nfct = (nfct & NT_NFCT_INFO) | ((nfct & ~7UL) ? NT_NFCT_ENTRY : 0);
+		}
+		e->nf.valid |= NT_NF_SKB;
 	}
 	/* The table and chain types live in modules: before 5.11 there is no
 	 * module BTF to relocate them against, and their layouts differ
@@ -77,7 +98,7 @@ static __always_inline int on_entry_nf(void *ctx, u32 probe, struct sk_buff *skb
 	struct nt_event *e = build_event(ctx, probe, skb, NULL, true);
 
 	if (e)
-		fill_nf(e, a);
+		fill_nf(e, skb, a);
 	return stash_or_emit(probe, e);
 }
 

@@ -100,16 +100,30 @@ enum nt_nf_valid {
 	NT_NF_TABLE = 1 << 1,
 	NT_NF_CHAIN = 1 << 2,
 	NT_NF_NFT = 1 << 3,    /* table and chain are nftables' (else iptables') */
+	NT_NF_DEVS = 1 << 4,   /* in_dev and out_dev (either may be empty) */
+	NT_NF_SKB = 1 << 5,    /* mark and nfct */
 };
 
-/* What a netfilter function saw: family, hook, table and chain. */
+/* nt_nf.nfct: the packet's conntrack attachment (skb->_nfct) */
+enum nt_nfct {
+	NT_NFCT_INFO = 7,       /* enum ip_conntrack_info (NFCT_INFOMASK) */
+	NT_NFCT_ENTRY = 1 << 3, /* a conntrack entry is attached */
+};
+
+/* What a netfilter function saw: family, hook, table and chain, and the
+ * packet's devices, mark and conntrack state there. */
 struct nt_nf {
 	unsigned char valid;
 	unsigned char pf;      /* NFPROTO_* */
 	unsigned char hook;    /* NF_INET_* (NF_NETDEV_* for netdev) */
-	unsigned char _pad;
+	unsigned char nfct;    /* enum nt_nfct */
 	char table[NT_NF_NAME_LEN];
 	char chain[NT_NF_NAME_LEN];
+	/* What a firewall rule can match on besides the headers: the hook's
+	 * devices, skb->mark and the conntrack state, as the chain saw them. */
+	char in_dev[NT_NAME_LEN];
+	char out_dev[NT_NAME_LEN];
+	unsigned int mark;
 };
 
 struct nt_event {

@@ -46,6 +46,7 @@ struct nt_event _nt_event_type = {};
 enum nt_event_flags _nt_event_flags_type = 0;
 enum nt_filter_flags _nt_filter_flags_type = 0;
 enum nt_nf_valid _nt_nf_valid_type = 0;
+enum nt_nfct _nt_nfct_type = 0;
 enum nt_pkt_source _nt_pkt_source_type = 0;
 enum nt_hook_slots _nt_hook_slots_type = 0;
 enum nt_latency_mode _nt_latency_mode_type = 0;

@@ -17,6 +17,7 @@ pub mod catalogue;
 pub mod cli;
 pub mod codegen;
 pub mod events;
+pub mod firewall;
 pub mod kernel;
 pub mod lifecycle;
 pub mod load;

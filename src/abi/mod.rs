@@ -96,6 +96,17 @@ pub mod nf_valid {
     pub const TABLE: u8 = F::NT_NF_TABLE.0 as u8;
     pub const CHAIN: u8 = F::NT_NF_CHAIN.0 as u8;
     pub const NFT: u8 = F::NT_NF_NFT.0 as u8;
+    pub const DEVS: u8 = F::NT_NF_DEVS.0 as u8;
+    pub const SKB: u8 = F::NT_NF_SKB.0 as u8;
+}
+
+/// `nt_nf.nfct` (`enum nt_nfct`): the packet's conntrack attachment.
+pub mod nfct {
+    use super::t::nt_nfct as F;
+    /// `enum ip_conntrack_info`.
+    pub const INFO: u8 = F::NT_NFCT_INFO.0 as u8;
+    /// A conntrack entry is attached.
+    pub const ENTRY: u8 = F::NT_NFCT_ENTRY.0 as u8;
 }
 
 /// `nt_pkt.source` (`enum nt_pkt_source`): where a packet summary came from.

@@ -3,6 +3,7 @@
 //! generates), into plain Rust values the rest of the pipeline uses.
 
 pub mod bytes;
+pub mod nfrule;
 pub mod snapshot;
 
 use crate::abi::{nf_valid, nt_event, pkt_source};
@@ -83,9 +84,99 @@ pub struct NfFacts {
     pub chain: Option<String>,
     /// Table and chain are nftables' (else iptables').
     pub nft: bool,
+    /// The hook's devices, as firewall rules match them (`-i`/`-o`,
+    /// `iifname`/`oifname`). (Format 6 recordings and later.)
+    pub devices: Option<HookDevices>,
+    /// `skb->mark` and the conntrack attachment (`abi::nfct`) as the chain
+    /// saw them. (Format 6 recordings and later.)
+    pub skb: Option<NfSkb>,
+    /// The firewall rule that decided a netfilter drop (src/firewall),
+    /// filled in by the live loop. (Format 6 recordings and later.)
+    pub rule: Option<Box<nfrule::NfRule>>,
     /// `--hooks`: the hook functions registered on this hook (addresses),
     /// filled in for drops by the tracing loop.
     pub hooks: Vec<u64>,
+}
+
+/// The devices of a netfilter hook; an empty name is no device (no input
+/// device on OUTPUT, no output device before routing).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct HookDevices {
+    pub input: String,
+    pub output: String,
+}
+
+/// What a firewall rule can test of the skb besides its headers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct NfSkb {
+    pub mark: u32,
+    /// `abi::nfct`: the `ip_conntrack_info` and whether an entry is attached.
+    pub nfct: u8,
+}
+
+/// The conntrack state a firewall rule tests (`--ctstate`, `ct state`),
+/// as `nf_ct_get` gives it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CtState {
+    New,
+    Established,
+    Related,
+    Invalid,
+    Untracked,
+}
+
+impl CtState {
+    /// The names iptables and nft both print, lower case.
+    pub const NAMES: [(&'static str, CtState); 5] = [
+        ("new", CtState::New),
+        ("established", CtState::Established),
+        ("related", CtState::Related),
+        ("invalid", CtState::Invalid),
+        ("untracked", CtState::Untracked),
+    ];
+
+    pub fn name(self) -> &'static str {
+        Self::NAMES.iter().find(|(_, s)| *s == self).map_or("", |(n, _)| n)
+    }
+
+    pub fn from_name(name: &str) -> Option<CtState> {
+        let name = name.to_ascii_lowercase();
+        Self::NAMES.iter().find(|(n, _)| *n == name).map(|(_, s)| *s)
+    }
+}
+
+/// `enum ip_conntrack_info` values (include/uapi/linux/netfilter/nf_conntrack_common.h).
+const IP_CT_UNTRACKED: u8 = 7;
+const IP_CT_IS_REPLY: u8 = 3;
+
+impl NfSkb {
+    pub fn ct_state(&self) -> CtState {
+        let info = self.nfct & crate::abi::nfct::INFO;
+        if self.nfct & crate::abi::nfct::ENTRY == 0 {
+            return if info == IP_CT_UNTRACKED {
+                CtState::Untracked
+            } else {
+                CtState::Invalid
+            };
+        }
+        match info % IP_CT_IS_REPLY {
+            0 => CtState::Established,
+            1 => CtState::Related,
+            _ => CtState::New,
+        }
+    }
+
+    /// The `nfct` byte of a packet in `state`, as a script writes it.
+    pub fn nfct_of(state: CtState) -> u8 {
+        let entry = crate::abi::nfct::ENTRY;
+        match state {
+            CtState::Established => entry,
+            CtState::Related => entry | 1,
+            CtState::New => entry | 2,
+            CtState::Invalid => 0,
+            CtState::Untracked => IP_CT_UNTRACKED,
+        }
+    }
 }
 
 impl NfFacts {
@@ -417,6 +508,15 @@ impl Event {
                 chain: (n.valid & nf_valid::CHAIN != 0)
                     .then(|| c_string(&n.chain.map(|c| c as u8))),
                 nft: n.valid & nf_valid::NFT != 0,
+                devices: (n.valid & nf_valid::DEVS != 0).then(|| HookDevices {
+                    input: c_string(&n.in_dev.map(|c| c as u8)),
+                    output: c_string(&n.out_dev.map(|c| c as u8)),
+                }),
+                skb: (n.valid & nf_valid::SKB != 0).then_some(NfSkb {
+                    mark: n.mark,
+                    nfct: n.nfct,
+                }),
+                rule: None,
                 hooks: Vec::new(),
             })
         });

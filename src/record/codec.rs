@@ -7,7 +7,7 @@
 //! after one length check. The layout is in docs/recording.md; a damaged
 //! frame is an error, never a panic or an allocation larger than the frame.
 
-use crate::events::{Event, NfFacts, Packet, PacketSource, ShortName};
+use crate::events::{Event, HookDevices, NfFacts, NfSkb, Packet, PacketSource, ShortName};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// Which optional fields an event frame carries (its presence byte).
@@ -40,6 +40,9 @@ mod nf_has {
     pub const TABLE: u8 = 1 << 1;
     pub const CHAIN: u8 = 1 << 2;
     pub const NFT: u8 = 1 << 3;
+    /// Format 6: the hook's devices, the skb's mark and conntrack state.
+    pub const DEVICES: u8 = 1 << 4;
+    pub const SKB: u8 = 1 << 5;
 }
 
 /// Appends the frame of `ev` to `out`.
@@ -193,6 +196,8 @@ fn encode_nf(nf: &NfFacts, out: &mut Vec<u8>) {
         (nf.table.is_some(), nf_has::TABLE),
         (nf.chain.is_some(), nf_has::CHAIN),
         (nf.nft, nf_has::NFT),
+        (nf.devices.is_some(), nf_has::DEVICES),
+        (nf.skb.is_some(), nf_has::SKB),
     ] {
         if set {
             present |= bit;
@@ -202,8 +207,9 @@ fn encode_nf(nf: &NfFacts, out: &mut Vec<u8>) {
     if let Some((pf, hook)) = nf.pf_hook {
         out.extend_from_slice(&[pf, hook]);
     }
-    for name in [&nf.table, &nf.chain].into_iter().flatten() {
-        // Kernel table and chain names are far shorter; a longer
+    let devices = nf.devices.iter().flat_map(|d| [&d.input, &d.output]);
+    for name in [&nf.table, &nf.chain].into_iter().flatten().chain(devices) {
+        // Kernel table, chain and device names are far shorter; a longer
         // hand-written one is cut where a u16 length ends.
         let mut end = name.len().min(u16::MAX as usize);
         while !name.is_char_boundary(end) {
@@ -211,6 +217,10 @@ fn encode_nf(nf: &NfFacts, out: &mut Vec<u8>) {
         }
         out.extend_from_slice(&(end as u16).to_le_bytes());
         out.extend_from_slice(&name.as_bytes()[..end]);
+    }
+    if let Some(skb) = nf.skb {
+        out.extend_from_slice(&skb.mark.to_le_bytes());
+        out.push(skb.nfct);
     }
     encode_addresses(&nf.hooks, out);
 }
@@ -481,6 +491,18 @@ impl<'a> Reader<'a> {
             let len = self.u16()? as usize;
             nf.chain = Some(self.text(len)?.to_string());
         }
+        if present & nf_has::DEVICES != 0 {
+            let len = self.u16()? as usize;
+            let input = self.text(len)?.to_string();
+            let len = self.u16()? as usize;
+            let output = self.text(len)?.to_string();
+            nf.devices = Some(HookDevices { input, output });
+        }
+        if present & nf_has::SKB != 0 {
+            let mark = self.u32()?;
+            let nfct = self.u8()?;
+            nf.skb = Some(NfSkb { mark, nfct });
+        }
         nf.hooks = self.addresses()?;
         Ok(nf)
     }
@@ -539,6 +561,14 @@ mod tests {
             table: Some("filter".into()),
             chain: None,
             nft: true,
+            devices: Some(HookDevices {
+                input: "veth0".into(),
+                output: String::new(),
+            }),
+            skb: Some(NfSkb {
+                mark: 0xdead_beef,
+                nfct: 10,
+            }),
             hooks: vec![1, 2, 3],
         }));
         ev.stack = vec![10, 20].into();

@@ -25,10 +25,11 @@ pub const MAGIC: &[u8; 6] = b"NTREC\0";
 /// Version 4: a second presence byte in event frames, for the span, a TCP
 /// reset's reason and the socket's state; the header names reset reasons.
 /// Version 5: lost-events frames (`kind::LOST`), and events may carry the
-/// packet's bytes (`--pcap`, `--record-bytes`).
-pub const FORMAT_VERSION: u16 = 5;
+/// packet's bytes (`--pcap`, `--record-bytes`). Version 6: netfilter facts
+/// may carry the hook's devices, the skb's mark and conntrack state.
+pub const FORMAT_VERSION: u16 = 6;
 /// Formats this nettrace reads.
-pub const READABLE_VERSIONS: &[u16] = &[1, 2, 3, 4, 5];
+pub const READABLE_VERSIONS: &[u16] = &[1, 2, 3, 4, 5, 6];
 /// No frame is this large; a larger length means a damaged file.
 pub const MAX_FRAME: u32 = 1 << 20;
 

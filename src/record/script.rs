@@ -7,7 +7,9 @@
 
 use crate::catalogue::retnames;
 use crate::catalogue::table::{Extra, PROBES};
-use crate::events::{flags, Event, NfFacts, Packet, PacketSource, ShortName};
+use crate::events::{
+    flags, CtState, Event, HookDevices, NfFacts, NfSkb, Packet, PacketSource, ShortName,
+};
 use crate::kernel::btf::DropReasons;
 use crate::kernel::kallsyms::Kallsyms;
 use crate::vocab::proto::{ETH_P_ARP, ETH_P_IP, ETH_P_IPV6};
@@ -87,6 +89,18 @@ pub struct ScriptNf {
     pub chain: Option<String>,
     #[serde(default)]
     pub nft: bool,
+    /// The hook's input and output devices (`""`: none).
+    #[serde(default, rename = "in")]
+    pub input: Option<String>,
+    #[serde(default, rename = "out")]
+    pub output: Option<String>,
+    /// `skb->mark`.
+    #[serde(default)]
+    pub mark: Option<u32>,
+    /// The conntrack state: `new`, `established`, `related`, `invalid`,
+    /// `untracked`.
+    #[serde(default)]
+    pub ct: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -164,6 +178,8 @@ pub enum EventProblem {
     NfHook(String),
     #[error("nf: give both family and hook, or neither")]
     NfHalf,
+    #[error("unknown conntrack state `{0}`; use one of: new, established, related, invalid, untracked")]
+    CtState(String),
     #[error("`{name}` is not a return value of {probe} ({kind})")]
     RetName {
         name: String,
@@ -246,11 +262,30 @@ fn nf_facts(n: &ScriptNf) -> Result<NfFacts, EventProblem> {
         (None, None) => None,
         _ => return Err(EventProblem::NfHalf),
     };
+    let devices = (n.input.is_some() || n.output.is_some()).then(|| HookDevices {
+        input: n.input.clone().unwrap_or_default(),
+        output: n.output.clone().unwrap_or_default(),
+    });
+    let nfct = match &n.ct {
+        Some(name) => {
+            let state = CtState::from_name(name)
+                .ok_or_else(|| EventProblem::CtState(name.clone()))?;
+            Some(NfSkb::nfct_of(state))
+        }
+        None => None,
+    };
+    let skb = (n.mark.is_some() || nfct.is_some()).then(|| NfSkb {
+        mark: n.mark.unwrap_or(0),
+        nfct: nfct.unwrap_or(0),
+    });
     Ok(NfFacts {
         pf_hook,
         table: n.table.clone(),
         chain: n.chain.clone(),
         nft: n.nft,
+        devices,
+        skb,
+        rule: None,
         hooks: Vec::new(),
     })
 }

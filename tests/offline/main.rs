@@ -6,6 +6,7 @@ mod btf;
 mod catalogue;
 mod cli;
 mod filter_parity;
+mod firewall;
 mod format;
 mod lifecycle;
 mod monitor;

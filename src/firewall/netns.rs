@@ -1,0 +1,319 @@
+//! The operating-system side of reading a network namespace's firewall:
+//! finding the namespace by its inode, running the firewall's own tools
+//! inside it, and a cheap fingerprint of its rulesets that changes when a
+//! rule does — nftables' generation id (which iptables-nft bumps too) and
+//! a hash of each legacy iptables table without its counters. Nothing
+//! here changes the firewall or loads a module: legacy tables are asked
+//! for only when `ip_tables_names` lists them, nftables only when its
+//! module is loaded.
+
+use std::fs::File;
+use std::hash::{Hash, Hasher};
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::fs::MetadataExt;
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+/// A network namespace, held open.
+pub struct Netns {
+    pub inode: u64,
+    /// None: the namespace nettrace runs in.
+    file: Option<File>,
+    sockets: Sockets,
+}
+
+impl Netns {
+    /// Finds the namespace with this inode: nettrace's own, a named one
+    /// (`ip netns`), or that of any process.
+    pub fn open(inode: u64) -> io::Result<Netns> {
+        let own = std::fs::metadata("/proc/self/ns/net")?.ino();
+        if own == inode {
+            return Ok(Netns {
+                inode,
+                file: None,
+                sockets: Sockets::default(),
+            });
+        }
+        let named = std::fs::read_dir("/run/netns")
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.path());
+        let procs = std::fs::read_dir("/proc")
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().bytes().all(|b| b.is_ascii_digit()))
+            .map(|e| e.path().join("ns/net"));
+        for path in named.chain(procs) {
+            if std::fs::metadata(&path).is_ok_and(|m| m.ino() == inode) {
+                if let Ok(file) = File::open(&path) {
+                    return Ok(Netns {
+                        inode,
+                        file: Some(file),
+                        sockets: Sockets::default(),
+                    });
+                }
+            }
+        }
+        Err(io::Error::new(
+            io::ErrorKind::NotFound,
+            format!("network namespace {inode} is gone (no process or /run/netns entry holds it)"),
+        ))
+    }
+
+    /// Runs `program args` inside the namespace; its stdout, or why not.
+    pub fn run(&self, program: &str, args: &[&str]) -> Result<String, String> {
+        let mut cmd = Command::new(program);
+        cmd.args(args).stdin(Stdio::null()).stderr(Stdio::piped());
+        if let Some(f) = &self.file {
+            let fd = f.as_raw_fd();
+            // SAFETY: setns is async-signal-safe, and the child only calls
+            // it on a descriptor it inherited open.
+            unsafe {
+                cmd.pre_exec(move || {
+                    if libc::setns(fd, libc::CLONE_NEWNET) != 0 {
+                        return Err(io::Error::last_os_error());
+                    }
+                    Ok(())
+                });
+            }
+        }
+        let out = cmd.output().map_err(|e| match e.kind() {
+            io::ErrorKind::NotFound => format!("{program} is not installed"),
+            _ => format!("{program}: {e}"),
+        })?;
+        if !out.status.success() {
+            let err = String::from_utf8_lossy(&out.stderr);
+            return Err(format!("{program} {}: {}", args.join(" "), err.lines().next().unwrap_or("failed")));
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    /// Changes when any rule of the namespace does; also says which
+    /// firewalls have rules here.
+    pub fn fingerprint(&mut self) -> io::Result<Fingerprint> {
+        let sockets = &mut self.sockets;
+        let file = self.file.as_ref();
+        let mut read = || {
+            sockets.open();
+            sockets.read()
+        };
+        match file {
+            None => Ok(read()),
+            Some(target) => inside(target, read),
+        }
+    }
+}
+
+/// Runs `f` on this thread inside the namespace of `target`, then returns
+/// to the thread's own (sockets made in `f` stay in the namespace).
+fn inside<T>(target: &File, f: impl FnOnce() -> T) -> io::Result<T> {
+    let home = File::open("/proc/thread-self/ns/net")?;
+    // SAFETY: plain syscalls on descriptors we hold open.
+    if unsafe { libc::setns(target.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let out = f();
+    if unsafe { libc::setns(home.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
+        // Staying in another namespace would misdirect everything after.
+        panic!("could not return to nettrace's network namespace: {}", io::Error::last_os_error());
+    }
+    Ok(out)
+}
+
+/// What a namespace's rulesets are, as far as a fingerprint tells.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fingerprint {
+    pub hash: u64,
+    /// Legacy iptables has tables (IPv4, IPv6).
+    pub legacy: (bool, bool),
+    /// nf_tables is loaded.
+    pub nft: bool,
+}
+
+fn legacy_tables(path: &Path) -> Vec<String> {
+    std::fs::read_to_string(path)
+        .map(|s| s.lines().map(str::to_string).collect())
+        .unwrap_or_default()
+}
+
+fn raw_socket(family: i32) -> io::Result<OwnedFd> {
+    // SAFETY: socket(2); the descriptor is owned from here on.
+    let fd = unsafe { libc::socket(family, libc::SOCK_RAW | libc::SOCK_CLOEXEC, libc::IPPROTO_RAW) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Whether a module is in the kernel already, so that using it loads
+/// nothing: loaded, built in, or a kernel without loadable modules.
+fn module_present(name: &str) -> bool {
+    if !Path::new("/proc/modules").exists() || Path::new("/sys/module").join(name).exists() {
+        return true;
+    }
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let builtin = Path::new("/lib/modules").join(release.trim()).join("modules.builtin");
+    std::fs::read_to_string(builtin).is_ok_and(|b| b.lines().any(|l| l.ends_with(&format!("/{name}.ko"))))
+}
+
+/// A netfilter netlink socket, if nf_tables is loaded (asking without it
+/// would load it).
+fn nft_socket() -> io::Result<OwnedFd> {
+    if !module_present("nf_tables") {
+        return Err(io::Error::new(io::ErrorKind::NotFound, "nf_tables is not loaded"));
+    }
+    // SAFETY: socket(2); the descriptor is owned from here on.
+    let fd = unsafe { libc::socket(libc::AF_NETLINK, libc::SOCK_RAW | libc::SOCK_CLOEXEC, libc::NETLINK_NETFILTER) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    let tv = libc::timeval { tv_sec: 1, tv_usec: 0 };
+    // SAFETY: setsockopt with a timeval of the right size.
+    unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_RCVTIMEO,
+            (&tv as *const libc::timeval).cast(),
+            std::mem::size_of::<libc::timeval>() as u32,
+        );
+    }
+    Ok(fd)
+}
+
+/// The sockets a namespace's fingerprint is read through, made inside it.
+#[derive(Default)]
+struct Sockets {
+    nft: Option<OwnedFd>,
+    ip4: Option<OwnedFd>,
+    ip6: Option<OwnedFd>,
+}
+
+const NFNL_SUBSYS_NFTABLES: u16 = 10;
+const NFT_MSG_GETGEN: u16 = 16;
+const NFT_MSG_NEWGEN: u16 = 15;
+const NFTA_GEN_ID: u16 = 1;
+const IPT_SO_GET_INFO: i32 = 64;
+const IPT_SO_GET_ENTRIES: i32 = 65;
+/// `struct ipt_getinfo`: name[32], valid_hooks, hook_entry[5], underflow[5], num_entries, size.
+const GETINFO_LEN: usize = 32 + 4 + 20 + 20 + 4 + 4;
+/// `struct ipt_get_entries`: name[32], size, then the entries (8-aligned).
+const GET_ENTRIES_HEAD: usize = 40;
+
+impl Sockets {
+    /// Opens what is missing (nf_tables may be loaded since).
+    fn open(&mut self) {
+        if self.nft.is_none() {
+            self.nft = nft_socket().ok();
+        }
+        if self.ip4.is_none() {
+            self.ip4 = raw_socket(libc::AF_INET).ok();
+        }
+        if self.ip6.is_none() {
+            self.ip6 = raw_socket(libc::AF_INET6).ok();
+        }
+    }
+
+    /// nftables' ruleset generation; None without nf_tables.
+    fn nft_generation(&self) -> Option<u32> {
+        let fd = self.nft.as_ref()?.as_raw_fd();
+        let mut req = [0u8; 20];
+        req[0..4].copy_from_slice(&20u32.to_ne_bytes());
+        req[4..6].copy_from_slice(&((NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_GETGEN).to_ne_bytes());
+        req[6..8].copy_from_slice(&(libc::NLM_F_REQUEST as u16).to_ne_bytes());
+        // SAFETY: send and recv on our socket with buffers of the lengths given.
+        let sent = unsafe { libc::send(fd, req.as_ptr().cast(), req.len(), 0) };
+        if sent < 0 {
+            return None;
+        }
+        let mut buf = [0u8; 512];
+        let n = unsafe { libc::recv(fd, buf.as_mut_ptr().cast(), buf.len(), 0) };
+        let n = usize::try_from(n).ok()?;
+        let msg = &buf[..n];
+        let kind = u16::from_ne_bytes([*msg.get(4)?, *msg.get(5)?]);
+        if kind != (NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_NEWGEN {
+            return None;
+        }
+        let mut at = 20;
+        while at + 4 <= msg.len() {
+            let len = usize::from(u16::from_ne_bytes([msg[at], msg[at + 1]]));
+            let kind = u16::from_ne_bytes([msg[at + 2], msg[at + 3]]) & 0x3fff;
+            if len < 4 {
+                break;
+            }
+            if kind == NFTA_GEN_ID && at + 8 <= msg.len() {
+                return Some(u32::from_be_bytes([msg[at + 4], msg[at + 5], msg[at + 6], msg[at + 7]]));
+            }
+            at += (len + 3) & !3;
+        }
+        None
+    }
+
+    /// A legacy table's rules without their counters, hashed.
+    fn legacy_hash(fd: &OwnedFd, level: i32, name: &str, entry_layout: (usize, usize)) -> Option<u64> {
+        let mut info = [0u8; GETINFO_LEN];
+        info[..name.len().min(31)].copy_from_slice(&name.as_bytes()[..name.len().min(31)]);
+        let mut len = GETINFO_LEN as u32;
+        // SAFETY: getsockopt into a buffer of the length given.
+        let rc = unsafe { libc::getsockopt(fd.as_raw_fd(), level, IPT_SO_GET_INFO, info.as_mut_ptr().cast(), &mut len) };
+        if rc != 0 {
+            return None;
+        }
+        let size = u32::from_ne_bytes(info[GETINFO_LEN - 4..].try_into().ok()?) as usize;
+        let mut buf = vec![0u8; GET_ENTRIES_HEAD + size];
+        buf[..name.len().min(31)].copy_from_slice(&name.as_bytes()[..name.len().min(31)]);
+        buf[32..36].copy_from_slice(&(size as u32).to_ne_bytes());
+        let mut len = buf.len() as u32;
+        let rc = unsafe { libc::getsockopt(fd.as_raw_fd(), level, IPT_SO_GET_ENTRIES, buf.as_mut_ptr().cast(), &mut len) };
+        if rc != 0 {
+            return None;
+        }
+        // Zero each entry's counters (they change with every packet).
+        let (next_at, counters_at) = entry_layout;
+        let entries = &mut buf[GET_ENTRIES_HEAD..];
+        let mut at = 0;
+        while at + counters_at + 16 <= entries.len() {
+            let next = usize::from(u16::from_ne_bytes([entries[at + next_at], entries[at + next_at + 1]]));
+            entries[at + counters_at..at + counters_at + 16].fill(0);
+            if next == 0 {
+                break;
+            }
+            at += next;
+        }
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        info.hash(&mut h);
+        buf.hash(&mut h);
+        Some(h.finish())
+    }
+
+    /// Read inside the namespace: the legacy table names are those of the
+    /// calling thread's namespace.
+    fn read(&self) -> Fingerprint {
+        let legacy4 = legacy_tables(Path::new("/proc/thread-self/net/ip_tables_names"));
+        let legacy6 = legacy_tables(Path::new("/proc/thread-self/net/ip6_tables_names"));
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        self.nft_generation().hash(&mut h);
+        // ipt_entry: next_offset at 90, counters at 96; ip6t_entry: 142, 152.
+        for (fd, level, names, layout) in [
+            (&self.ip4, libc::SOL_IP, &legacy4, (90, 96)),
+            (&self.ip6, libc::SOL_IPV6, &legacy6, (142, 152)),
+        ] {
+            names.hash(&mut h);
+            if let Some(fd) = fd {
+                for name in names {
+                    Self::legacy_hash(fd, level, name, layout).hash(&mut h);
+                }
+            }
+        }
+        Fingerprint {
+            hash: h.finish(),
+            legacy: (!legacy4.is_empty(), !legacy6.is_empty()),
+            nft: self.nft.is_some(),
+        }
+    }
+}
