@@ -6,7 +6,8 @@
 //! `vocab` (protocols, TCP flags) and `abi` (the BPF side's types and
 //! constants) → `catalogue` (what can be probed) → `codegen` (build time:
 //! BPF C and tables) → `kernel` (what the running kernel offers) → `load`
-//! (plan, attach) → `events` (decode) → `lifecycle` (contexts per packet)
+//! (plan, attach) → `events` (decode) → `firewall` (the rule that decided
+//! a netfilter drop) → `lifecycle` (contexts per packet)
 //! → `record` (recordings and event scripts) → `rules` (diagnosis) →
 //! `output` (formatters and sinks) → `spec` (a validated run) →
 //! `pipeline` (events through lifecycle and rules into the sinks) → `run`

@@ -104,6 +104,14 @@ impl ProbeDef {
         self.signatures.iter().any(|s| s.nf.any())
     }
 
+    /// A function that runs a firewall table's chain (`ipt_do_table`,
+    /// `nft_do_chain`): its NF_DROP is a firewall rule's or policy's.
+    pub fn runs_a_ruleset(&self) -> bool {
+        self.signatures
+            .iter()
+            .any(|s| s.nf.xt_table.is_some() || s.nf.nft_chain.is_some())
+    }
+
     /// Whether event lines show its return value as a verdict without
     /// `--ret`: netfilter functions and conntrack's protocol handlers.
     pub fn shows_verdict(&self) -> bool {

@@ -136,12 +136,18 @@ impl CtState {
     ];
 
     pub fn name(self) -> &'static str {
-        Self::NAMES.iter().find(|(_, s)| *s == self).map_or("", |(n, _)| n)
+        Self::NAMES
+            .iter()
+            .find(|(_, s)| *s == self)
+            .map_or("", |(n, _)| n)
     }
 
     pub fn from_name(name: &str) -> Option<CtState> {
         let name = name.to_ascii_lowercase();
-        Self::NAMES.iter().find(|(n, _)| *n == name).map(|(_, s)| *s)
+        Self::NAMES
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, s)| *s)
     }
 }
 

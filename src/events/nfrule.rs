@@ -15,7 +15,11 @@ pub enum Firewall {
 }
 
 impl Firewall {
-    pub const ALL: [Firewall; 3] = [Firewall::IptablesLegacy, Firewall::IptablesNft, Firewall::Nft];
+    pub const ALL: [Firewall; 3] = [
+        Firewall::IptablesLegacy,
+        Firewall::IptablesNft,
+        Firewall::Nft,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -63,7 +67,12 @@ impl RuleRef {
         } else {
             format!("rule {}", self.position)
         };
-        format!("{} {}/{} {at}", self.firewall.name(), self.table, self.chain)
+        format!(
+            "{} {}/{} {at}",
+            self.firewall.name(),
+            self.table,
+            self.chain
+        )
     }
 }
 

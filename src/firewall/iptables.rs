@@ -98,9 +98,14 @@ pub fn parse_save(text: &str, firewall: Firewall, family: Family) -> Vec<Table> 
 fn known_option(module: &str, opt: &str) -> bool {
     matches!(
         (module, opt),
-        ("tcp" | "udp" | "sctp" | "udplite", "--sport" | "--source-port" | "--dport" | "--destination-port")
-            | ("tcp", "--tcp-flags" | "--syn")
-            | ("multiport", "--sports" | "--source-ports" | "--dports" | "--destination-ports" | "--ports")
+        (
+            "tcp" | "udp" | "sctp" | "udplite",
+            "--sport" | "--source-port" | "--dport" | "--destination-port"
+        ) | ("tcp", "--tcp-flags" | "--syn")
+            | (
+                "multiport",
+                "--sports" | "--source-ports" | "--dports" | "--destination-ports" | "--ports"
+            )
             | ("icmp", "--icmp-type")
             | ("icmp6", "--icmpv6-type")
             | ("conntrack", "--ctstate")
@@ -117,7 +122,11 @@ fn known_option(module: &str, opt: &str) -> bool {
 fn option_args(args: &[String], from: usize) -> usize {
     let mut n = 0;
     while let Some(a) = args.get(from + n) {
-        if a == "!" || (a.starts_with('-') && a.len() > 1 && !a[1..].starts_with(|c: char| c.is_ascii_digit())) {
+        if a == "!"
+            || (a.starts_with('-')
+                && a.len() > 1
+                && !a[1..].starts_with(|c: char| c.is_ascii_digit()))
+        {
             break;
         }
         n += 1;
@@ -135,7 +144,11 @@ fn parse_rule(line: &str, args: &[String], family: Family, chains: &[String]) ->
         let n = option_args(args, i + 1);
         let vals = &args[i + 1..i + 1 + n];
         let text = {
-            let mut t = if negate { "! ".to_string() } else { String::new() };
+            let mut t = if negate {
+                "! ".to_string()
+            } else {
+                String::new()
+            };
             t.push_str(&args[i..i + 1 + n].join(" "));
             if !module.is_empty() && opt.starts_with("--") && !matches!(opt, "--jump" | "--goto") {
                 t = format!("-m {module} {t}");
@@ -156,10 +169,17 @@ fn parse_rule(line: &str, args: &[String], family: Family, chains: &[String]) ->
                 continue;
             }
             "-s" | "--source" | "-d" | "--destination" => {
-                let dir = if opt.starts_with("-s") || opt == "--source" { Dir::Src } else { Dir::Dst };
+                let dir = if opt.starts_with("-s") || opt == "--source" {
+                    Dir::Src
+                } else {
+                    Dir::Dst
+                };
                 match vals.first().and_then(|v| parse_nets(v)) {
                     Some(nets) => push(Test::Addr(dir, Values::Nets(nets)), negate),
-                    None => push(Test::Unsupported(format!("address `{}`", vals.join(" "))), negate),
+                    None => push(
+                        Test::Unsupported(format!("address `{}`", vals.join(" "))),
+                        negate,
+                    ),
                 }
             }
             "-p" | "--protocol" => match vals.first().map(|v| v.as_str()) {
@@ -219,8 +239,13 @@ fn module_test(module: &str, opt: &str, vals: &[String], family: Family) -> Test
         (_, "--dport" | "--destination-port" | "--dports" | "--destination-ports") => {
             parse_port_ranges(first).map_or_else(bad, |r| Test::Port(Dir::Dst, Values::Ranges(r)))
         }
-        (_, "--ports") => parse_port_ranges(first).map_or_else(bad, |r| Test::AnyPort(Values::Ranges(r))),
-        (_, "--syn") => Test::TcpFlags { mask: 0x17, comp: 0x02 },
+        (_, "--ports") => {
+            parse_port_ranges(first).map_or_else(bad, |r| Test::AnyPort(Values::Ranges(r)))
+        }
+        (_, "--syn") => Test::TcpFlags {
+            mask: 0x17,
+            comp: 0x02,
+        },
         (_, "--tcp-flags") => {
             let flags = |s: &str| -> Option<u8> {
                 if s == "ALL" {
@@ -231,7 +256,10 @@ fn module_test(module: &str, opt: &str, vals: &[String], family: Family) -> Test
                 }
                 crate::vocab::tcp::parse_tcp_flags(&s.to_ascii_lowercase()).ok()
             };
-            match (vals.first().and_then(|m| flags(m)), vals.get(1).and_then(|c| flags(c))) {
+            match (
+                vals.first().and_then(|m| flags(m)),
+                vals.get(1).and_then(|c| flags(c)),
+            ) {
                 (Some(mask), Some(comp)) => Test::TcpFlags { mask, comp },
                 _ => bad(),
             }
@@ -240,7 +268,9 @@ fn module_test(module: &str, opt: &str, vals: &[String], family: Family) -> Test
             let v6 = family == Family::Ip6;
             match parse_icmp_type(first, v6) {
                 Some(t) => Test::Icmp { v6, types: vec![t] },
-                None if first == "any" => Test::Proto(Values::Ranges(vec![if v6 { (58, 58) } else { (1, 1) }])),
+                None if first == "any" => {
+                    Test::Proto(Values::Ranges(vec![if v6 { (58, 58) } else { (1, 1) }]))
+                }
                 None => bad(),
             }
         }
@@ -252,7 +282,9 @@ fn module_test(module: &str, opt: &str, vals: &[String], family: Family) -> Test
                 None => bad(),
             }
         }
-        (_, "--mark") => parse_value_mask(first).map_or_else(bad, |(value, mask)| Test::Mark { value, mask }),
+        (_, "--mark") => {
+            parse_value_mask(first).map_or_else(bad, |(value, mask)| Test::Mark { value, mask })
+        }
         (_, "--match-set") => {
             let keys: Option<Vec<Key>> = vals
                 .get(1)
@@ -266,7 +298,11 @@ fn module_test(module: &str, opt: &str, vals: &[String], family: Family) -> Test
                                 _ => return None,
                             };
                             // ipset's dimensions: an address first, then a port.
-                            Some(if i == 0 { Key::Addr(dir) } else { Key::Port(dir) })
+                            Some(if i == 0 {
+                                Key::Addr(dir)
+                            } else {
+                                Key::Port(dir)
+                            })
                         })
                         .collect()
                 })
@@ -282,13 +318,19 @@ fn module_test(module: &str, opt: &str, vals: &[String], family: Family) -> Test
         }
         (_, "--comment") => Test::Always,
         (_, "--src-range" | "--dst-range") => {
-            let dir = if opt == "--src-range" { Dir::Src } else { Dir::Dst };
+            let dir = if opt == "--src-range" {
+                Dir::Src
+            } else {
+                Dir::Dst
+            };
             let range = first
                 .split_once('-')
                 .and_then(|(a, b)| Some((a.parse::<IpAddr>().ok()?, b.parse::<IpAddr>().ok()?)));
             range.map_or_else(bad, |r| Test::Addr(dir, Values::AddrRanges(vec![r])))
         }
-        (_, "--length") => parse_port_ranges(first).map_or_else(bad, |r| Test::Length(Values::Ranges(r))),
+        (_, "--length") => {
+            parse_port_ranges(first).map_or_else(bad, |r| Test::Length(Values::Ranges(r)))
+        }
         _ => bad(),
     }
 }
@@ -324,7 +366,10 @@ fn parse_icmp_type(s: &str, v6: bool) -> Option<(u8, Option<u8>)> {
             ("redirect", 5, None),
         ]
     };
-    named.iter().find(|(n, _, _)| *n == s).map(|(_, t, c)| (*t, *c))
+    named
+        .iter()
+        .find(|(n, _, _)| *n == s)
+        .map(|(_, t, c)| (*t, *c))
 }
 
 /// `0x1`, `0x1/0xff`, `5`.
@@ -342,9 +387,17 @@ pub fn parse_value_mask(s: &str) -> Option<(u32, u32)> {
 /// What `-j TARGET OPTIONS` (or `-g CHAIN`) does to the walk.
 pub fn target_action(target: &str, opts: &[String], goto: bool, chains: &[String]) -> Action {
     if chains.iter().any(|c| c == target) {
-        return if goto { Action::Goto(target.to_string()) } else { Action::Jump(target.to_string()) };
+        return if goto {
+            Action::Goto(target.to_string())
+        } else {
+            Action::Jump(target.to_string())
+        };
     }
-    let opt = |name: &str| opts.iter().position(|o| o == name).and_then(|i| opts.get(i + 1));
+    let opt = |name: &str| {
+        opts.iter()
+            .position(|o| o == name)
+            .and_then(|i| opts.get(i + 1))
+    };
     match target {
         "ACCEPT" => Action::Verdict(Verdict::Accept),
         "DROP" => Action::Verdict(Verdict::Drop),
@@ -372,7 +425,10 @@ pub fn parse_ipset_save(text: &str) -> HashMap<String, Set> {
         let words: Vec<&str> = line.split_whitespace().collect();
         match words.as_slice() {
             ["create", name, kind, ..] => {
-                let supported = matches!(*kind, "hash:ip" | "hash:net" | "hash:ip,port" | "hash:net,port");
+                let supported = matches!(
+                    *kind,
+                    "hash:ip" | "hash:net" | "hash:ip,port" | "hash:net,port"
+                );
                 sets.insert(
                     name.to_string(),
                     Set {
@@ -382,7 +438,9 @@ pub fn parse_ipset_save(text: &str) -> HashMap<String, Set> {
                 );
             }
             ["add", name, entry, ..] => {
-                let Some(set) = sets.get_mut(*name) else { continue };
+                let Some(set) = sets.get_mut(*name) else {
+                    continue;
+                };
                 if set.unsupported.is_some() {
                     continue;
                 }

@@ -144,19 +144,29 @@ pub enum Test {
     OutIface(Vec<String>),
     CtState(Vec<CtState>),
     /// `(skb->mark & mask) == value`.
-    Mark { value: u32, mask: u32 },
+    Mark {
+        value: u32,
+        mask: u32,
+    },
     /// ICMP (v6 false) or ICMPv6 type, and code when given.
     Icmp {
         v6: bool,
         types: Vec<(u8, Option<u8>)>,
     },
     /// `(flags & mask) == comp`.
-    TcpFlags { mask: u8, comp: u8 },
+    TcpFlags {
+        mask: u8,
+        comp: u8,
+    },
     /// The packet's length (IP header included).
     Length(Values),
     /// A named set's lookup: ipset (`-m set --match-set NAME src,dst`) or
     /// nft (`ip saddr @NAME`); the fields read, in the set's dimensions.
-    SetLookup { set: String, nft: bool, keys: Vec<Key> },
+    SetLookup {
+        set: String,
+        nft: bool,
+        keys: Vec<Key>,
+    },
     /// A rate limit: true or false depending on the rate of earlier packets.
     Rate,
     /// Always true (comments, counters).
@@ -209,7 +219,10 @@ pub enum Action {
     Goto(String),
     Return,
     /// Sets the mark: `mark = (mark & !mask) ^ value` (`MARK --set-xmark`).
-    SetMark { value: u32, mask: u32 },
+    SetMark {
+        value: u32,
+        mask: u32,
+    },
     /// Changes what later matches see in a way the model does not follow
     /// (the mark, from conntrack): the mark becomes unknown.
     ForgetMark,

@@ -45,7 +45,12 @@ impl Netns {
             .into_iter()
             .flatten()
             .flatten()
-            .filter(|e| e.file_name().to_string_lossy().bytes().all(|b| b.is_ascii_digit()))
+            .filter(|e| {
+                e.file_name()
+                    .to_string_lossy()
+                    .bytes()
+                    .all(|b| b.is_ascii_digit())
+            })
             .map(|e| e.path().join("ns/net"));
         for path in named.chain(procs) {
             if std::fs::metadata(&path).is_ok_and(|m| m.ino() == inode) {
@@ -87,7 +92,11 @@ impl Netns {
         })?;
         if !out.status.success() {
             let err = String::from_utf8_lossy(&out.stderr);
-            return Err(format!("{program} {}: {}", args.join(" "), err.lines().next().unwrap_or("failed")));
+            return Err(format!(
+                "{program} {}: {}",
+                args.join(" "),
+                err.lines().next().unwrap_or("failed")
+            ));
         }
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     }
@@ -119,7 +128,10 @@ fn inside<T>(target: &File, f: impl FnOnce() -> T) -> io::Result<T> {
     let out = f();
     if unsafe { libc::setns(home.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
         // Staying in another namespace would misdirect everything after.
-        panic!("could not return to nettrace's network namespace: {}", io::Error::last_os_error());
+        panic!(
+            "could not return to nettrace's network namespace: {}",
+            io::Error::last_os_error()
+        );
     }
     Ok(out)
 }
@@ -142,7 +154,13 @@ fn legacy_tables(path: &Path) -> Vec<String> {
 
 fn raw_socket(family: i32) -> io::Result<OwnedFd> {
     // SAFETY: socket(2); the descriptor is owned from here on.
-    let fd = unsafe { libc::socket(family, libc::SOCK_RAW | libc::SOCK_CLOEXEC, libc::IPPROTO_RAW) };
+    let fd = unsafe {
+        libc::socket(
+            family,
+            libc::SOCK_RAW | libc::SOCK_CLOEXEC,
+            libc::IPPROTO_RAW,
+        )
+    };
     if fd < 0 {
         return Err(io::Error::last_os_error());
     }
@@ -156,23 +174,38 @@ fn module_present(name: &str) -> bool {
         return true;
     }
     let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
-    let builtin = Path::new("/lib/modules").join(release.trim()).join("modules.builtin");
-    std::fs::read_to_string(builtin).is_ok_and(|b| b.lines().any(|l| l.ends_with(&format!("/{name}.ko"))))
+    let builtin = Path::new("/lib/modules")
+        .join(release.trim())
+        .join("modules.builtin");
+    std::fs::read_to_string(builtin)
+        .is_ok_and(|b| b.lines().any(|l| l.ends_with(&format!("/{name}.ko"))))
 }
 
 /// A netfilter netlink socket, if nf_tables is loaded (asking without it
 /// would load it).
 fn nft_socket() -> io::Result<OwnedFd> {
     if !module_present("nf_tables") {
-        return Err(io::Error::new(io::ErrorKind::NotFound, "nf_tables is not loaded"));
+        return Err(io::Error::new(
+            io::ErrorKind::NotFound,
+            "nf_tables is not loaded",
+        ));
     }
     // SAFETY: socket(2); the descriptor is owned from here on.
-    let fd = unsafe { libc::socket(libc::AF_NETLINK, libc::SOCK_RAW | libc::SOCK_CLOEXEC, libc::NETLINK_NETFILTER) };
+    let fd = unsafe {
+        libc::socket(
+            libc::AF_NETLINK,
+            libc::SOCK_RAW | libc::SOCK_CLOEXEC,
+            libc::NETLINK_NETFILTER,
+        )
+    };
     if fd < 0 {
         return Err(io::Error::last_os_error());
     }
     let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-    let tv = libc::timeval { tv_sec: 1, tv_usec: 0 };
+    let tv = libc::timeval {
+        tv_sec: 1,
+        tv_usec: 0,
+    };
     // SAFETY: setsockopt with a timeval of the right size.
     unsafe {
         libc::setsockopt(
@@ -247,7 +280,12 @@ impl Sockets {
                 break;
             }
             if kind == NFTA_GEN_ID && at + 8 <= msg.len() {
-                return Some(u32::from_be_bytes([msg[at + 4], msg[at + 5], msg[at + 6], msg[at + 7]]));
+                return Some(u32::from_be_bytes([
+                    msg[at + 4],
+                    msg[at + 5],
+                    msg[at + 6],
+                    msg[at + 7],
+                ]));
             }
             at += (len + 3) & !3;
         }
@@ -255,12 +293,25 @@ impl Sockets {
     }
 
     /// A legacy table's rules without their counters, hashed.
-    fn legacy_hash(fd: &OwnedFd, level: i32, name: &str, entry_layout: (usize, usize)) -> Option<u64> {
+    fn legacy_hash(
+        fd: &OwnedFd,
+        level: i32,
+        name: &str,
+        entry_layout: (usize, usize),
+    ) -> Option<u64> {
         let mut info = [0u8; GETINFO_LEN];
         info[..name.len().min(31)].copy_from_slice(&name.as_bytes()[..name.len().min(31)]);
         let mut len = GETINFO_LEN as u32;
         // SAFETY: getsockopt into a buffer of the length given.
-        let rc = unsafe { libc::getsockopt(fd.as_raw_fd(), level, IPT_SO_GET_INFO, info.as_mut_ptr().cast(), &mut len) };
+        let rc = unsafe {
+            libc::getsockopt(
+                fd.as_raw_fd(),
+                level,
+                IPT_SO_GET_INFO,
+                info.as_mut_ptr().cast(),
+                &mut len,
+            )
+        };
         if rc != 0 {
             return None;
         }
@@ -269,7 +320,15 @@ impl Sockets {
         buf[..name.len().min(31)].copy_from_slice(&name.as_bytes()[..name.len().min(31)]);
         buf[32..36].copy_from_slice(&(size as u32).to_ne_bytes());
         let mut len = buf.len() as u32;
-        let rc = unsafe { libc::getsockopt(fd.as_raw_fd(), level, IPT_SO_GET_ENTRIES, buf.as_mut_ptr().cast(), &mut len) };
+        let rc = unsafe {
+            libc::getsockopt(
+                fd.as_raw_fd(),
+                level,
+                IPT_SO_GET_ENTRIES,
+                buf.as_mut_ptr().cast(),
+                &mut len,
+            )
+        };
         if rc != 0 {
             return None;
         }
@@ -278,7 +337,10 @@ impl Sockets {
         let entries = &mut buf[GET_ENTRIES_HEAD..];
         let mut at = 0;
         while at + counters_at + 16 <= entries.len() {
-            let next = usize::from(u16::from_ne_bytes([entries[at + next_at], entries[at + next_at + 1]]));
+            let next = usize::from(u16::from_ne_bytes([
+                entries[at + next_at],
+                entries[at + next_at + 1],
+            ]));
             entries[at + counters_at..at + counters_at + 16].fill(0);
             if next == 0 {
                 break;

@@ -50,7 +50,11 @@ pub fn rule_texts(text: &str) -> HashMap<(String, String, String, u64), String> 
                         out.insert((f.clone(), t.clone(), c.clone(), h), text);
                     }
                 }
-            } else if !line.is_empty() && !line.contains("hook ") && !line.ends_with('{') && line != "}" {
+            } else if !line.is_empty()
+                && !line.contains("hook ")
+                && !line.ends_with('{')
+                && line != "}"
+            {
                 pending.push_str(line);
                 pending.push(' ');
             }
@@ -129,12 +133,23 @@ pub fn parse_json(
                     handle.unwrap_or(u64::MAX),
                 );
                 let text = texts.get(&key).cloned().unwrap_or_else(|| {
-                    format!("(rule handle {})", handle.map_or("?".into(), |h| h.to_string()))
+                    format!(
+                        "(rule handle {})",
+                        handle.map_or("?".into(), |h| h.to_string())
+                    )
                 });
-                let exprs = obj.get("expr").and_then(Value::as_array).cloned().unwrap_or_default();
+                let exprs = obj
+                    .get("expr")
+                    .and_then(Value::as_array)
+                    .cloned()
+                    .unwrap_or_default();
                 let items = exprs.iter().flat_map(parse_expr).collect();
                 if let Some(c) = tables[i].chains.iter_mut().find(|c| c.name == s("chain")) {
-                    c.rules.push(Rule { text, handle, items });
+                    c.rules.push(Rule {
+                        text,
+                        handle,
+                        items,
+                    });
                 }
             }
             _ => {}
@@ -155,7 +170,12 @@ fn parse_set(obj: &serde_json::Map<String, Value>) -> Set {
         };
     };
     let mut set = Set::default();
-    for e in obj.get("elem").and_then(Value::as_array).into_iter().flatten() {
+    for e in obj
+        .get("elem")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
         // An element with options (`timeout`, `counter`) is {"elem": {"val": ...}}.
         let e = e.get("elem").and_then(|x| x.get("val")).unwrap_or(e);
         match values_of(kind, e) {
@@ -204,7 +224,9 @@ fn number(kind: &str, v: &Value) -> Option<u32> {
     let s = v.as_str()?;
     match kind {
         "inet_proto" => parse_proto(s),
-        "inet_service" => parse_port_ranges(s).and_then(|r| r.first().map(|x| x.0)).or_else(|| service_port(s)),
+        "inet_service" => parse_port_ranges(s)
+            .and_then(|r| r.first().map(|x| x.0))
+            .or_else(|| service_port(s)),
         "icmp_type" => icmp_type_number(s, false),
         "icmpv6_type" => icmp_type_number(s, true),
         _ => s.parse().ok(),
@@ -254,7 +276,11 @@ fn icmp_type_number(s: &str, v6: bool) -> Option<u32> {
         ("nd-neighbor-advert", 136),
     ];
     let table = if v6 { v6t } else { v4 };
-    table.iter().find(|(n, _)| *n == s).map(|(_, v)| *v).or_else(|| s.parse().ok())
+    table
+        .iter()
+        .find(|(n, _)| *n == s)
+        .map(|(_, v)| *v)
+        .or_else(|| s.parse().ok())
 }
 
 /// What a left-hand expression reads: the test to build, given the
@@ -278,13 +304,21 @@ fn field_of(left: &Value) -> Result<Field, String> {
         let inner = and.first().ok_or("`&` without operands")?;
         let mask = and.get(1).ok_or("`&` without a mask")?;
         return match field_of(inner)? {
-            Field::Mark(_) => Ok(Field::Mark(u32::try_from(mask.as_u64().ok_or("a mark mask that is not a number")?).map_err(|e| e.to_string())?)),
-            Field::TcpFlags(_) => Ok(Field::TcpFlags(tcp_flag_bits(mask).ok_or("unknown TCP flags")?)),
+            Field::Mark(_) => Ok(Field::Mark(
+                u32::try_from(mask.as_u64().ok_or("a mark mask that is not a number")?)
+                    .map_err(|e| e.to_string())?,
+            )),
+            Field::TcpFlags(_) => Ok(Field::TcpFlags(
+                tcp_flag_bits(mask).ok_or("unknown TCP flags")?,
+            )),
             _ => Err(format!("a bitwise `&` on {inner}")),
         };
     }
     if let Some(p) = left.get("payload") {
-        let proto = p.get("protocol").and_then(Value::as_str).unwrap_or_default();
+        let proto = p
+            .get("protocol")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
         let field = p.get("field").and_then(Value::as_str).unwrap_or_default();
         return match (proto, field) {
             ("ip" | "ip6", "saddr") => Ok(Field::Addr(Dir::Src)),
@@ -326,7 +360,33 @@ fn field_of(left: &Value) -> Result<Field, String> {
             k => Err(format!("ct {k}")),
         };
     }
-    Err(left.to_string())
+    Err(expr_words(left))
+}
+
+/// An expression as words (`fib daddr type`), for saying which could not
+/// be evaluated.
+fn expr_words(v: &Value) -> String {
+    match v {
+        Value::Object(o) => o
+            .iter()
+            .map(|(k, v)| match v {
+                Value::Null => k.clone(),
+                v if v.is_object() && o.len() == 1 => format!("{k} {}", expr_words(v)),
+                v => {
+                    let words = expr_words(v);
+                    if o.len() == 1 {
+                        format!("{k} {words}")
+                    } else {
+                        words
+                    }
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(" "),
+        Value::Array(a) => a.iter().map(expr_words).collect::<Vec<_>>().join(","),
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
 }
 
 fn tcp_flag_bits(v: &Value) -> Option<u8> {
@@ -334,7 +394,9 @@ fn tcp_flag_bits(v: &Value) -> Option<u8> {
     match v {
         Value::String(s) => one(s),
         Value::Number(n) => u8::try_from(n.as_u64()?).ok(),
-        Value::Array(a) => a.iter().try_fold(0u8, |acc, x| Some(acc | tcp_flag_bits(x)?)),
+        Value::Array(a) => a
+            .iter()
+            .try_fold(0u8, |acc, x| Some(acc | tcp_flag_bits(x)?)),
         _ => None,
     }
 }
@@ -416,7 +478,9 @@ fn match_test(m: &Value) -> Result<(Test, bool), String> {
             let n = number(kind, right).ok_or_else(|| format!("value {right}"))?;
             return Ok(Values::Ranges(ordered(n).into_iter().collect()));
         }
-        right_values(kind, right).map(merge).ok_or_else(|| format!("value {right}"))
+        right_values(kind, right)
+            .map(merge)
+            .ok_or_else(|| format!("value {right}"))
     };
     let names = || -> Result<Vec<String>, String> {
         let list = match right.get("set").and_then(Value::as_array) {
@@ -424,7 +488,11 @@ fn match_test(m: &Value) -> Result<(Test, bool), String> {
             None => vec![right.clone()],
         };
         list.iter()
-            .map(|v| v.as_str().map(|s| s.replace('*', "+")).ok_or_else(|| format!("interface {v}")))
+            .map(|v| {
+                v.as_str()
+                    .map(|s| s.replace('*', "+"))
+                    .ok_or_else(|| format!("interface {v}"))
+            })
             .collect()
     };
     let test = match field {
@@ -435,7 +503,10 @@ fn match_test(m: &Value) -> Result<(Test, bool), String> {
         Field::InIface => Test::InIface(names()?),
         Field::OutIface => Test::OutIface(names()?),
         Field::Mark(mask) => {
-            let value = right.as_u64().and_then(|v| u32::try_from(v).ok()).ok_or_else(|| format!("mark {right}"))?;
+            let value = right
+                .as_u64()
+                .and_then(|v| u32::try_from(v).ok())
+                .ok_or_else(|| format!("mark {right}"))?;
             Test::Mark { value, mask }
         }
         Field::CtState => {
@@ -446,29 +517,40 @@ fn match_test(m: &Value) -> Result<(Test, bool), String> {
                     None => vec![v.clone()],
                 },
             };
-            let states: Option<Vec<CtState>> =
-                list.iter().map(|v| v.as_str().and_then(CtState::from_name)).collect();
+            let states: Option<Vec<CtState>> = list
+                .iter()
+                .map(|v| v.as_str().and_then(CtState::from_name))
+                .collect();
             Test::CtState(states.ok_or_else(|| format!("ct state {right}"))?)
         }
         Field::TcpFlags(mask) => {
             let bits = tcp_flag_bits(right).ok_or_else(|| format!("tcp flags {right}"))?;
             match (op, mask) {
                 // `tcp flags syn,ack`: any of them.
-                ("in", 0xff) => Test::TcpFlags { mask: 0, comp: bits },
+                ("in", 0xff) => Test::TcpFlags {
+                    mask: 0,
+                    comp: bits,
+                },
                 _ => Test::TcpFlags { mask, comp: bits },
             }
         }
         Field::Icmp(v6, code) => {
             let kind = if v6 { "icmpv6_type" } else { "icmp_type" };
             let kind = if code { "integer" } else { kind };
-            let vals = right_values(kind, right).map(merge).ok_or_else(|| format!("icmp {right}"))?;
+            let vals = right_values(kind, right)
+                .map(merge)
+                .ok_or_else(|| format!("icmp {right}"))?;
             let Values::Ranges(r) = vals else {
                 return Err(format!("icmp {right}"));
             };
             let mut types = Vec::new();
             for (a, b) in r {
                 for t in a..=b.min(255) {
-                    types.push(if code { (u8::MAX, Some(t as u8)) } else { (t as u8, None) });
+                    types.push(if code {
+                        (u8::MAX, Some(t as u8))
+                    } else {
+                        (t as u8, None)
+                    });
                 }
             }
             Test::Icmp { v6, types }
@@ -520,7 +602,11 @@ fn parse_expr(e: &Value) -> Vec<Item> {
                             text: text(),
                         }));
                     }
-                    items.push(Item::Match(Match { negate, test, text: text() }));
+                    items.push(Item::Match(Match {
+                        negate,
+                        test,
+                        text: text(),
+                    }));
                     return items;
                 }
                 Err(why) => unsupported(why),
@@ -535,8 +621,16 @@ fn parse_expr(e: &Value) -> Vec<Item> {
             Item::Action(Action::Nothing)
         }
         "jump" | "goto" => {
-            let target = body.get("target").and_then(Value::as_str).unwrap_or_default().to_string();
-            Item::Action(if kind == "jump" { Action::Jump(target) } else { Action::Goto(target) })
+            let target = body
+                .get("target")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string();
+            Item::Action(if kind == "jump" {
+                Action::Jump(target)
+            } else {
+                Action::Goto(target)
+            })
         }
         "limit" | "quota" => Item::Match(Match {
             negate: false,
@@ -544,7 +638,11 @@ fn parse_expr(e: &Value) -> Vec<Item> {
             text: text(),
         }),
         "mangle" => {
-            let is_mark = body.get("key").and_then(|k| k.get("meta")).and_then(|m| m.get("key")).and_then(Value::as_str)
+            let is_mark = body
+                .get("key")
+                .and_then(|k| k.get("meta"))
+                .and_then(|m| m.get("key"))
+                .and_then(Value::as_str)
                 == Some("mark");
             match (is_mark, body.get("value").and_then(Value::as_u64)) {
                 (true, Some(v)) => Item::Action(Action::SetMark {

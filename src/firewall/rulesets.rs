@@ -45,10 +45,17 @@ const NAMESPACES_WATCHED: usize = 256;
 #[derive(Default)]
 pub struct Rulesets {
     watched: HashMap<u64, Result<Watched, String>>,
+    last_poll: u64,
 }
 
+/// How often `poll` reads the fingerprints at most.
+const POLL_EVERY_NS: u64 = 100_000_000;
+
 pub fn monotonic_ns() -> u64 {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
     // SAFETY: clock_gettime writes the timespec it is given.
     unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
@@ -68,15 +75,28 @@ fn read_rulesets(netns: &Netns, fp: &Fingerprint) -> (Ruleset, Vec<String>) {
             .map(|text| iptables::parse_save(&text, fw, family))
     };
     if fp.legacy.0 {
-        tables(save("iptables-legacy-save", Firewall::IptablesLegacy, Family::Ip), &mut problems);
+        tables(
+            save("iptables-legacy-save", Firewall::IptablesLegacy, Family::Ip),
+            &mut problems,
+        );
     }
     if fp.legacy.1 {
-        tables(save("ip6tables-legacy-save", Firewall::IptablesLegacy, Family::Ip6), &mut problems);
+        tables(
+            save(
+                "ip6tables-legacy-save",
+                Firewall::IptablesLegacy,
+                Family::Ip6,
+            ),
+            &mut problems,
+        );
     }
     if fp.nft {
         // iptables-nft's tables first: where both list a table, its rules
         // are shown as iptables prints them.
-        for (program, family) in [("iptables-nft-save", Family::Ip), ("ip6tables-nft-save", Family::Ip6)] {
+        for (program, family) in [
+            ("iptables-nft-save", Family::Ip),
+            ("ip6tables-nft-save", Family::Ip6),
+        ] {
             match save(program, Firewall::IptablesNft, family) {
                 Ok(t) => tables(
                     Ok(t.into_iter().filter(|t| !t.chains.is_empty()).collect()),
@@ -87,15 +107,20 @@ fn read_rulesets(netns: &Netns, fp: &Fingerprint) -> (Ruleset, Vec<String>) {
                 Err(e) => problems.push(e),
             }
         }
-        let nft = netns.run("nft", &["-j", "-a", "-s", "list", "ruleset"]).and_then(|json| {
-            let text = netns.run("nft", &["-a", "-s", "list", "ruleset"])?;
-            nft::parse_json(&json, &nft::rule_texts(&text)).map_err(|e| e.to_string())
-        });
+        let nft = netns
+            .run("nft", &["-j", "-a", "-s", "list", "ruleset"])
+            .and_then(|json| {
+                let text = netns.run("nft", &["-a", "-s", "list", "ruleset"])?;
+                nft::parse_json(&json, &nft::rule_texts(&text)).map_err(|e| e.to_string())
+            });
         tables(nft, &mut problems);
     }
     let uses_ipset = ruleset.tables.iter().any(|t| {
         t.firewall != Firewall::Nft
-            && t.chains.iter().flat_map(|c| &c.rules).any(|r| r.text.contains("--match-set"))
+            && t.chains
+                .iter()
+                .flat_map(|c| &c.rules)
+                .any(|r| r.text.contains("--match-set"))
     });
     if uses_ipset {
         match netns.run("ipset", &["save"]) {
@@ -202,7 +227,9 @@ fn base_chains<'r>(ruleset: &'r Ruleset, nf: &NfFacts) -> Vec<(&'r Table, String
             ruleset
                 .tables
                 .iter()
-                .filter(|t| t.firewall == fw && &t.name == table && family_ok(t) && t.chain(chain).is_some())
+                .filter(|t| {
+                    t.firewall == fw && &t.name == table && family_ok(t) && t.chain(chain).is_some()
+                })
                 .map(|t| (t, chain.clone()))
                 .collect()
         };
@@ -220,7 +247,9 @@ fn base_chains<'r>(ruleset: &'r Ruleset, nf: &NfFacts) -> Vec<(&'r Table, String
     ruleset
         .tables
         .iter()
-        .filter(|t| t.firewall == Firewall::IptablesLegacy && family_ok(t) && t.family != Family::Inet)
+        .filter(|t| {
+            t.firewall == Firewall::IptablesLegacy && family_ok(t) && t.family != Family::Inet
+        })
         .filter(|t| nf.table.as_ref().is_none_or(|n| *n == t.name))
         .filter(|t| t.chain(chain).is_some())
         .map(|t| (t, chain.to_string()))
@@ -262,9 +291,15 @@ fn join(answers: Vec<NfRule>) -> NfRule {
         return answers.into_iter().next().expect("one");
     }
     let accepts = |a: &NfRule| matches!(a, NfRule::Undecided { candidates, .. } if candidates.is_empty() && a_accepts(a));
-    let mut named: Vec<&NfRule> = answers.iter().filter(|a| matches!(a, NfRule::Rule { .. })).collect();
+    let mut named: Vec<&NfRule> = answers
+        .iter()
+        .filter(|a| matches!(a, NfRule::Rule { .. }))
+        .collect();
     named.dedup();
-    let undecided = answers.iter().filter(|a| !matches!(a, NfRule::Rule { .. }) && !accepts(a)).count();
+    let undecided = answers
+        .iter()
+        .filter(|a| !matches!(a, NfRule::Rule { .. }) && !accepts(a))
+        .count();
     if named.len() == 1 && undecided == 0 {
         return named[0].clone();
     }
@@ -328,14 +363,27 @@ impl Rulesets {
     /// change is dated to within one tick.
     pub fn poll(&mut self) {
         let now = monotonic_ns();
+        if now.saturating_sub(self.last_poll) < POLL_EVERY_NS {
+            return;
+        }
+        self.last_poll = now;
         for w in self.watched.values_mut().flatten() {
             w.poll(now);
         }
     }
 
-    /// The rule that decided a netfilter function's NF_DROP.
-    pub fn attribute(&mut self, ev: &Event) -> Option<NfRule> {
+    /// The rule that decided a table function's NF_DROP; `nft`: the
+    /// function is nftables' (`nft_do_chain`).
+    pub fn attribute(&mut self, ev: &Event, nft: bool) -> Option<NfRule> {
         let nf = ev.nf.as_deref()?;
+        if nft && !nf.nft {
+            // Its chain is a module type: before 5.11 no BTF relocates it.
+            return Some(NfRule::Undecided {
+                why: "this kernel's nft_do_chain events name no table or chain (no module BTF)"
+                    .into(),
+                candidates: Vec::new(),
+            });
+        }
         let netns = u64::from(ev.netns);
         self.watch(netns);
         let now = monotonic_ns();

@@ -6,7 +6,9 @@
 //! every remaining branch ends at it. Otherwise the answer says which
 //! matches could not be evaluated and lists the candidates.
 
-use super::model::{Action, Chain, Dir, Item, Key, Rule, Ruleset, Set, Table, Test, Values, Verdict};
+use super::model::{
+    Action, Chain, Dir, Item, Key, Rule, Ruleset, Set, Table, Test, Values, Verdict,
+};
 use super::values::{in_net, in_range};
 use crate::events::nfrule::{NfRule, RuleRef};
 use crate::events::CtState;
@@ -108,20 +110,38 @@ impl Facts {
         }
     }
 
-    fn test(&self, test: &Test, text: &str, mark: Option<u32>, ruleset: &Ruleset, table: &Table) -> Tri {
+    fn test(
+        &self,
+        test: &Test,
+        text: &str,
+        mark: Option<u32>,
+        ruleset: &Ruleset,
+        table: &Table,
+    ) -> Tri {
         match test {
             Test::Always => Tri::Yes,
             Test::Family(f) => Tri::of(self.family == *f),
-            Test::Addr(dir, values) => Tri::known(self.addr(*dir).map(|a| addr_in(values, a)), text),
-            Test::Proto(values) => Tri::known(self.proto.map(|p| num_in(values, u32::from(p))), text),
+            Test::Addr(dir, values) => {
+                Tri::known(self.addr(*dir).map(|a| addr_in(values, a)), text)
+            }
+            Test::Proto(values) => {
+                Tri::known(self.proto.map(|p| num_in(values, u32::from(p))), text)
+            }
             Test::Port(dir, values) => self.port_test(*dir, values, text),
-            Test::AnyPort(values) => match (self.port_test(Dir::Src, values, text), self.port_test(Dir::Dst, values, text)) {
+            Test::AnyPort(values) => match (
+                self.port_test(Dir::Src, values, text),
+                self.port_test(Dir::Dst, values, text),
+            ) {
                 (Tri::Yes, _) | (_, Tri::Yes) => Tri::Yes,
                 (Tri::No, Tri::No) => Tri::No,
                 (u, _) => u,
             },
-            Test::InIface(names) => Tri::known(self.input.as_deref().map(|n| iface_is(names, n)), text),
-            Test::OutIface(names) => Tri::known(self.output.as_deref().map(|n| iface_is(names, n)), text),
+            Test::InIface(names) => {
+                Tri::known(self.input.as_deref().map(|n| iface_is(names, n)), text)
+            }
+            Test::OutIface(names) => {
+                Tri::known(self.output.as_deref().map(|n| iface_is(names, n)), text)
+            }
             Test::CtState(states) => Tri::known(self.ct.map(|s| states.contains(&s)), text),
             Test::Mark { value, mask } => Tri::known(mark.map(|m| m & mask == *value), text),
             Test::Icmp { v6, types } => {
@@ -143,7 +163,11 @@ impl Facts {
             },
             Test::Length(values) => Tri::known(self.len.map(|l| num_in(values, l)), text),
             Test::SetLookup { set, nft, keys } => {
-                let found = if *nft { table.sets.get(set) } else { ruleset.ipsets.get(set) };
+                let found = if *nft {
+                    table.sets.get(set)
+                } else {
+                    ruleset.ipsets.get(set)
+                };
                 match found {
                     None => Tri::Unknown(format!("{text} (set `{set}` not found)")),
                     Some(s) => self.set_lookup(s, keys, mark, text),
@@ -169,7 +193,9 @@ impl Facts {
                         (Some(p), Some(port)) if !set_keyed_by_proto(values) => {
                             Some(PORT_PROTOS.contains(&p) && num_in(values, u32::from(port)))
                         }
-                        (Some(p), Some(port)) => Some(num_in(values, (u32::from(p) << 16) | u32::from(port))),
+                        (Some(p), Some(port)) => {
+                            Some(num_in(values, (u32::from(p) << 16) | u32::from(port)))
+                        }
                         (Some(p), None) if !PORT_PROTOS.contains(&p) => Some(false),
                         _ => None,
                     },
@@ -253,7 +279,15 @@ impl Walk<'_> {
     }
 
     /// Runs `chain` from rule `start`, with the return stack `stack`.
-    fn run(&mut self, chain: &str, start: usize, mut stack: Vec<Frame>, mark: Option<u32>, via: Vec<(String, usize)>, assumed: Vec<String>) {
+    fn run(
+        &mut self,
+        chain: &str,
+        start: usize,
+        mut stack: Vec<Frame>,
+        mark: Option<u32>,
+        via: Vec<(String, usize)>,
+        assumed: Vec<String>,
+    ) {
         if self.endings.len() >= MAX_ENDINGS || stack.len() > MAX_DEPTH {
             self.overflow = true;
             return;
@@ -264,7 +298,11 @@ impl Walk<'_> {
                 chain: chain.to_string(),
                 rule: None,
                 via,
-                assumed: [assumed, vec![format!("chain `{chain}` (not in the ruleset)")]].concat(),
+                assumed: [
+                    assumed,
+                    vec![format!("chain `{chain}` (not in the ruleset)")],
+                ]
+                .concat(),
             });
             return;
         };
@@ -280,7 +318,13 @@ impl Walk<'_> {
     }
 
     /// The end of a chain: back to the caller, or the base chain's policy.
-    fn chain_end(&mut self, mut stack: Vec<Frame>, mark: Option<u32>, mut via: Vec<(String, usize)>, assumed: Vec<String>) {
+    fn chain_end(
+        &mut self,
+        mut stack: Vec<Frame>,
+        mark: Option<u32>,
+        mut via: Vec<(String, usize)>,
+        assumed: Vec<String>,
+    ) {
         match stack.pop() {
             Some(f) => {
                 via.pop();
@@ -290,7 +334,10 @@ impl Walk<'_> {
                 // The end of the base chain, or of a chain it went to with
                 // a goto: the base chain's policy.
                 let base = self.base.clone();
-                let policy = self.chain(&base).and_then(|c| c.policy).unwrap_or(Verdict::Accept);
+                let policy = self
+                    .chain(&base)
+                    .and_then(|c| c.policy)
+                    .unwrap_or(Verdict::Accept);
                 self.endings.push(Ending {
                     verdict: Some(policy),
                     chain: base,
@@ -306,18 +353,52 @@ impl Walk<'_> {
     /// ended (the caller stops), else the mark to go on with (statements
     /// before a failing match still ran).
     #[allow(clippy::too_many_arguments)]
-    fn rule(&mut self, chain: &str, index: usize, rule: &Rule, stack: &mut Vec<Frame>, mut mark: Option<u32>, via: &[(String, usize)], assumed: &[String]) -> Option<Option<u32>> {
+    fn rule(
+        &mut self,
+        chain: &str,
+        index: usize,
+        rule: &Rule,
+        stack: &mut Vec<Frame>,
+        mut mark: Option<u32>,
+        via: &[(String, usize)],
+        assumed: &[String],
+    ) -> Option<Option<u32>> {
         // A rule that only logs or counts changes nothing its matches
         // could decide: skipping it keeps its undecidable matches (a rate
         // limit on a LOG rule) out of the answer.
-        if rule.items.iter().all(|i| matches!(i, Item::Match(_) | Item::Action(Action::Nothing))) {
+        if rule
+            .items
+            .iter()
+            .all(|i| matches!(i, Item::Match(_) | Item::Action(Action::Nothing)))
+        {
+            return Some(mark);
+        }
+        // Matches before the first action are one conjunction: one that is
+        // known false skips the rule without splitting the walk on the
+        // others.
+        let leading_fails = rule
+            .items
+            .iter()
+            .map_while(|i| match i {
+                Item::Match(m) => Some(m),
+                Item::Action(_) => None,
+            })
+            .any(|m| {
+                let t = self
+                    .facts
+                    .test(&m.test, &m.text, mark, self.ruleset, self.table);
+                matches!((t, m.negate), (Tri::No, false) | (Tri::Yes, true))
+            });
+        if leading_fails {
             return Some(mark);
         }
         let mut assumed = assumed.to_vec();
         for item in &rule.items {
             match item {
                 Item::Match(m) => {
-                    let t = self.facts.test(&m.test, &m.text, mark, self.ruleset, self.table);
+                    let t = self
+                        .facts
+                        .test(&m.test, &m.text, mark, self.ruleset, self.table);
                     let t = match (t, m.negate) {
                         (Tri::Yes, true) => Tri::No,
                         (Tri::No, true) => Tri::Yes,
@@ -381,7 +462,14 @@ impl Walk<'_> {
         Some(mark)
     }
 
-    fn end(&mut self, verdict: Option<Verdict>, chain: &str, index: usize, via: &[(String, usize)], assumed: Vec<String>) {
+    fn end(
+        &mut self,
+        verdict: Option<Verdict>,
+        chain: &str,
+        index: usize,
+        via: &[(String, usize)],
+        assumed: Vec<String>,
+    ) {
         if self.endings.len() >= MAX_ENDINGS {
             self.overflow = true;
             return;
@@ -438,12 +526,17 @@ pub fn attribute(ruleset: &Ruleset, table: &Table, chain: &str, facts: &Facts) -
         .iter()
         .filter(|e| e.verdict.is_none_or(Verdict::drops))
         .collect();
-    let mut deciders: Vec<(String, Option<usize>)> = possible.iter().map(|e| (e.chain.clone(), e.rule)).collect();
+    let mut deciders: Vec<(String, Option<usize>)> =
+        possible.iter().map(|e| (e.chain.clone(), e.rule)).collect();
     deciders.sort();
     deciders.dedup();
     let unknown_verdict = possible.iter().any(|e| e.verdict.is_none());
     let assumed: Vec<String> = {
-        let mut a: Vec<String> = walk.endings.iter().flat_map(|e| e.assumed.iter().cloned()).collect();
+        let mut a: Vec<String> = walk
+            .endings
+            .iter()
+            .flat_map(|e| e.assumed.iter().cloned())
+            .collect();
         a.sort();
         a.dedup();
         a

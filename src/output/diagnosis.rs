@@ -88,7 +88,12 @@ fn field_text(fmt: &Formatter<'_>, field: Placeholder, ev: &Event) -> Option<Str
             crate::catalogue::nfnames::hook_name(pf, hook).into_owned()
         }
         Placeholder::NfTable => ev.nf.as_ref()?.table.clone()?,
-        Placeholder::NfChain => ev.nf.as_ref()?.chain_name()?.to_string(),
+        Placeholder::NfChain => {
+            let nf = ev.nf.as_ref()?;
+            let rule_chain = nf.rule.as_ref().and_then(|r| r.chain());
+            rule_chain.or_else(|| nf.chain_name())?.to_string()
+        }
+        Placeholder::NfRule => ev.nf.as_ref()?.rule.as_ref()?.describe(),
         Placeholder::NfVerdict => super::lines::verdict_name(probe?.ret, ev.ret?).into_owned(),
         Placeholder::NfHooks => {
             let nf = ev.nf.as_ref().filter(|nf| !nf.hooks.is_empty())?;

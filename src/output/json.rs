@@ -292,6 +292,19 @@ pub struct JsonNetfilter {
     /// `--hooks`: the hook functions registered on the hook.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub hooks: Vec<String>,
+    /// The hook's devices (`""`: none), as firewall rules match them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub in_dev: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub out_dev: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mark: Option<u32>,
+    /// The conntrack state a rule would test: `new`, `established`...
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ct_state: Option<String>,
+    /// `--diag`: the firewall rule that decided a drop, or why none is named.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule: Option<crate::events::nfrule::NfRule>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -430,6 +443,11 @@ pub fn event(fmt: &Formatter<'_>, ev: &Event) -> JsonEvent {
                 _ => None,
             },
             hooks: nf.hooks.iter().map(|h| describe(*h)).collect(),
+            in_dev: nf.devices.as_ref().map(|d| d.input.clone()),
+            out_dev: nf.devices.as_ref().map(|d| d.output.clone()),
+            mark: nf.skb.map(|s| s.mark),
+            ct_state: nf.skb.map(|s| s.ct_state().name().to_string()),
+            rule: nf.rule.as_deref().cloned(),
         }),
         stack: ev.stack.iter().map(|a| fmt.kallsyms.describe(*a)).collect(),
         since_previous_ns: None,

@@ -152,6 +152,12 @@ pub fn push_netfilter_note(s: &mut String, nf: &crate::events::NfFacts) {
         }
         (None, None) => {}
     }
+    // --diag: the rule that decided a drop.
+    if let Some(rule) = &nf.rule {
+        s.push_str(" *");
+        s.push_str(&rule.describe());
+        s.push('*');
+    }
 }
 
 /// A netfilter return value as a verdict name (`NF_DROP`, `NF_ACCEPT`).

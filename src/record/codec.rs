@@ -7,6 +7,7 @@
 //! after one length check. The layout is in docs/recording.md; a damaged
 //! frame is an error, never a panic or an allocation larger than the frame.
 
+use crate::events::nfrule::{Firewall, NfRule, RuleRef};
 use crate::events::{Event, HookDevices, NfFacts, NfSkb, Packet, PacketSource, ShortName};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -43,6 +44,8 @@ mod nf_has {
     /// Format 6: the hook's devices, the skb's mark and conntrack state.
     pub const DEVICES: u8 = 1 << 4;
     pub const SKB: u8 = 1 << 5;
+    /// Format 6: the firewall rule that decided the drop.
+    pub const RULE: u8 = 1 << 6;
 }
 
 /// Appends the frame of `ev` to `out`.
@@ -198,6 +201,7 @@ fn encode_nf(nf: &NfFacts, out: &mut Vec<u8>) {
         (nf.nft, nf_has::NFT),
         (nf.devices.is_some(), nf_has::DEVICES),
         (nf.skb.is_some(), nf_has::SKB),
+        (nf.rule.is_some(), nf_has::RULE),
     ] {
         if set {
             present |= bit;
@@ -209,20 +213,66 @@ fn encode_nf(nf: &NfFacts, out: &mut Vec<u8>) {
     }
     let devices = nf.devices.iter().flat_map(|d| [&d.input, &d.output]);
     for name in [&nf.table, &nf.chain].into_iter().flatten().chain(devices) {
-        // Kernel table, chain and device names are far shorter; a longer
-        // hand-written one is cut where a u16 length ends.
-        let mut end = name.len().min(u16::MAX as usize);
-        while !name.is_char_boundary(end) {
-            end -= 1;
-        }
-        out.extend_from_slice(&(end as u16).to_le_bytes());
-        out.extend_from_slice(&name.as_bytes()[..end]);
+        encode_text(name, out);
     }
     if let Some(skb) = nf.skb {
         out.extend_from_slice(&skb.mark.to_le_bytes());
         out.push(skb.nfct);
     }
+    if let Some(rule) = &nf.rule {
+        encode_nf_rule(rule, out);
+    }
     encode_addresses(&nf.hooks, out);
+}
+
+/// A u16 length and the text: kernel names are far shorter, and a longer
+/// text (a rule's) is cut where a u16 length ends.
+fn encode_text(text: &str, out: &mut Vec<u8>) {
+    let mut end = text.len().min(u16::MAX as usize);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    out.extend_from_slice(&(end as u16).to_le_bytes());
+    out.extend_from_slice(&text.as_bytes()[..end]);
+}
+
+fn encode_texts(list: &[String], out: &mut Vec<u8>) {
+    let n = list.len().min(u16::MAX as usize);
+    out.extend_from_slice(&(n as u16).to_le_bytes());
+    for t in &list[..n] {
+        encode_text(t, out);
+    }
+}
+
+fn encode_rule_ref(r: &RuleRef, out: &mut Vec<u8>) {
+    out.push(r.firewall.code());
+    encode_text(&r.table, out);
+    encode_text(&r.chain, out);
+    out.extend_from_slice(&r.position.to_le_bytes());
+    out.push(u8::from(r.handle.is_some()));
+    out.extend_from_slice(&r.handle.unwrap_or(0).to_le_bytes());
+    encode_text(&r.text, out);
+}
+
+/// Tag 0: a rule, its jumps and assumptions; tag 1: why none, candidates.
+fn encode_nf_rule(rule: &NfRule, out: &mut Vec<u8>) {
+    match rule {
+        NfRule::Rule { rule, via, assumed } => {
+            out.push(0);
+            encode_rule_ref(rule, out);
+            encode_texts(via, out);
+            encode_texts(assumed, out);
+        }
+        NfRule::Undecided { why, candidates } => {
+            out.push(1);
+            encode_text(why, out);
+            let n = candidates.len().min(u16::MAX as usize);
+            out.extend_from_slice(&(n as u16).to_le_bytes());
+            for c in &candidates[..n] {
+                encode_rule_ref(c, out);
+            }
+        }
+    }
 }
 
 fn encode_addresses(list: &[u64], out: &mut Vec<u8>) {
@@ -247,6 +297,10 @@ pub enum CodecError {
     Utf8,
     #[error("packet bytes of link type {0}")]
     Link(u8),
+    #[error("a firewall of code {0}")]
+    Firewall(u8),
+    #[error("a firewall rule of tag {0}")]
+    NfRule(u8),
 }
 
 /// Decodes one event frame of the format this nettrace writes.
@@ -503,8 +557,56 @@ impl<'a> Reader<'a> {
             let nfct = self.u8()?;
             nf.skb = Some(NfSkb { mark, nfct });
         }
+        if present & nf_has::RULE != 0 {
+            nf.rule = Some(Box::new(self.nf_rule()?));
+        }
         nf.hooks = self.addresses()?;
         Ok(nf)
+    }
+
+    fn string(&mut self) -> Result<String, CodecError> {
+        let len = self.u16()? as usize;
+        Ok(self.text(len)?.to_string())
+    }
+
+    fn strings(&mut self) -> Result<Vec<String>, CodecError> {
+        let n = self.u16()?;
+        (0..n).map(|_| self.string()).collect()
+    }
+
+    fn rule_ref(&mut self) -> Result<RuleRef, CodecError> {
+        let code = self.u8()?;
+        let firewall = Firewall::from_code(code).ok_or(CodecError::Firewall(code))?;
+        let table = self.string()?;
+        let chain = self.string()?;
+        let position = self.u32()?;
+        let has_handle = self.u8()? != 0;
+        let handle = self.u64()?;
+        Ok(RuleRef {
+            firewall,
+            table,
+            chain,
+            position,
+            handle: has_handle.then_some(handle),
+            text: self.string()?,
+        })
+    }
+
+    fn nf_rule(&mut self) -> Result<NfRule, CodecError> {
+        match self.u8()? {
+            0 => Ok(NfRule::Rule {
+                rule: self.rule_ref()?,
+                via: self.strings()?,
+                assumed: self.strings()?,
+            }),
+            1 => {
+                let why = self.string()?;
+                let n = self.u16()?;
+                let candidates = (0..n).map(|_| self.rule_ref()).collect::<Result<_, _>>()?;
+                Ok(NfRule::Undecided { why, candidates })
+            }
+            tag => Err(CodecError::NfRule(tag)),
+        }
     }
 
     fn addresses(&mut self) -> Result<Vec<u64>, CodecError> {
@@ -569,6 +671,18 @@ mod tests {
                 mark: 0xdead_beef,
                 nfct: 10,
             }),
+            rule: Some(Box::new(NfRule::Rule {
+                rule: RuleRef {
+                    firewall: Firewall::IptablesNft,
+                    table: "filter".into(),
+                    chain: "BLOCK".into(),
+                    position: 2,
+                    handle: Some(7),
+                    text: "-A BLOCK -j DROP".into(),
+                },
+                via: vec!["INPUT rule 4".into()],
+                assumed: vec!["-m addrtype".into()],
+            })),
             hooks: vec![1, 2, 3],
         }));
         ev.stack = vec![10, 20].into();

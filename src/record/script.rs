@@ -7,6 +7,7 @@
 
 use crate::catalogue::retnames;
 use crate::catalogue::table::{Extra, PROBES};
+use crate::events::nfrule::{Firewall, NfRule, RuleRef};
 use crate::events::{
     flags, CtState, Event, HookDevices, NfFacts, NfSkb, Packet, PacketSource, ShortName,
 };
@@ -101,6 +102,12 @@ pub struct ScriptNf {
     /// `untracked`.
     #[serde(default)]
     pub ct: Option<String>,
+    /// The text of the firewall rule that decided the drop, as `--diag`
+    /// names it, and the chain holding it (default: `chain`).
+    #[serde(default)]
+    pub rule: Option<String>,
+    #[serde(default)]
+    pub rule_chain: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -178,7 +185,9 @@ pub enum EventProblem {
     NfHook(String),
     #[error("nf: give both family and hook, or neither")]
     NfHalf,
-    #[error("unknown conntrack state `{0}`; use one of: new, established, related, invalid, untracked")]
+    #[error(
+        "unknown conntrack state `{0}`; use one of: new, established, related, invalid, untracked"
+    )]
     CtState(String),
     #[error("`{name}` is not a return value of {probe} ({kind})")]
     RetName {
@@ -268,8 +277,8 @@ fn nf_facts(n: &ScriptNf) -> Result<NfFacts, EventProblem> {
     });
     let nfct = match &n.ct {
         Some(name) => {
-            let state = CtState::from_name(name)
-                .ok_or_else(|| EventProblem::CtState(name.clone()))?;
+            let state =
+                CtState::from_name(name).ok_or_else(|| EventProblem::CtState(name.clone()))?;
             Some(NfSkb::nfct_of(state))
         }
         None => None,
@@ -285,7 +294,28 @@ fn nf_facts(n: &ScriptNf) -> Result<NfFacts, EventProblem> {
         nft: n.nft,
         devices,
         skb,
-        rule: None,
+        rule: n.rule.as_ref().map(|text| {
+            Box::new(NfRule::Rule {
+                rule: RuleRef {
+                    firewall: if n.nft {
+                        Firewall::Nft
+                    } else {
+                        Firewall::IptablesNft
+                    },
+                    table: n.table.clone().unwrap_or_default(),
+                    chain: n
+                        .rule_chain
+                        .clone()
+                        .or_else(|| n.chain.clone())
+                        .unwrap_or_default(),
+                    position: 1,
+                    handle: None,
+                    text: text.clone(),
+                },
+                via: Vec::new(),
+                assumed: Vec::new(),
+            })
+        }),
         hooks: Vec::new(),
     })
 }

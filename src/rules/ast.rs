@@ -66,6 +66,8 @@ pub enum CmpOp {
     Ge,
     Has,
     In,
+    /// Text containing the value (`nf.rule contains "-j LOG"`).
+    Contains,
 }
 
 impl CmpOp {
@@ -79,6 +81,7 @@ impl CmpOp {
             CmpOp::Ge => ">=",
             CmpOp::Has => "has",
             CmpOp::In => "in",
+            CmpOp::Contains => "contains",
         }
     }
 }
@@ -421,6 +424,7 @@ fn expr(p: Pair<'_, Rule>, offset: usize) -> Spanned<Expr> {
                 ">" => CmpOp::Gt,
                 ">=" => CmpOp::Ge,
                 "has" => CmpOp::Has,
+                "contains" => CmpOp::Contains,
                 _ => CmpOp::In,
             };
             let v = inner.next().expect("value");

@@ -244,6 +244,7 @@ fn test(ev: &Event, field: Field, op: CmpOp, vals: &[Val], symbols: Option<&Kall
         }
         Some(Have::Text(t)) => {
             let hit = |v: &Val| match v {
+                Val::Str(s) if op == CmpOp::Contains => t.contains(s.as_str()),
                 Val::Str(s) => s == t,
                 Val::Names(names) => names.binary_search(&t).is_ok(),
                 _ => false,
@@ -290,7 +291,17 @@ fn have_of(ev: &Event, field: Field) -> Option<Have<'_>> {
         Field::NfFamily => ev.nf.as_ref()?.pf_hook.map(|(pf, _)| Have::Int(pf.into())),
         Field::NfHook => ev.nf.as_ref()?.pf_hook.map(|(_, h)| Have::Int(h.into())),
         Field::NfTable => ev.nf.as_ref()?.table.as_deref().map(Have::Text),
-        Field::NfChain => ev.nf.as_ref()?.chain_name().map(Have::Text),
+        // The chain of the deciding rule when one is named (a user-defined
+        // chain the packet jumped to), else the chain the hook ran.
+        Field::NfChain => {
+            let nf = ev.nf.as_ref()?;
+            nf.rule
+                .as_ref()
+                .and_then(|r| r.chain())
+                .or_else(|| nf.chain_name())
+                .map(Have::Text)
+        }
+        Field::NfRule => ev.nf.as_ref()?.rule.as_ref()?.text().map(Have::Text),
         Field::NfVerdict => verdict(ev).map(Have::Int),
         Field::IcmpType | Field::IcmpCode => {
             let icmp = matches!(p.l4_proto, IPPROTO_ICMP | IPPROTO_ICMPV6) && p.saddr.is_some();
@@ -337,6 +348,7 @@ fn test_int(x: i64, ev: &Event, op: CmpOp, vals: &[Val]) -> bool {
     match op {
         CmpOp::Eq | CmpOp::In => vals.iter().any(within),
         CmpOp::Ne => vals.iter().all(|v| range(v, ev).is_some() && !within(v)),
+        CmpOp::Contains => false,
         CmpOp::Has => vals
             .iter()
             .all(|v| matches!(v, Val::Flags(f) if x & i64::from(*f) == i64::from(*f))),

@@ -93,6 +93,29 @@ fn enrich(ev: &mut Event, session: &Session, hooks: bool, drop_stack: bool) {
     }
 }
 
+/// `--diag`: names the firewall rule of a netfilter table's NF_DROP.
+/// Every netfilter event starts the watch of its namespace, so that its
+/// ruleset is read before a drop there needs it.
+fn name_firewall_rule(ev: &mut Event, rulesets: &mut crate::firewall::Rulesets) {
+    let Some(nf) = ev.nf.as_ref() else {
+        return;
+    };
+    let Some(probe) = crate::catalogue::table::probe_by_id(ev.probe) else {
+        return;
+    };
+    let table_drop =
+        probe.runs_a_ruleset() && ev.ret == Some(0) && (nf.table.is_some() || nf.pf_hook.is_some());
+    if !table_drop {
+        rulesets.watch(u64::from(ev.netns));
+        return;
+    }
+    let nft = probe.signatures.iter().any(|s| s.nf.nft_chain.is_some());
+    let rule = rulesets.attribute(ev, nft);
+    if let Some(nf) = ev.nf.as_mut() {
+        nf.rule = rule.map(Box::new);
+    }
+}
+
 /// What attaching left: the session, its report, and the rules the
 /// pipeline evaluates.
 struct Attached {
@@ -401,6 +424,8 @@ fn read_events(
     let recorder = RefCell::new(recorder);
     let undecodable = Cell::new(0u64);
     let pairing = RefCell::new(crate::events::bytes::Pairing::new());
+    let firewall = matches!(spec.mode, Mode::Diag(_))
+        .then(|| RefCell::new(crate::firewall::Rulesets::default()));
     let attached_ids: Vec<u32> = session.report.attached.iter().map(|(id, _)| *id).collect();
     let mut last_snapshot = Instant::now();
     let take_snapshot = |now: u64| {
@@ -442,6 +467,9 @@ fn read_events(
                 ev.bytes = pairing.borrow_mut().take(ev.ts, ev.skb).map(Box::new);
             }
             enrich(&mut ev, session, hooks, stacks);
+            if let Some(fw) = &firewall {
+                name_firewall_rule(&mut ev, &mut fw.borrow_mut());
+            }
             if let Some(r) = recorder.borrow_mut().as_mut() {
                 r.event(&ev, kernel.kallsyms());
             }
@@ -478,6 +506,9 @@ fn read_events(
             note_losses(now);
             if let Some(r) = recorder.borrow_mut().as_mut() {
                 r.tick(now);
+            }
+            if let Some(fw) = &firewall {
+                fw.borrow_mut().poll();
             }
             if last_snapshot.elapsed() >= SNAPSHOT_EVERY {
                 take_snapshot(now);

@@ -8,6 +8,7 @@
 mod catalogue;
 mod diag;
 mod drop;
+mod firewall;
 mod host;
 mod lifecycle;
 mod modes;

@@ -13,13 +13,19 @@ use nettrace::firewall::{iptables, nft};
 use std::path::Path;
 
 fn fixture(name: &str) -> String {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/firewall").join(name);
+    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/firewall")
+        .join(name);
     std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
 }
 
 fn iptables_nft() -> Ruleset {
     Ruleset {
-        tables: iptables::parse_save(&fixture("iptables-nft-save.txt"), Firewall::IptablesNft, Family::Ip),
+        tables: iptables::parse_save(
+            &fixture("iptables-nft-save.txt"),
+            Firewall::IptablesNft,
+            Family::Ip,
+        ),
         ..Ruleset::default()
     }
 }
@@ -73,9 +79,15 @@ fn iptables_save_parses_chains_policies_and_quoted_comments() {
     assert_eq!(t.chain("BLOCK").unwrap().rules.len(), 2);
     assert!(t.chain("BLOCK").unwrap().policy.is_none());
     let comment = &t.chain("INPUT").unwrap().rules[4].text;
-    assert!(comment.contains(r#"--comment "allow \"web\" and ssh""#), "{comment}");
+    assert!(
+        comment.contains(r#"--comment "allow \"web\" and ssh""#),
+        "{comment}"
+    );
     assert_eq!(
-        iptables::split_args(comment).iter().find(|a| a.contains("web")).unwrap(),
+        iptables::split_args(comment)
+            .iter()
+            .find(|a| a.contains("web"))
+            .unwrap(),
         r#"allow "web" and ssh"#
     );
 }
@@ -83,17 +95,33 @@ fn iptables_save_parses_chains_policies_and_quoted_comments() {
 #[test]
 fn a_drop_in_a_jumped_to_chain_names_the_rule_and_the_jump() {
     let r = iptables_nft();
-    let answer = attribute(&r, table(&r, "filter"), "INPUT", &packet(17, "10.0.0.2", 9999));
-    assert_eq!(named(&answer), ("BLOCK".into(), 1, vec!["INPUT rule 4".into()]));
-    let NfRule::Rule { rule, .. } = &answer else { unreachable!() };
-    assert_eq!(rule.text, "-A BLOCK -s 10.0.0.2/32 -p udp -m udp --dport 9999 -j DROP");
+    let answer = attribute(
+        &r,
+        table(&r, "filter"),
+        "INPUT",
+        &packet(17, "10.0.0.2", 9999),
+    );
+    assert_eq!(
+        named(&answer),
+        ("BLOCK".into(), 1, vec!["INPUT rule 4".into()])
+    );
+    let NfRule::Rule { rule, .. } = &answer else {
+        unreachable!()
+    };
+    assert_eq!(
+        rule.text,
+        "-A BLOCK -s 10.0.0.2/32 -p udp -m udp --dport 9999 -j DROP"
+    );
 }
 
 #[test]
 fn reject_and_mark_rules_are_named() {
     let r = iptables_nft();
     let t = table(&r, "filter");
-    assert_eq!(named(&attribute(&r, t, "INPUT", &packet(1, "10.5.5.5", 0))).1, 3);
+    assert_eq!(
+        named(&attribute(&r, t, "INPUT", &packet(1, "10.5.5.5", 0))).1,
+        3
+    );
     let mut marked = packet(6, "10.7.7.7", 5000);
     marked.mark = Some(0x101);
     assert_eq!(named(&attribute(&r, t, "INPUT", &marked)).1, 6);
@@ -104,12 +132,20 @@ fn an_unsupported_match_is_named_when_it_alone_can_drop() {
     // Only `-m addrtype` can drop a new TCP packet to port 5000 here: the
     // kernel dropped it, so that rule did, whatever addrtype said.
     let r = iptables_nft();
-    let answer = attribute(&r, table(&r, "filter"), "INPUT", &packet(6, "10.7.7.7", 5000));
+    let answer = attribute(
+        &r,
+        table(&r, "filter"),
+        "INPUT",
+        &packet(6, "10.7.7.7", 5000),
+    );
     let NfRule::Rule { rule, assumed, .. } = &answer else {
         panic!("{}", answer.describe())
     };
     assert_eq!(rule.position, 8);
-    assert!(assumed.iter().any(|a| a.contains("addrtype")), "{assumed:?}");
+    assert!(
+        assumed.iter().any(|a| a.contains("addrtype")),
+        "{assumed:?}"
+    );
 }
 
 #[test]
@@ -143,8 +179,15 @@ fn an_established_packet_is_accepted_so_no_rule_dropped_it() {
 #[test]
 fn a_chain_policy_is_named_when_no_rule_matches() {
     let r = iptables_nft();
-    let answer = attribute(&r, table(&r, "filter"), "FORWARD", &packet(17, "10.0.0.2", 9999));
-    let NfRule::Rule { rule, .. } = &answer else { panic!("{}", answer.describe()) };
+    let answer = attribute(
+        &r,
+        table(&r, "filter"),
+        "FORWARD",
+        &packet(17, "10.0.0.2", 9999),
+    );
+    let NfRule::Rule { rule, .. } = &answer else {
+        panic!("{}", answer.describe())
+    };
     assert_eq!((rule.position, rule.text.as_str()), (0, ":FORWARD DROP"));
 }
 
@@ -155,8 +198,14 @@ fn nft_sets_prefixes_and_ranges_match() {
     assert_eq!(t.family, Family::Inet);
     for src in ["10.0.0.7", "10.1.3.4", "10.2.0.3"] {
         let answer = attribute(&r, t, "input", &packet(17, src, 9000));
-        let NfRule::Rule { rule, .. } = &answer else { panic!("{src}: {}", answer.describe()) };
-        assert_eq!((rule.handle, rule.text.as_str()), (Some(9), "ip saddr @blocked counter drop"), "{src}");
+        let NfRule::Rule { rule, .. } = &answer else {
+            panic!("{src}: {}", answer.describe())
+        };
+        assert_eq!(
+            (rule.handle, rule.text.as_str()),
+            (Some(9), "ip saddr @blocked counter drop"),
+            "{src}"
+        );
     }
 }
 
@@ -165,14 +214,27 @@ fn nft_jump_ct_state_reject_and_policy() {
     let r = nft_ruleset();
     let t = table(&r, "filter");
     let jumped = attribute(&r, t, "input", &packet(17, "10.9.1.1", 7005));
-    assert_eq!(named(&jumped), ("deny".into(), 1, vec!["input rule 7".into()]));
+    assert_eq!(
+        named(&jumped),
+        ("deny".into(), 1, vec!["input rule 7".into()])
+    );
     let mut invalid = packet(17, "10.50.0.1", 7005);
     invalid.ct = Some(CtState::Invalid);
-    let NfRule::Rule { rule, .. } = attribute(&r, t, "input", &invalid) else { panic!() };
+    let NfRule::Rule { rule, .. } = attribute(&r, t, "input", &invalid) else {
+        panic!()
+    };
     assert_eq!(rule.handle, Some(8));
-    let NfRule::Rule { rule, .. } = attribute(&r, t, "input", &packet(1, "10.50.0.1", 0)) else { panic!() };
-    assert_eq!(rule.text, "icmp type echo-request reject with icmp admin-prohibited");
-    let NfRule::Rule { rule, .. } = attribute(&r, t, "forward", &packet(17, "10.50.0.1", 53)) else { panic!() };
+    let NfRule::Rule { rule, .. } = attribute(&r, t, "input", &packet(1, "10.50.0.1", 0)) else {
+        panic!()
+    };
+    assert_eq!(
+        rule.text,
+        "icmp type echo-request reject with icmp admin-prohibited"
+    );
+    let NfRule::Rule { rule, .. } = attribute(&r, t, "forward", &packet(17, "10.50.0.1", 53))
+    else {
+        panic!()
+    };
     assert_eq!(rule.text, "policy drop");
 }
 
@@ -185,7 +247,9 @@ fn nft_mark_mask_and_unsupported_meta() {
     assert_eq!(named(&attribute(&r, t, "input", &marked)).1, 6);
     // Only `meta skuid` can drop this one.
     let answer = attribute(&r, t, "input", &packet(17, "10.50.0.1", 9000));
-    let NfRule::Rule { rule, assumed, .. } = &answer else { panic!("{}", answer.describe()) };
+    let NfRule::Rule { rule, assumed, .. } = &answer else {
+        panic!("{}", answer.describe())
+    };
     assert_eq!(rule.handle, Some(17));
     assert_eq!(assumed, &["meta skuid".to_string()]);
 }
@@ -193,7 +257,11 @@ fn nft_mark_mask_and_unsupported_meta() {
 #[test]
 fn nft_rule_texts_join_lines_and_drop_handles() {
     let texts = nft::rule_texts(&fixture("nft.nft"));
-    let get = |h: u64| texts.get(&("inet".into(), "filter".into(), "input".into(), h)).cloned();
+    let get = |h: u64| {
+        texts
+            .get(&("inet".into(), "filter".into(), "input".into(), h))
+            .cloned()
+    };
     assert_eq!(get(14).as_deref(), Some("udp dport { 53, 5353 } accept"));
     assert_eq!(get(6).as_deref(), Some(r#"iifname "lo" accept"#));
     // Set definitions and chain headers are not rules.
@@ -215,10 +283,20 @@ fn ipset_sets_match_addresses_and_ports() {
         ipsets,
     };
     let t = table(&r, "filter");
-    assert_eq!(named(&attribute(&r, t, "INPUT", &packet(6, "10.3.9.9", 80))).1, 1);
-    assert_eq!(named(&attribute(&r, t, "INPUT", &packet(17, "10.4.0.1", 53))).1, 2);
+    assert_eq!(
+        named(&attribute(&r, t, "INPUT", &packet(6, "10.3.9.9", 80))).1,
+        1
+    );
+    assert_eq!(
+        named(&attribute(&r, t, "INPUT", &packet(17, "10.4.0.1", 53))).1,
+        2
+    );
     let tcp = attribute(&r, t, "INPUT", &packet(6, "10.4.0.1", 53));
-    assert!(matches!(tcp, NfRule::Undecided { .. }), "{}", tcp.describe());
+    assert!(
+        matches!(tcp, NfRule::Undecided { .. }),
+        "{}",
+        tcp.describe()
+    );
 }
 
 #[test]
@@ -228,11 +306,31 @@ fn rendered_answers() {
     let mut unmarked = packet(6, "10.7.7.7", 5000);
     unmarked.mark = None;
     let lines: Vec<String> = [
-        attribute(&ipt, table(&ipt, "filter"), "INPUT", &packet(17, "10.0.0.2", 9999)),
-        attribute(&ipt, table(&ipt, "filter"), "INPUT", &packet(6, "10.7.7.7", 5000)),
+        attribute(
+            &ipt,
+            table(&ipt, "filter"),
+            "INPUT",
+            &packet(17, "10.0.0.2", 9999),
+        ),
+        attribute(
+            &ipt,
+            table(&ipt, "filter"),
+            "INPUT",
+            &packet(6, "10.7.7.7", 5000),
+        ),
         attribute(&ipt, table(&ipt, "filter"), "INPUT", &unmarked),
-        attribute(&ipt, table(&ipt, "filter"), "FORWARD", &packet(17, "10.0.0.2", 9999)),
-        attribute(&nft, table(&nft, "filter"), "input", &packet(17, "10.9.1.1", 7005)),
+        attribute(
+            &ipt,
+            table(&ipt, "filter"),
+            "FORWARD",
+            &packet(17, "10.0.0.2", 9999),
+        ),
+        attribute(
+            &nft,
+            table(&nft, "filter"),
+            "input",
+            &packet(17, "10.9.1.1", 7005),
+        ),
     ]
     .iter()
     .map(NfRule::describe)

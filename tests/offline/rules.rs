@@ -686,3 +686,40 @@ rule nothing-earlier { when drop and not after(probe consume_skb) level warn mes
         assert_eq!(fired(true, false), ["dropped-later", "or-decided"]);
     }
 }
+
+/// `nf.rule` tests the text of the firewall rule `--diag` named, with
+/// `contains`; `nf.chain` is the chain holding that rule (a user-defined
+/// one the packet jumped to); `{nf.rule}` says where the rule is.
+#[test]
+fn firewall_rule_fields_and_placeholder() {
+    use nettrace::rules::eval::evaluate;
+    use nettrace::rules::graph::LifeGraph;
+    let rules = r#"
+rule site.logged-drop { when nf.rule contains "--log-prefix" level warn message "logged: {nf.rule}" }
+rule site.block-chain { when nf.chain == NT_BLOCK and nf.verdict == NF_DROP level error message "blocked in {nf.chain}" advice "a" }
+rule site.no-rule { when probe ipt_do_table and not nf.rule contains "-j" level info message "unnamed" }
+"#;
+    let events = r#"
+- {probe: ipt_do_table, ret: NF_DROP, nf: {table: filter, family: ipv4, hook: LOCAL_IN, chain: INPUT, rule: "-A NT_BLOCK -s 10.0.0.1/32 -j DROP", rule_chain: NT_BLOCK}, pkt: {proto: udp, src: "10.0.0.1:5000", dst: "10.0.0.2:9000"}}
+"#;
+    let (set, ctx, kallsyms) = one_packet(rules, events);
+    let graph = LifeGraph::of(&ctx).with_symbols(&kallsyms);
+    let fired: Vec<String> = evaluate(&set, &graph)
+        .iter()
+        .map(|f| set[f.rule].id.clone())
+        .collect();
+    assert_eq!(fired, ["site.block-chain"]);
+    let logged = events.replace("-j DROP", "-j LOG --log-prefix drop");
+    let (set, ctx, kallsyms) = one_packet(rules, &logged);
+    let graph = LifeGraph::of(&ctx).with_symbols(&kallsyms);
+    let fired: Vec<String> = evaluate(&set, &graph)
+        .iter()
+        .map(|f| set[f.rule].id.clone())
+        .collect();
+    assert_eq!(fired, ["site.logged-drop", "site.block-chain"]);
+    let ev = &ctx.events[0];
+    assert_eq!(
+        ev.nf.as_ref().unwrap().rule.as_ref().unwrap().describe(),
+        "`-A NT_BLOCK -s 10.0.0.1/32 -j LOG --log-prefix drop` (iptables-nft filter/NT_BLOCK rule 1)"
+    );
+}

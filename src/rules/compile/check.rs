@@ -261,6 +261,9 @@ impl Checker<'_> {
             ],
             Field::TcpFlags => &[CmpOp::Has, CmpOp::Eq, CmpOp::Ne],
             Field::IcmpCode => &[CmpOp::Eq, CmpOp::Ne, CmpOp::In, CmpOp::Lt, CmpOp::Gt],
+            Field::Ifname | Field::NfTable | Field::NfChain | Field::NfRule | Field::Location => {
+                &[CmpOp::Eq, CmpOp::Ne, CmpOp::In, CmpOp::Contains]
+            }
             _ => &[CmpOp::Eq, CmpOp::Ne, CmpOp::In],
         };
         if !allowed.contains(&op) {

@@ -77,6 +77,9 @@ pub enum Field {
     NfTable,
     NfChain,
     NfVerdict,
+    /// The firewall rule that decided a netfilter drop, as its tool
+    /// prints it (src/firewall).
+    NfRule,
     /// The function a drop happened in (`tcp_v4_rcv`), from kallsyms.
     Location,
     /// The catalogue group of that function, when it is a probe.
@@ -104,6 +107,7 @@ const FIELDS: &[(&str, Field)] = &[
     ("nf.table", Field::NfTable),
     ("nf.chain", Field::NfChain),
     ("nf.verdict", Field::NfVerdict),
+    ("nf.rule", Field::NfRule),
     ("location", Field::Location),
     ("location.group", Field::LocationGroup),
     ("icmp.type", Field::IcmpType),

@@ -62,6 +62,7 @@ placeholders! {
     NfTable "nf.table",
     NfChain "nf.chain",
     NfVerdict "nf.verdict",
+    NfRule "nf.rule",
     NfHooks "nf.hooks",
 }
 

@@ -184,7 +184,7 @@ impl Checker<'_> {
                 Ok(bits) if bits != 0 => Some(Val::Flags(bits)),
                 _ => bad(self, "TCP flags (letters SAPRFUEC, or names syn,ack)"),
             },
-            Field::Ifname | Field::NfTable | Field::NfChain | Field::Location => {
+            Field::Ifname | Field::NfTable | Field::NfChain | Field::NfRule | Field::Location => {
                 Some(Val::Str(s.to_string()))
             }
             Field::LocationGroup => {

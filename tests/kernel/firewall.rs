@@ -1,0 +1,395 @@
+//! Naming the firewall rule of a drop, on real rulesets. In the VMs (the
+//! netfilter probes need kprobes), one `--diag --diag-keep` run per
+//! firewall — iptables-nft, iptables-legacy, native nft — sees six drops
+//! in a namespace whose INPUT chain the test wrote: a DROP in a
+//! user-defined chain reached through a jump, a REJECT, a conntrack-state
+//! match, a set lookup, an unsupported match that alone can drop, and two
+//! unsupported matches that leave two candidates; then the rule is
+//! replaced while tracing and a seventh drop names the new one. Each
+//! finding is checked against the rule text the test wrote. On any kernel
+//! (root only), the ruleset reader finds a namespace's rules, reads them
+//! with the tools inside it, and notices a change.
+
+use crate::runner::{require, require_root, start, Cap};
+use crate::scenario::{send_udp, Netns, TwoHosts};
+use nettrace::events::nfrule::NfRule;
+use nettrace::events::{HookDevices, NfFacts, NfSkb};
+use nettrace::firewall::Rulesets;
+use std::time::Duration;
+
+/// One firewall's way of writing the test's ruleset.
+struct Flavour {
+    name: &'static str,
+    /// Writes the INPUT chain of `ns`, dropping what comes from `peer`.
+    setup: fn(&Netns, &str),
+    /// Replaces the rule of the jumped-to chain with one that says "second".
+    change: fn(&Netns),
+    /// What each drop's finding must contain, by destination port.
+    expect: &'static [(u16, &'static [&'static str])],
+    /// The finding after the change.
+    changed: &'static str,
+}
+
+fn iptables_setup(iptables: &'static str) -> impl Fn(&Netns, &str) {
+    move |ns: &Netns, peer: &str| {
+        ns.exec(&["ipset", "create", "nt_bad", "hash:ip"]);
+        ns.exec(&["ipset", "add", "nt_bad", peer]);
+        let rules: &[&str] = &[
+            "-N NT_BLOCK",
+            "-A NT_BLOCK -p udp --dport 9000 -j DROP",
+            "-A NT_BLOCK -j RETURN",
+            "-A INPUT -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT",
+            "-A INPUT -p udp --dport 9001 -j REJECT",
+            "-A INPUT -s PEER -j NT_BLOCK",
+            "-A INPUT -m conntrack --ctstate NEW -p udp --dport 9002 -j DROP",
+            "-A INPUT -m set --match-set nt_bad src -p udp --dport 9003 -j DROP",
+            "-A INPUT -m addrtype --dst-type LOCAL -p udp --dport 9004 -j DROP",
+            "-A INPUT -m addrtype --dst-type LOCAL -p udp --dport 9005 -j DROP",
+            "-A INPUT -m pkttype --pkt-type unicast -p udp --dport 9005 -j DROP",
+        ];
+        for r in rules {
+            let r = r.replace("PEER", peer);
+            let mut args = vec![iptables];
+            args.extend(r.split(' '));
+            ns.exec(&args);
+        }
+    }
+}
+
+fn iptables_change(iptables: &'static str) -> impl Fn(&Netns) {
+    move |ns: &Netns| {
+        ns.exec(&[
+            iptables,
+            "-R",
+            "NT_BLOCK",
+            "1",
+            "-p",
+            "udp",
+            "--dport",
+            "9006",
+            "-m",
+            "comment",
+            "--comment",
+            "second",
+            "-j",
+            "DROP",
+        ]);
+    }
+}
+
+const IPTABLES_EXPECT: &[(u16, &[&str])] = &[
+    (
+        9000,
+        &[
+            "`-A NT_BLOCK -p udp -m udp --dport 9000 -j DROP`",
+            "filter/NT_BLOCK rule 1, jumped from INPUT rule 3",
+        ],
+    ),
+    (
+        9001,
+        &[
+            "`-A INPUT -p udp -m udp --dport 9001 -j REJECT --reject-with icmp-port-unreachable`",
+            "filter/INPUT rule 2",
+        ],
+    ),
+    (
+        9002,
+        &[
+            "`-A INPUT -p udp -m conntrack --ctstate NEW -m udp --dport 9002 -j DROP`",
+            "filter/INPUT rule 4",
+        ],
+    ),
+    (
+        9003,
+        &[
+            "`-A INPUT -p udp -m set --match-set nt_bad src -m udp --dport 9003 -j DROP`",
+            "filter/INPUT rule 5",
+        ],
+    ),
+    (
+        9004,
+        &[
+            "`-A INPUT -p udp -m addrtype --dst-type LOCAL -m udp --dport 9004 -j DROP`",
+            "filter/INPUT rule 6",
+            "not evaluated: -m addrtype --dst-type LOCAL",
+        ],
+    ),
+    (
+        9005,
+        &[
+            "rule not named: could not evaluate",
+            "-m addrtype --dst-type LOCAL",
+            "-m pkttype --pkt-type unicast",
+            "filter/INPUT rule 7)",
+            "filter/INPUT rule 8)",
+        ],
+    ),
+];
+
+const IPTABLES_CHANGED: &str =
+    "`-A NT_BLOCK -p udp -m udp --dport 9006 -m comment --comment second -j DROP`";
+
+fn nft_setup(ns: &Netns, peer: &str) {
+    let script = format!(
+        "table inet ntt {{
+  set nt_bad {{ type ipv4_addr; elements = {{ {peer} }} }}
+  chain input {{
+    type filter hook input priority 0; policy accept;
+    ct state established,related accept
+    udp dport 9001 reject
+    ip saddr {peer} jump block
+    ct state new udp dport 9002 drop
+    ip saddr @nt_bad udp dport 9003 drop
+    fib daddr type local udp dport 9004 drop
+    fib daddr type local udp dport 9005 drop
+    meta pkttype host udp dport 9005 drop
+  }}
+  chain block {{
+    udp dport 9000 drop
+  }}
+}}
+"
+    );
+    let path = std::env::temp_dir().join(format!("ntt-{}-{}.nft", std::process::id(), ns.name));
+    std::fs::write(&path, script).unwrap();
+    ns.exec(&["nft", "-f", path.to_str().unwrap()]);
+    let _ = std::fs::remove_file(path);
+}
+
+fn nft_change(ns: &Netns) {
+    ns.exec(&["nft", "flush", "chain", "inet", "ntt", "block"]);
+    ns.exec(&[
+        "nft",
+        "add",
+        "rule",
+        "inet",
+        "ntt",
+        "block",
+        "udp",
+        "dport",
+        "9006",
+        "drop",
+        "comment",
+        "\"second\"",
+    ]);
+}
+
+const NFT_EXPECT: &[(u16, &[&str])] = &[
+    (
+        9000,
+        &[
+            "`udp dport 9000 drop` (nft inet ntt/block rule 1, handle",
+            "jumped from input rule 3",
+        ],
+    ),
+    (
+        9001,
+        &["`udp dport 9001 reject` (nft inet ntt/input rule 2, handle"],
+    ),
+    (
+        9002,
+        &["`ct state new udp dport 9002 drop` (nft inet ntt/input rule 4, handle"],
+    ),
+    (
+        9003,
+        &["`ip saddr @nt_bad udp dport 9003 drop` (nft inet ntt/input rule 5, handle"],
+    ),
+    (
+        9004,
+        &[
+            "`fib daddr type local udp dport 9004 drop` (nft inet ntt/input rule 6, handle",
+            "not evaluated",
+        ],
+    ),
+    (
+        9005,
+        &[
+            "rule not named: could not evaluate",
+            "meta pkttype",
+            "`fib daddr type local udp dport 9005 drop`",
+            "`meta pkttype host udp dport 9005 drop`",
+        ],
+    ),
+];
+
+/// Runs the flavour's drops under one tracer and checks every finding.
+fn names_every_rule(f: &Flavour) {
+    let net = TwoHosts::new(&format!("fw{}", &f.name[..3]));
+    (f.setup)(&net.b, &net.a_addr);
+    let tracer = start(&[
+        "-t",
+        "netfilter",
+        "--diag",
+        "--diag-keep",
+        "-p",
+        "udp",
+        "--saddr",
+        &net.a_addr,
+    ]);
+    // A finding's message line; the event line carries the same text.
+    let finding = |first: &str| {
+        let want = "packet is dropped by iptables/iptables-nft: ";
+        tracer.wait_line(Duration::from_secs(30), |l| {
+            l.contains(want) && l.contains(first)
+        })
+    };
+    for (port, wants) in f.expect {
+        send_udp(&net.a, 40000 + port % 1000, &net.b_addr, *port);
+        let line = finding(wants[0])
+            .unwrap_or_else(|| panic!("{}: port {port}: no finding with {}", f.name, wants[0]));
+        for w in *wants {
+            assert!(
+                line.contains(w),
+                "{}: port {port}: `{w}` missing from\n{line}",
+                f.name
+            );
+        }
+    }
+    // The rule now drops port 9006 instead. A drop in the tenth of a
+    // second before nettrace polls the change could have met either
+    // ruleset: the test waits that out.
+    (f.change)(&net.b);
+    std::thread::sleep(Duration::from_millis(500));
+    send_udp(&net.a, 41000, &net.b_addr, 9006);
+    let line =
+        finding(f.changed).unwrap_or_else(|| panic!("{}: no finding after the change", f.name));
+    assert!(
+        line.contains(f.changed),
+        "{}: after the change, `{}` missing from\n{line}",
+        f.name,
+        f.changed
+    );
+    let done = tracer.stop();
+    assert!(!done.stderr.contains("panicked"), "{}", done.stderr);
+}
+
+#[test]
+fn iptables_nft_rules_are_named() {
+    if !require(Cap::Kprobe) {
+        return;
+    }
+    names_every_rule(&Flavour {
+        name: "iptables-nft",
+        setup: |ns, peer| iptables_setup("iptables-nft")(ns, peer),
+        change: |ns| iptables_change("iptables-nft")(ns),
+        expect: IPTABLES_EXPECT,
+        changed: IPTABLES_CHANGED,
+    });
+}
+
+#[test]
+fn iptables_legacy_rules_are_named() {
+    if !require(Cap::Kprobe) {
+        return;
+    }
+    names_every_rule(&Flavour {
+        name: "iptables-legacy",
+        setup: |ns, peer| iptables_setup("iptables-legacy")(ns, peer),
+        change: |ns| iptables_change("iptables-legacy")(ns),
+        expect: IPTABLES_EXPECT,
+        changed: IPTABLES_CHANGED,
+    });
+}
+
+#[test]
+fn nft_rules_are_named() {
+    if !require(Cap::Kprobe) {
+        return;
+    }
+    names_every_rule(&Flavour {
+        name: "nft",
+        setup: nft_setup,
+        change: nft_change,
+        expect: NFT_EXPECT,
+        changed: "`udp dport 9006 drop comment \"second\"`",
+    });
+}
+
+/// A drop as ipt_do_table reports it in `ns`: UDP from `src` to port 9000.
+fn legacy_drop(ns: &Netns, src: &str) -> nettrace::events::Event {
+    let yaml = format!(
+        "- {{probe: ipt_do_table, ret: NF_DROP, netns: {netns}, \
+           nf: {{table: filter, family: ipv4, hook: LOCAL_IN, in: veth0, ct: new}}, \
+           pkt: {{proto: udp, src: \"{src}:5000\", dst: \"10.0.0.1:9000\"}}}}",
+        netns = ns.inode()
+    );
+    let list: Vec<nettrace::record::script::ScriptEvent> = serde_yaml::from_str(&yaml).unwrap();
+    let mut ev = nettrace::record::script::build(&list)
+        .unwrap()
+        .events
+        .remove(0);
+    let nf = ev.nf.as_mut().unwrap();
+    assert_eq!(
+        nf.devices,
+        Some(HookDevices {
+            input: "veth0".into(),
+            output: String::new()
+        })
+    );
+    assert!(matches!(nf.skb, Some(NfSkb { mark: 0, .. })));
+    let _: &NfFacts = nf;
+    ev.ts = nettrace::firewall::rulesets::monotonic_ns();
+    ev
+}
+
+#[test]
+fn rulesets_are_read_in_the_packets_namespace_and_followed_when_they_change() {
+    if !require_root() {
+        return;
+    }
+    let ns = Netns::new("fwread");
+    for r in [
+        "-N NT_BLOCK",
+        "-A NT_BLOCK -p udp --dport 9000 -j DROP",
+        "-A INPUT -s 10.0.0.2 -j NT_BLOCK",
+    ] {
+        let mut args = vec!["iptables-legacy"];
+        args.extend(r.split(' '));
+        ns.exec(&args);
+    }
+    let mut rulesets = Rulesets::default();
+    let answer = rulesets
+        .attribute(&legacy_drop(&ns, "10.0.0.2"), false)
+        .expect("an answer");
+    let NfRule::Rule { rule, via, .. } = &answer else {
+        panic!("{}", answer.describe())
+    };
+    assert_eq!(rule.text, "-A NT_BLOCK -p udp -m udp --dport 9000 -j DROP");
+    assert_eq!(via, &["INPUT rule 1".to_string()]);
+    // Another source is not dropped by this ruleset: no rule is claimed.
+    let other = rulesets
+        .attribute(&legacy_drop(&ns, "10.0.0.3"), false)
+        .unwrap();
+    assert!(
+        matches!(other, NfRule::Undecided { .. }),
+        "{}",
+        other.describe()
+    );
+    // A changed rule is read again once a poll has seen the change.
+    ns.exec(&[
+        "iptables-legacy",
+        "-R",
+        "NT_BLOCK",
+        "1",
+        "-p",
+        "udp",
+        "--dport",
+        "9000",
+        "-j",
+        "REJECT",
+    ]);
+    std::thread::sleep(Duration::from_millis(150));
+    rulesets.poll();
+    let changed = rulesets
+        .attribute(&legacy_drop(&ns, "10.0.0.2"), false)
+        .unwrap();
+    let NfRule::Rule { rule, .. } = &changed else {
+        panic!("{}", changed.describe())
+    };
+    assert!(
+        rule.text
+            .ends_with("-j REJECT --reject-with icmp-port-unreachable"),
+        "{}",
+        rule.text
+    );
+}
