@@ -103,8 +103,12 @@ fn name_firewall_rule(ev: &mut Event, rulesets: &mut crate::firewall::Rulesets) 
     let Some(probe) = crate::catalogue::table::probe_by_id(ev.probe) else {
         return;
     };
+    // NF_DROP, also as nft's NF_DROP_REASON (an errno above the verdict).
+    let dropped = ev
+        .ret
+        .is_some_and(|r| crate::catalogue::retnames::effective(probe.ret, r) == 0);
     let table_drop =
-        probe.runs_a_ruleset() && ev.ret == Some(0) && (nf.table.is_some() || nf.pf_hook.is_some());
+        probe.runs_a_ruleset() && dropped && (nf.table.is_some() || nf.pf_hook.is_some());
     if !table_drop {
         rulesets.watch(u64::from(ev.netns));
         return;

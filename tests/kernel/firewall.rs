@@ -10,7 +10,7 @@
 //! (root only), the ruleset reader finds a namespace's rules, reads them
 //! with the tools inside it, and notices a change.
 
-use crate::runner::{require, require_root, start, Cap};
+use crate::runner::{require, require_root, start, Cap, Running};
 use crate::scenario::{send_udp, Netns, TwoHosts};
 use nettrace::events::nfrule::NfRule;
 use nettrace::events::{HookDevices, NfFacts, NfSkb};
@@ -226,17 +226,27 @@ fn names_every_rule(f: &Flavour) {
         "--saddr",
         &net.a_addr,
     ]);
-    // A finding's message line; the event line carries the same text.
-    let finding = |first: &str| {
+    // A finding's message line (the event line carries the same text).
+    let finding = |tracer: &Running, first: &str| {
         let want = "packet is dropped by iptables/iptables-nft: ";
         tracer.wait_line(Duration::from_secs(30), |l| {
             l.contains(want) && l.contains(first)
         })
     };
+    let missing = |tracer: Running, what: String| -> ! {
+        let done = tracer.stop();
+        panic!(
+            "{}: {what}; nettrace printed:\n{}\n{}",
+            f.name,
+            done.stdout.join("\n"),
+            done.stderr
+        )
+    };
     for (port, wants) in f.expect {
         send_udp(&net.a, 40000 + port % 1000, &net.b_addr, *port);
-        let line = finding(wants[0])
-            .unwrap_or_else(|| panic!("{}: port {port}: no finding with {}", f.name, wants[0]));
+        let Some(line) = finding(&tracer, wants[0]) else {
+            missing(tracer, format!("port {port}: no finding with {}", wants[0]));
+        };
         for w in *wants {
             assert!(
                 line.contains(w),
@@ -251,8 +261,9 @@ fn names_every_rule(f: &Flavour) {
     (f.change)(&net.b);
     std::thread::sleep(Duration::from_millis(500));
     send_udp(&net.a, 41000, &net.b_addr, 9006);
-    let line =
-        finding(f.changed).unwrap_or_else(|| panic!("{}: no finding after the change", f.name));
+    let Some(line) = finding(&tracer, f.changed) else {
+        missing(tracer, "no finding after the change".into());
+    };
     assert!(
         line.contains(f.changed),
         "{}: after the change, `{}` missing from\n{line}",
