@@ -117,23 +117,23 @@ impl Netns {
     }
 }
 
-/// Runs `f` on this thread inside the namespace of `target`, then returns
-/// to the thread's own (sockets made in `f` stay in the namespace).
-fn inside<T>(target: &File, f: impl FnOnce() -> T) -> io::Result<T> {
-    let home = File::open("/proc/thread-self/ns/net")?;
-    // SAFETY: plain syscalls on descriptors we hold open.
-    if unsafe { libc::setns(target.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    let out = f();
-    if unsafe { libc::setns(home.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
-        // Staying in another namespace would misdirect everything after.
-        panic!(
-            "could not return to nettrace's network namespace: {}",
-            io::Error::last_os_error()
-        );
-    }
-    Ok(out)
+/// Runs `f` inside the namespace of `target`, on a thread of its own that
+/// ends with it: nettrace's own threads never leave their namespace
+/// (sockets made in `f` stay in the target one).
+fn inside<T: Send>(target: &File, f: impl FnOnce() -> T + Send) -> io::Result<T> {
+    let fd = target.as_raw_fd();
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            // SAFETY: setns on a descriptor the caller holds open; it moves
+            // only this thread.
+            if unsafe { libc::setns(fd, libc::CLONE_NEWNET) } != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            Ok(f())
+        })
+        .join()
+        .unwrap_or_else(|_| Err(io::Error::other("the namespace reader failed")))
+    })
 }
 
 /// What a namespace's rulesets are, as far as a fingerprint tells.
