@@ -214,6 +214,13 @@ const NFT_EXPECT: &[(u16, &[&str])] = &[
     ),
 ];
 
+/// Whether nft_do_chain's events name their table and chain: not before
+/// 5.11, where modules have no BTF (the finding then says so instead of
+/// guessing). Asked once nf_tables is loaded.
+pub fn nft_names_chains() -> bool {
+    std::path::Path::new("/sys/kernel/btf/nf_tables").exists()
+}
+
 /// Runs the flavour's drops under one tracer and checks every finding.
 fn names_every_rule(f: &Flavour) {
     let net = TwoHosts::new(&format!("fw{}", &f.name[..3]));
@@ -244,11 +251,7 @@ fn names_every_rule(f: &Flavour) {
             done.stderr
         )
     };
-    // Before 5.11 modules have no BTF: nft_do_chain's table and chain
-    // cannot be read, and the finding says so instead of guessing.
-    let module_btf = std::path::Path::new("/sys/kernel/btf/nf_tables").exists()
-        || !std::path::Path::new("/sys/kernel/btf").exists();
-    if f.name != "iptables-legacy" && !module_btf {
+    if f.name != "iptables-legacy" && !nft_names_chains() {
         send_udp(&net.a, 40000, &net.b_addr, 9000);
         let want = "rule not named: this kernel's nft_do_chain events name no table or chain";
         if finding(&tracer, want).is_none() {

@@ -35,10 +35,18 @@ fn forward_drop_names_hook_table_chain_and_verdict() {
     if !require(Cap::Kprobe) {
         return;
     }
-    let (_net, out) = forward_drop_diagnosis("nffwd", "iptables", &["--hooks"]);
+    let (net, out) = forward_drop_diagnosis("nffwd", "iptables", &["--hooks"]);
     assert!(out.contains("*ipv4 in chain: FORWARD*"), "{out}");
     assert!(out.contains("table:filter, chain:FORWARD*"), "{out}");
     assert!(out.contains("*verdict: NF_DROP*"), "{out}");
+    // --diag names the rule the scenario wrote.
+    if crate::firewall::nft_names_chains() {
+        let rule = format!(
+            "packet is dropped by iptables/iptables-nft: `-A FORWARD -s {}/32 -p icmp -j DROP` (iptables-nft filter/FORWARD rule 1)",
+            net.client_addr
+        );
+        assert!(out.contains(&rule), "{rule}\n{out}");
+    }
     assert!(
         out.contains("ERROR happens in nf_hook_slow(nf-core):"),
         "{out}"
@@ -100,6 +108,12 @@ fn nft_rule_made_with_nft_is_named_as_created() {
         out.contains("*nftables table:ntt_site, chain:guard_in*"),
         "{out}"
     );
+    if crate::firewall::nft_names_chains() {
+        assert!(
+            out.contains("`udp dport 9000 drop` (nft inet ntt_site/guard_in rule 1, handle"),
+            "{out}"
+        );
+    }
     assert!(
         out.contains("ERROR happens in nft_do_chain(nf-core):"),
         "{out}"
@@ -168,7 +182,13 @@ fn iptables_legacy_drop_names_its_table_and_chain() {
         crate::runner::skip("no iptables-legacy", false);
         return;
     }
-    let (_net, out) = forward_drop_diagnosis("nfleg", "iptables-legacy", &[]);
+    let (net, out) = forward_drop_diagnosis("nfleg", "iptables-legacy", &[]);
+    // The legacy walk needs no table name: every kernel names the rule.
+    let rule = format!(
+        "`-A FORWARD -s {}/32 -p icmp -j DROP` (iptables-legacy filter/FORWARD rule 1)",
+        net.client_addr
+    );
+    assert!(out.contains(&rule), "{rule}\n{out}");
     assert!(
         out.contains("*iptables table:filter, chain:FORWARD*"),
         "{out}"

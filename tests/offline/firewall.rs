@@ -337,3 +337,45 @@ fn rendered_answers() {
     .collect();
     insta::assert_snapshot!(lines.join("\n"));
 }
+
+/// The named rule is on the event line and in the JSON event, with the
+/// hook's devices, mark and conntrack state, and reads back as written.
+#[test]
+fn event_line_and_json_carry_the_rule() {
+    use nettrace::output::lines::Formatter;
+    use nettrace::output::time::Clock;
+    use nettrace::record::script::{self, ScriptEvent};
+    let yaml = r#"
+- {probe: ipt_do_table, ret: NF_DROP, nf: {table: filter, family: ipv4, hook: LOCAL_IN, in: veth0, mark: 7, ct: established, rule: "-A NT_BLOCK -j DROP", rule_chain: NT_BLOCK}, pkt: {proto: udp, src: "10.0.0.2:5000", dst: "10.0.0.1:9000"}}
+"#;
+    let list: Vec<ScriptEvent> = serde_yaml::from_str(yaml).unwrap();
+    let s = script::build(&list).unwrap();
+    let fmt = Formatter {
+        clock: Clock::monotonic(),
+        reasons: &s.reasons,
+        kallsyms: &s.kallsyms,
+        detail: false,
+        show_ret: false,
+        latency_show: false,
+        tiny: false,
+        color: false,
+    };
+    let ev = &s.events[0];
+    let line = fmt.event_line(ev);
+    assert!(
+        line.contains("*`-A NT_BLOCK -j DROP` (iptables-nft filter/NT_BLOCK rule 1)*"),
+        "{line}"
+    );
+    let json = serde_json::to_value(nettrace::output::json::event(&fmt, ev)).unwrap();
+    let nf = &json["netfilter"];
+    assert_eq!(nf["in_dev"], "veth0");
+    assert_eq!(nf["out_dev"], "");
+    assert_eq!(nf["mark"], 7);
+    assert_eq!(nf["ct_state"], "established");
+    assert_eq!(nf["rule"]["found"], "rule");
+    assert_eq!(nf["rule"]["rule"]["firewall"], "iptables-nft");
+    assert_eq!(nf["rule"]["rule"]["chain"], "NT_BLOCK");
+    let back: nettrace::events::nfrule::NfRule =
+        serde_json::from_value(nf["rule"].clone()).unwrap();
+    assert_eq!(Some(&back), ev.nf.as_ref().unwrap().rule.as_deref());
+}
