@@ -50,6 +50,8 @@ pub struct Rulesets {
 
 /// How often `poll` reads the fingerprints at most.
 const POLL_EVERY_NS: u64 = 100_000_000;
+/// How often a flood of drops reads a namespace's fingerprint at most.
+const DROP_POLL_NS: u64 = 10_000_000;
 
 pub fn monotonic_ns() -> u64 {
     let mut ts = libc::timespec {
@@ -396,7 +398,12 @@ impl Rulesets {
                 })
             }
         };
-        w.poll(now);
+        // A drop newer than the last poll asks again (a flood of them at
+        // most once per DROP_POLL_NS: a change that close before a drop
+        // can be missed).
+        if ev.ts > w.last_poll && now.saturating_sub(w.last_poll) >= DROP_POLL_NS {
+            w.poll(now);
+        }
         let epochs = w.epochs_at(ev.ts);
         let answers: Vec<NfRule> = epochs.iter().map(|e| judge(e, ev, nf)).collect();
         let changed = answers.len() > 1;

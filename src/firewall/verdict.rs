@@ -292,7 +292,10 @@ impl Walk<'_> {
             self.overflow = true;
             return;
         }
-        let Some(c) = self.chain(chain) else {
+        // Through a copy of the table reference: the chain borrows the
+        // table, not the walk, which the loop below mutates.
+        let table: &Table = self.table;
+        let Some(c) = table.chain(chain) else {
             self.endings.push(Ending {
                 verdict: None,
                 chain: chain.to_string(),
@@ -306,9 +309,8 @@ impl Walk<'_> {
             });
             return;
         };
-        let rules = c.rules.clone();
         let mut mark = mark;
-        for (i, rule) in rules.iter().enumerate().skip(start) {
+        for (i, rule) in c.rules.iter().enumerate().skip(start) {
             match self.rule(chain, i, rule, &mut stack, mark, &via, &assumed) {
                 Some(after) => mark = after,
                 None => return,
