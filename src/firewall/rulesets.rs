@@ -1,6 +1,6 @@
-//! The rulesets of the namespaces a run sees netfilter in, over time. A
-//! namespace is watched from its first netfilter event: its ruleset is
-//! read then with the firewall's own tools, and again whenever its
+//! The rulesets of the namespaces a run sees netfilter drops in, over
+//! time. A namespace is watched from its first drop: its ruleset is read
+//! then with the firewall's own tools, and again whenever its
 //! fingerprint changes. Each reading is an epoch, known to hold from
 //! when its fingerprint was first seen; a drop is judged against the
 //! epoch in force at its timestamp, or, when it fell between the last
@@ -343,8 +343,8 @@ fn a_accepts(a: &NfRule) -> bool {
 }
 
 impl Rulesets {
-    /// Starts watching the namespace of a netfilter event (first sight
-    /// only: its rules are read then).
+    /// Starts watching a namespace (first sight only: its rules are read
+    /// then).
     pub fn watch(&mut self, netns: u64) {
         if self.watched.contains_key(&netns) || self.watched.len() >= NAMESPACES_WATCHED {
             return;

@@ -93,9 +93,10 @@ fn enrich(ev: &mut Event, session: &Session, hooks: bool, drop_stack: bool) {
     }
 }
 
-/// `--diag`: names the firewall rule of a netfilter table's NF_DROP.
-/// Every netfilter event starts the watch of its namespace, so that its
-/// ruleset is read before a drop there needs it.
+/// `--diag`: names the firewall rule of a netfilter table's NF_DROP. A
+/// namespace's ruleset is first read at its first such drop (the tools it
+/// runs take a moment; a healthy namespace never pays for them), and
+/// followed from then on.
 fn name_firewall_rule(ev: &mut Event, rulesets: &mut crate::firewall::Rulesets) {
     let Some(nf) = ev.nf.as_ref() else {
         return;
@@ -110,7 +111,6 @@ fn name_firewall_rule(ev: &mut Event, rulesets: &mut crate::firewall::Rulesets) 
     let table_drop =
         probe.runs_a_ruleset() && dropped && (nf.table.is_some() || nf.pf_hook.is_some());
     if !table_drop {
-        rulesets.watch(u64::from(ev.netns));
         return;
     }
     let nft = probe.signatures.iter().any(|s| s.nf.nft_chain.is_some());
