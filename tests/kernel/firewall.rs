@@ -333,12 +333,19 @@ fn nft_rules_are_named() {
     });
 }
 
-/// A drop as ipt_do_table reports it in `ns`: UDP from `src` to port 9000.
+/// A drop as ipt_do_table (ip6t_do_table for an IPv6 `src`) reports it in
+/// `ns`: UDP from `src` to port 9000.
 fn legacy_drop(ns: &Netns, src: &str) -> nettrace::events::Event {
+    let v6 = src.contains(':');
+    let (probe, family, src, dst) = if v6 {
+        ("ip6t_do_table", "ipv6", format!("[{src}]"), "[fd00::1]")
+    } else {
+        ("ipt_do_table", "ipv4", src.to_string(), "10.0.0.1")
+    };
     let yaml = format!(
-        "- {{probe: ipt_do_table, ret: NF_DROP, netns: {netns}, \
-           nf: {{table: filter, family: ipv4, hook: LOCAL_IN, in: veth0, ct: new}}, \
-           pkt: {{proto: udp, src: \"{src}:5000\", dst: \"10.0.0.1:9000\"}}}}",
+        "- {{probe: {probe}, ret: NF_DROP, netns: {netns}, \
+           nf: {{table: filter, family: {family}, hook: LOCAL_IN, in: veth0, ct: new}}, \
+           pkt: {{proto: udp, src: \"{src}:5000\", dst: \"{dst}:9000\"}}}}",
         netns = ns.inode()
     );
     let list: Vec<nettrace::record::script::ScriptEvent> = serde_yaml::from_str(&yaml).unwrap();
@@ -393,6 +400,27 @@ fn rulesets_are_read_in_the_packets_namespace_and_followed_when_they_change() {
         "{}",
         other.describe()
     );
+    // IPv6: ip6tables-legacy's table of the same name.
+    ns.exec(&[
+        "ip6tables-legacy",
+        "-A",
+        "INPUT",
+        "-s",
+        "fd00::2",
+        "-p",
+        "udp",
+        "-j",
+        "DROP",
+    ]);
+    std::thread::sleep(Duration::from_millis(150));
+    rulesets.poll();
+    let v6 = rulesets
+        .attribute(&legacy_drop(&ns, "fd00::2"), false)
+        .unwrap();
+    let NfRule::Rule { rule, .. } = &v6 else {
+        panic!("{}", v6.describe())
+    };
+    assert_eq!(rule.text, "-A INPUT -s fd00::2/128 -p udp -j DROP");
     // A changed rule is read again once a poll has seen the change.
     ns.exec(&[
         "iptables-legacy",
