@@ -71,10 +71,25 @@ fn read_rulesets(netns: &Netns, fp: &Fingerprint) -> (Ruleset, Vec<String>) {
         Ok(t) => ruleset.tables.extend(t),
         Err(e) => problems.push(e),
     };
+    // `iptables-legacy-save` / `iptables-nft-save`, or where a distribution
+    // ships one variant only, plain `iptables-save` if it is that variant
+    // (`-V` says `(nf_tables)` for nft; releases before 1.8 are legacy).
     let save = |program: &str, fw: Firewall, family: Family| {
-        netns
-            .run(program, &[])
-            .map(|text| iptables::parse_save(&text, fw, family))
+        let plain = if family == Family::Ip {
+            "iptables-save"
+        } else {
+            "ip6tables-save"
+        };
+        let text = netns.run(program, &[]).or_else(|e| {
+            let version = netns.run(plain, &["-V"]).map_err(|_| e.clone())?;
+            let nft = version.contains("nf_tables");
+            if nft == (fw == Firewall::IptablesNft) {
+                netns.run(plain, &[])
+            } else {
+                Err(e)
+            }
+        })?;
+        Ok(iptables::parse_save(&text, fw, family))
     };
     if fp.legacy.0 {
         tables(
