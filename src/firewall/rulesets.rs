@@ -392,12 +392,18 @@ impl Rulesets {
     /// The rule that decided a table function's NF_DROP; `nft`: the
     /// function is nftables' (`nft_do_chain`).
     pub fn attribute(&mut self, ev: &Event, nft: bool) -> Option<NfRule> {
-        let nf = ev.nf.as_deref()?;
-        if nft && !nf.nft {
+        if nft && !ev.nf.as_ref().is_some_and(|nf| nf.nft) {
             // Its chain is a module type: before 5.11 no BTF relocates it.
             return Some(NfRule::Undecided {
                 why: "this kernel's nft_do_chain events name no table or chain (no module BTF)"
                     .into(),
+                candidates: Vec::new(),
+            });
+        }
+        let nf = ev.nf.as_deref()?;
+        if nf.table.is_none() && nf.pf_hook.is_none() {
+            return Some(NfRule::Undecided {
+                why: "the event names neither the table nor the hook".into(),
                 candidates: Vec::new(),
             });
         }

@@ -98,9 +98,6 @@ fn enrich(ev: &mut Event, session: &Session, hooks: bool, drop_stack: bool) {
 /// runs take a moment; a healthy namespace never pays for them), and
 /// followed from then on.
 fn name_firewall_rule(ev: &mut Event, rulesets: &mut crate::firewall::Rulesets) {
-    let Some(nf) = ev.nf.as_ref() else {
-        return;
-    };
     let Some(probe) = crate::catalogue::table::probe_by_id(ev.probe) else {
         return;
     };
@@ -108,15 +105,15 @@ fn name_firewall_rule(ev: &mut Event, rulesets: &mut crate::firewall::Rulesets) 
     let dropped = ev
         .ret
         .is_some_and(|r| crate::catalogue::retnames::effective(probe.ret, r) == 0);
-    let table_drop =
-        probe.runs_a_ruleset() && dropped && (nf.table.is_some() || nf.pf_hook.is_some());
-    if !table_drop {
+    if !(probe.runs_a_ruleset() && dropped) {
         return;
     }
     let nft = probe.signatures.iter().any(|s| s.nf.nft_chain.is_some());
     let rule = rulesets.attribute(ev, nft);
-    if let Some(nf) = ev.nf.as_mut() {
-        nf.rule = rule.map(Box::new);
+    // An event without netfilter facts (nft_do_chain before 5.11: its
+    // argument types have no BTF) still carries why no rule is named.
+    if let Some(rule) = rule {
+        ev.nf.get_or_insert_with(Default::default).rule = Some(Box::new(rule));
     }
 }
 
