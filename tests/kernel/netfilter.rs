@@ -37,10 +37,15 @@ fn forward_drop_names_hook_table_chain_and_verdict() {
     }
     let (net, out) = forward_drop_diagnosis("nffwd", "iptables", &["--hooks"]);
     assert!(out.contains("*ipv4 in chain: FORWARD*"), "{out}");
-    assert!(out.contains("table:filter, chain:FORWARD*"), "{out}");
+    // Before 5.11 nft's table and chain types have no BTF to read them by.
+    let names = crate::firewall::nft_names_chains();
+    assert!(
+        !names || out.contains("table:filter, chain:FORWARD*"),
+        "{out}"
+    );
     assert!(out.contains("*verdict: NF_DROP*"), "{out}");
     // --diag names the rule the scenario wrote.
-    if crate::firewall::nft_names_chains() {
+    if names {
         let rule = format!(
             "packet is dropped by iptables/iptables-nft: `-A FORWARD -s {}/32 -p icmp -j DROP` (iptables-nft filter/FORWARD rule 1)",
             net.client_addr
@@ -57,7 +62,8 @@ fn forward_drop_names_hook_table_chain_and_verdict() {
         "{out}"
     );
     assert!(
-        out.contains("    drop reason:\n        NETFILTER_DROP"),
+        !crate::runner::kernel_has_drop_reasons()
+            || out.contains("    drop reason:\n        NETFILTER_DROP"),
         "{out}"
     );
     assert!(
@@ -104,11 +110,12 @@ fn nft_rule_made_with_nft_is_named_as_created() {
         .wait_exit(Duration::from_secs(60))
         .expect("nettrace --diag did not stop after the error");
     let out = done.stdout.join("\n");
+    let names = crate::firewall::nft_names_chains();
     assert!(
-        out.contains("*nftables table:ntt_site, chain:guard_in*"),
+        !names || out.contains("*nftables table:ntt_site, chain:guard_in*"),
         "{out}"
     );
-    if crate::firewall::nft_names_chains() {
+    if names {
         assert!(
             out.contains("`udp dport 9000 drop` (nft inet ntt_site/guard_in rule 1, handle"),
             "{out}"
@@ -333,7 +340,8 @@ fn conntrack_window_failure_is_diagnosed() {
         "{out}"
     );
     assert!(
-        out.contains("    drop reason:\n        NETFILTER_DROP"),
+        !crate::runner::kernel_has_drop_reasons()
+            || out.contains("    drop reason:\n        NETFILTER_DROP"),
         "{out}"
     );
 }
