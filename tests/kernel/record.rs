@@ -94,7 +94,11 @@ fn a_recorded_drop_monitor_replays_identically() {
     let tracer = start(&args);
     tcp_connect_refused(port.parse().unwrap());
     tracer
-        .wait_line(Duration::from_secs(30), |l| l.contains("reason: NO_SOCKET"))
+        .wait_line(Duration::from_secs(30), |l| {
+            // Before 5.17 a drop line gives the location only.
+            l.contains("reason: NO_SOCKET")
+                || (!crate::runner::kernel_has_drop_reasons() && l.contains("flags:S"))
+        })
         .expect("the drop of the refused SYN");
     let live = tracer.stop();
     assert_eq!(live.code, Some(0), "{}", live.stderr);
