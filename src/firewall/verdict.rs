@@ -200,8 +200,9 @@ impl Facts {
                         _ => None,
                     },
                     Key::Proto => self.proto.map(|p| num_in(values, u32::from(p))),
-                    Key::InIface => self.input.as_deref().map(|n| values_name_is(values, n)),
-                    Key::OutIface => self.output.as_deref().map(|n| values_name_is(values, n)),
+                    // Interface-name sets are not modelled: undecided,
+                    // never a miss that could prove another rule.
+                    Key::InIface | Key::OutIface => None,
                     Key::Mark => mark.map(|m| num_in(values, m)),
                 };
                 match v {
@@ -227,11 +228,6 @@ impl Facts {
 
 fn set_keyed_by_proto(values: &Values) -> bool {
     matches!(values, Values::Ranges(r) if r.iter().any(|(a, _)| *a > 0xffff))
-}
-
-/// Interface-name sets are not modelled as values: never a member.
-fn values_name_is(_values: &Values, _name: &str) -> bool {
-    false
 }
 
 /// One way a walk ended.

@@ -15,7 +15,7 @@
 use crate::runner::{require, require_root, start, Cap, Running};
 use crate::scenario::{send_udp, Netns, TwoHosts};
 use nettrace::events::nfrule::NfRule;
-use nettrace::events::{HookDevices, NfFacts, NfSkb};
+use nettrace::events::{HookDevices, NfSkb};
 use nettrace::firewall::Rulesets;
 use std::time::Duration;
 
@@ -362,7 +362,6 @@ fn legacy_drop(ns: &Netns, src: &str) -> nettrace::events::Event {
         })
     );
     assert!(matches!(nf.skb, Some(NfSkb { mark: 0, .. })));
-    let _: &NfFacts = nf;
     ev.ts = nettrace::firewall::rulesets::monotonic_ns();
     ev
 }

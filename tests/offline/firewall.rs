@@ -342,24 +342,13 @@ fn rendered_answers() {
 /// hook's devices, mark and conntrack state, and reads back as written.
 #[test]
 fn event_line_and_json_carry_the_rule() {
-    use nettrace::output::lines::Formatter;
-    use nettrace::output::time::Clock;
     use nettrace::record::script::{self, ScriptEvent};
     let yaml = r#"
 - {probe: ipt_do_table, ret: NF_DROP, nf: {table: filter, family: ipv4, hook: LOCAL_IN, in: veth0, mark: 7, ct: established, rule: "-A NT_BLOCK -j DROP", rule_chain: NT_BLOCK}, pkt: {proto: udp, src: "10.0.0.2:5000", dst: "10.0.0.1:9000"}}
 "#;
     let list: Vec<ScriptEvent> = serde_yaml::from_str(yaml).unwrap();
     let s = script::build(&list).unwrap();
-    let fmt = Formatter {
-        clock: Clock::monotonic(),
-        reasons: &s.reasons,
-        kallsyms: &s.kallsyms,
-        detail: false,
-        show_ret: false,
-        latency_show: false,
-        tiny: false,
-        color: false,
-    };
+    let fmt = crate::support::plain_formatter(&s.reasons, &s.kallsyms);
     let ev = &s.events[0];
     let line = fmt.event_line(ev);
     assert!(

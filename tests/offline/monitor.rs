@@ -3,9 +3,7 @@
 //! text.
 
 use nettrace::catalogue::table::PROBES;
-use nettrace::output::lines::Formatter;
 use nettrace::output::metrics::{Metrics, MAX_DROP_SERIES};
-use nettrace::output::time::Clock;
 use nettrace::output::Format as OutputFormat;
 use nettrace::pipeline::{Limiter, Pipeline};
 use nettrace::record::script::{self, ScriptEvent};
@@ -126,16 +124,7 @@ fn monitor_output(format: OutputFormat, journal: bool, metrics: bool) -> (String
     let rules = plan(&pack()).0;
     let buf = crate::support::Capture::default();
     let shared = metrics.then(nettrace::output::metrics::Shared::default);
-    let fmt = Formatter {
-        clock: Clock::monotonic(),
-        reasons: &s.reasons,
-        kallsyms: &s.kallsyms,
-        detail: false,
-        show_ret: false,
-        latency_show: false,
-        tiny: false,
-        color: false,
-    };
+    let fmt = crate::support::plain_formatter(&s.reasons, &s.kallsyms);
     let mode = Mode::Monitor(MonitorSpec {
         rules: RuleSource::default(),
         rate_per_rule: 10,

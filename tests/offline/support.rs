@@ -41,3 +41,20 @@ pub fn nettrace(args: &[&str]) -> (i32, String, String) {
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
 }
+
+/// The formatter of a plain run: monotonic clock, no detail, no color.
+pub fn plain_formatter<'a>(
+    reasons: &'a nettrace::kernel::btf::DropReasons,
+    kallsyms: &'a nettrace::kernel::kallsyms::Kallsyms,
+) -> nettrace::output::lines::Formatter<'a> {
+    nettrace::output::lines::Formatter {
+        clock: nettrace::output::time::Clock::monotonic(),
+        reasons,
+        kallsyms,
+        detail: false,
+        show_ret: false,
+        latency_show: false,
+        tiny: false,
+        color: false,
+    }
+}
