@@ -194,23 +194,28 @@ fn sock_sees_retransmissions_under_loss() {
     let net = TwoHosts::new("sockl");
     // Segments leave in GSO batches, a few per write: 30 writes make some
     // 40 packets, and at 30% loss the chance that none is lost is 1e-6.
-    // The loss must not take a's ARP requests: b's address is resolved
-    // for good first, or three lost requests fail the connect.
-    let b_mac = net
-        .b
-        .exec(&["cat", &format!("/sys/class/net/{}/address", net.b_if)]);
-    net.a.exec(&[
-        "ip",
-        "neigh",
-        "replace",
-        &net.b_addr,
-        "lladdr",
-        b_mac.trim(),
-        "dev",
-        &net.a_if,
-        "nud",
-        "permanent",
-    ]);
+    // The loss must not take ARP: a's requests for b, or a's replies to
+    // b's requests (three lost replies leave b's entry FAILED, and b's
+    // SYN-ACKs and ACKs are dropped until the client times out). Both
+    // sides know each other for good before the loss starts.
+    for (from, to_addr, to, to_if, from_if) in [
+        (&net.a, &net.b_addr, &net.b, &net.b_if, &net.a_if),
+        (&net.b, &net.a_addr, &net.a, &net.a_if, &net.b_if),
+    ] {
+        let mac = to.exec(&["cat", &format!("/sys/class/net/{to_if}/address")]);
+        from.exec(&[
+            "ip",
+            "neigh",
+            "replace",
+            to_addr,
+            "lladdr",
+            mac.trim(),
+            "dev",
+            from_if,
+            "nud",
+            "permanent",
+        ]);
+    }
     netem_loss(&net.a, &net.a_if, 30);
     let run = start(&["--sock", "--addr", &net.a_addr, "-P", "7300"]);
     let sent = tcp_stream(&net.a, &net.b, &net.b_addr, 7300, 30, 10_000, 20);
