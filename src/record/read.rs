@@ -396,12 +396,19 @@ impl Iterator for Inputs<'_> {
                                 .damaged(at, format!("an event does not decode ({e})"))));
                         }
                     };
-                    match self.rec.probe_ids.get(ev.probe as usize).copied().flatten() {
+                    let ours = |id: u32| self.rec.probe_ids.get(id as usize).copied().flatten();
+                    match ours(ev.probe) {
                         Some(id) => ev.probe = id,
                         None => {
                             self.unknown_probe += 1;
                             continue;
                         }
+                    }
+                    // A span names the probes it began and ended at: ours too
+                    // (one this nettrace lacks is shown as `?`).
+                    if let Some(span) = ev.span.as_deref_mut() {
+                        span.first_probe = ours(span.first_probe).unwrap_or(u32::MAX);
+                        span.end_probe = ours(span.end_probe).unwrap_or(u32::MAX);
                     }
                     return Some(Ok(Input::Event(ev)));
                 }

@@ -174,6 +174,44 @@ fn a_recording_reads_back_as_written() {
     assert_eq!(rec.kallsyms.len(), 1);
 }
 
+/// A recording made by a nettrace whose catalogue numbered the probes
+/// otherwise (here: in reverse) replays with our ids, spans included.
+#[test]
+fn probe_ids_of_another_catalogue_are_read_as_ours() {
+    use nettrace::catalogue::table::{probe, PROBES};
+    use nettrace::events::Span;
+    let s = script();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("other.ntrec");
+    let mut other = header(&s.reasons);
+    other.probes.reverse();
+    let theirs = |name: &str| other.probes.iter().position(|p| p == name).unwrap() as u32;
+    let mut ev = s.events[0].clone();
+    ev.probe = theirs("ip_rcv");
+    ev.span = Some(Box::new(Span {
+        first_ts: ev.ts - 1_000,
+        end_ts: ev.ts,
+        first_probe: theirs("ip_rcv"),
+        end_probe: theirs("tcp_v4_rcv"),
+    }));
+    let mut r = Recorder::create(&path, &other).unwrap();
+    r.event(&ev, &s.kallsyms);
+    r.finish(&End { events: 1, lost: 0 }).unwrap();
+    let rec = Recording::open(&path).unwrap();
+    let got: Vec<Input> = rec.inputs().unwrap().map(Result::unwrap).collect();
+    let [Input::Event(back)] = got.as_slice() else {
+        panic!("{got:?}")
+    };
+    let ours = |name: &str| probe(name).unwrap().id;
+    assert_ne!(theirs("ip_rcv"), ours("ip_rcv"), "{} probes", PROBES.len());
+    assert_eq!(back.probe, ours("ip_rcv"));
+    let span = back.span.as_deref().unwrap();
+    assert_eq!(
+        (span.first_probe, span.end_probe),
+        (ours("ip_rcv"), ours("tcp_v4_rcv"))
+    );
+}
+
 /// Format 1 (events in postcard) is still read: the file of the test
 /// above, its event frames re-encoded the way nettrace 0.1 wrote them.
 #[test]
