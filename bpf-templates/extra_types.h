@@ -26,6 +26,11 @@ struct xt_table___nt {
 	char name[32];
 } __attribute__((preserve_access_index));
 
+/* ebtables is a module too; its table's name is not where xt_table's is. */
+struct ebt_table___nt {
+	char name[32];
+} __attribute__((preserve_access_index));
+
 /* 6.10 and later: the reason of a reset the stack sends (tcp_send_reset's
  * third argument). Declared here for bpf_core_type_exists: the program
  * reads the argument only on kernels whose BTF has the enum. */

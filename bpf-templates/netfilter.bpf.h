@@ -12,6 +12,7 @@
 struct nt_nf_args {
 	const struct nf_hook_state *state;
 	const void *xt_table;
+	const void *ebt_table;
 	const struct nft_chain *nft_chain;
 	const struct nf_hook_entries *entries;
 };
@@ -76,6 +77,12 @@ static __always_inline void fill_nf(struct nt_event *e, struct sk_buff *skb,
 	 * between versions, so such a kernel's events name no table. */
 	if (a->xt_table && bpf_core_type_exists(struct xt_table___nt)) {
 		const struct xt_table___nt *t = a->xt_table;
+
+		BPF_CORE_READ_STR_INTO(&e->nf.table, t, name);
+		e->nf.valid |= NT_NF_TABLE;
+	}
+	if (a->ebt_table && bpf_core_type_exists(struct ebt_table___nt)) {
+		const struct ebt_table___nt *t = a->ebt_table;
 
 		BPF_CORE_READ_STR_INTO(&e->nf.table, t, name);
 		e->nf.valid |= NT_NF_TABLE;

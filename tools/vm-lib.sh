@@ -9,7 +9,7 @@ declare -A VM_IMAGES=(
 
 # Modules whose functions are probe targets only while they are loaded,
 # and that the tests' scenarios use.
-VM_MODULES="nf_tables nft_chain_nat ip_tables iptable_filter iptable_nat ip6_tables ip6table_filter nf_conntrack nf_nat nf_reject_ipv4 nf_reject_ipv6 br_netfilter bridge veth 8021q sch_netem sch_tbf cls_matchall act_gact"
+VM_MODULES="nf_tables nft_chain_nat ebtables ip_tables iptable_filter iptable_nat ip6_tables ip6table_filter nf_conntrack nf_nat nf_reject_ipv4 nf_reject_ipv6 br_netfilter bridge veth 8021q sch_netem sch_tbf cls_matchall act_gact"
 
 # vm_boot KERNEL OUT SCRIPT: boots KERNEL under qemu emulation (virtme-ng,
 # sharing the host's files read-only, OUT writable) and runs SCRIPT as

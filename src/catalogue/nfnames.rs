@@ -25,6 +25,9 @@ pub const HOOKS: &[(&str, &str)] = &[
 
 const NETDEV_HOOKS: &[&str] = &["INGRESS", "EGRESS"];
 const NFPROTO_NETDEV: u8 = 5;
+const NFPROTO_BRIDGE: u8 = 7;
+/// NF_BR_BROUTING: the bridge family's sixth hook (ebtables' broute table).
+const BR_BROUTING: u8 = 5;
 
 // Names are borrowed: the event lines of every netfilter probe carry them.
 pub fn family_name(pf: u8) -> Cow<'static, str> {
@@ -38,11 +41,21 @@ pub fn family_name(pf: u8) -> Cow<'static, str> {
 pub fn hook_name(pf: u8, hook: u8) -> Cow<'static, str> {
     let name = if pf == NFPROTO_NETDEV {
         NETDEV_HOOKS.get(hook as usize).copied()
+    } else if pf == NFPROTO_BRIDGE && hook == BR_BROUTING {
+        Some("BROUTING")
     } else {
         HOOKS.get(hook as usize).map(|(n, _)| *n)
     };
     name.map(Cow::Borrowed)
         .unwrap_or_else(|| Cow::Owned(format!("hook {hook}")))
+}
+
+/// The ebtables chain a bridge hook runs: iptables' names, and BROUTING.
+pub fn ebtables_chain(hook: u8) -> Option<&'static str> {
+    match hook {
+        BR_BROUTING => Some("BROUTING"),
+        h => iptables_chain(h),
+    }
 }
 
 /// The iptables chain a hook runs (`PREROUTING`...).
@@ -59,6 +72,7 @@ pub fn hook_by_name(name: &str) -> Option<u8> {
         .position(|(h, c)| *h == up || *c == up)
         .or_else(|| NETDEV_HOOKS.iter().position(|h| *h == up))
         .map(|i| i as u8)
+        .or_else(|| (up == "BROUTING").then_some(BR_BROUTING))
 }
 
 pub fn family_by_name(name: &str) -> Option<u8> {

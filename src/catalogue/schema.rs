@@ -68,7 +68,7 @@ pub struct Probe {
 }
 
 /// Where a netfilter function's facts are: argument indexes of the hook
-/// state (family and hook), the iptables table, or nftables' packet info
+/// state (family and hook), the iptables or ebtables table, or nftables' packet info
 /// (whose `state` is the hook state) and chain (table and chain names).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -77,6 +77,9 @@ pub struct NfArgs {
     pub state: Option<u32>,
     #[serde(default)]
     pub xt_table: Option<u32>,
+    /// `struct ebt_table *`: the ebtables table (its name).
+    #[serde(default)]
+    pub ebt_table: Option<u32>,
     #[serde(default)]
     pub nft_pkt: Option<u32>,
     #[serde(default)]
@@ -88,10 +91,11 @@ pub struct NfArgs {
 }
 
 impl NfArgs {
-    pub fn indexes(&self) -> [Option<u32>; 5] {
+    pub fn indexes(&self) -> [Option<u32>; 6] {
         [
             self.state,
             self.xt_table,
+            self.ebt_table,
             self.nft_pkt,
             self.nft_chain,
             self.entries,

@@ -42,6 +42,7 @@ pub struct SignatureDef {
 pub struct NfArgsDef {
     pub state: Option<u32>,
     pub xt_table: Option<u32>,
+    pub ebt_table: Option<u32>,
     pub nft_pkt: Option<u32>,
     pub nft_chain: Option<u32>,
     pub entries: Option<u32>,
@@ -51,6 +52,7 @@ impl NfArgsDef {
     pub fn any(&self) -> bool {
         self.state.is_some()
             || self.xt_table.is_some()
+            || self.ebt_table.is_some()
             || self.nft_pkt.is_some()
             || self.nft_chain.is_some()
     }
@@ -105,11 +107,11 @@ impl ProbeDef {
     }
 
     /// A function that runs a firewall table's chain (`ipt_do_table`,
-    /// `nft_do_chain`): its NF_DROP is a firewall rule's or policy's.
+    /// `ebt_do_table`, `nft_do_chain`): its NF_DROP is a firewall rule's or policy's.
     pub fn runs_a_ruleset(&self) -> bool {
-        self.signatures
-            .iter()
-            .any(|s| s.nf.xt_table.is_some() || s.nf.nft_chain.is_some())
+        self.signatures.iter().any(|s| {
+            s.nf.xt_table.is_some() || s.nf.ebt_table.is_some() || s.nf.nft_chain.is_some()
+        })
     }
 
     /// Whether event lines show its return value as a verdict without

@@ -63,7 +63,7 @@ fn ret_cast(kind: RetKind) -> &'static str {
 /// programs have as constants, packed in 64 bits (name, first bit, width).
 /// Argument fields hold an index 0..=5, or `COOKIE_NONE`. The generated C
 /// gets `NT_CK_<NAME>(cookie)` readers from this same table.
-pub const COOKIE_FIELDS: [(&str, u32, u32); 14] = [
+pub const COOKIE_FIELDS: [(&str, u32, u32); 15] = [
     ("PROBE", 0, 16),
     ("SKB", 16, 4),
     ("SKB_VIA", 20, 2),
@@ -78,6 +78,7 @@ pub const COOKIE_FIELDS: [(&str, u32, u32); 14] = [
     ("NF_NFT_CHAIN", 45, 4),
     ("NF_ENTRIES", 49, 4),
     ("VALID", 53, 1),
+    ("NF_EBT_TABLE", 54, 4),
 ];
 
 /// The values of the cookie's enumerated fields (0 is the plain case):
@@ -156,6 +157,7 @@ fn probe_values(cat: &Catalogue) -> Vec<Value> {
                         nf_any => s.nf.indexes().iter().any(Option::is_some),
                         nf_state => s.nf.state,
                         nf_xt_table => s.nf.xt_table,
+                        nf_ebt_table => s.nf.ebt_table,
                         nf_nft_pkt => s.nf.nft_pkt,
                         nf_nft_chain => s.nf.nft_chain,
                         nf_entries => s.nf.entries,
@@ -332,12 +334,13 @@ pub fn render_rust(cat: &Catalogue) -> String {
             .iter()
             .map(|s| {
                 format!(
-                    "SignatureDef {{ skb: {}, sk: {}, ret: RetKind::{}, nf: NfArgsDef {{ state: {}, xt_table: {}, nft_pkt: {}, nft_chain: {}, entries: {} }}, before: {} }}",
+                    "SignatureDef {{ skb: {}, sk: {}, ret: RetKind::{}, nf: NfArgsDef {{ state: {}, xt_table: {}, ebt_table: {}, nft_pkt: {}, nft_chain: {}, entries: {} }}, before: {} }}",
                     rust_opt_u32(s.skb),
                     rust_opt_u32(s.sk),
                     s.ret.rust_variant(),
                     rust_opt_u32(s.nf.state),
                     rust_opt_u32(s.nf.xt_table),
+                    rust_opt_u32(s.nf.ebt_table),
                     rust_opt_u32(s.nf.nft_pkt),
                     rust_opt_u32(s.nf.nft_chain),
                     rust_opt_u32(s.nf.entries),

@@ -12,13 +12,15 @@ pub enum Firewall {
     IptablesLegacy,
     IptablesNft,
     Nft,
+    EbtablesLegacy,
 }
 
 impl Firewall {
-    pub const ALL: [Firewall; 3] = [
+    pub const ALL: [Firewall; 4] = [
         Firewall::IptablesLegacy,
         Firewall::IptablesNft,
         Firewall::Nft,
+        Firewall::EbtablesLegacy,
     ];
 
     pub fn name(self) -> &'static str {
@@ -26,6 +28,7 @@ impl Firewall {
             Firewall::IptablesLegacy => "iptables-legacy",
             Firewall::IptablesNft => "iptables-nft",
             Firewall::Nft => "nft",
+            Firewall::EbtablesLegacy => "ebtables-legacy",
         }
     }
 

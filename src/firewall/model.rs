@@ -80,7 +80,8 @@ impl Table {
 #[derive(Debug, Clone)]
 pub struct Chain {
     pub name: String,
-    /// A base chain's policy; None for a user-defined chain.
+    /// A base chain's policy; None for a user-defined chain that returns
+    /// at its end (ebtables' user chains may instead accept or drop).
     pub policy: Option<Verdict>,
     pub rules: Vec<Rule>,
 }
@@ -132,6 +133,8 @@ pub enum Values {
 pub enum Test {
     /// The packet's network family (`nfproto`, iptables' own table).
     Family(u8),
+    /// The frame's EtherType (ebtables `-p IPv4`).
+    EtherType(u16),
     Addr(Dir, Values),
     /// `IPPROTO_*`.
     Proto(Values),

@@ -2,10 +2,11 @@
 //! finding the namespace by its inode, running the firewall's own tools
 //! inside it, and a cheap fingerprint of its rulesets that changes when a
 //! rule does — nftables' generation id (which iptables-nft bumps too) and
-//! a hash of each legacy iptables table without its counters. Nothing
-//! here changes the firewall or loads a module: legacy tables are asked
-//! for only when `ip_tables_names` lists them, nftables only when its
-//! module is loaded.
+//! a hash of each legacy iptables and ebtables table without its
+//! counters. Nothing here changes the firewall or loads a module: legacy
+//! iptables tables are asked for only when `ip_tables_names` lists them,
+//! ebtables tables only when a drop showed them in the namespace (asking
+//! for another can create it), nftables only when its module is loaded.
 
 use std::fs::File;
 use std::hash::{Hash, Hasher};
@@ -102,13 +103,14 @@ impl Netns {
     }
 
     /// Changes when any rule of the namespace does; also says which
-    /// firewalls have rules here.
-    pub fn fingerprint(&mut self) -> io::Result<Fingerprint> {
+    /// firewalls have rules here. `ebtables`: the legacy ebtables tables
+    /// known to exist here.
+    pub fn fingerprint(&mut self, ebtables: &[String]) -> io::Result<Fingerprint> {
         let sockets = &mut self.sockets;
         let file = self.file.as_ref();
         let mut read = || {
             sockets.open();
-            sockets.read()
+            sockets.read(ebtables)
         };
         match file {
             None => Ok(read()),
@@ -137,13 +139,15 @@ fn inside<T: Send>(target: &File, f: impl FnOnce() -> T + Send) -> io::Result<T>
 }
 
 /// What a namespace's rulesets are, as far as a fingerprint tells.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Fingerprint {
     pub hash: u64,
     /// Legacy iptables has tables (IPv4, IPv6).
     pub legacy: (bool, bool),
     /// nf_tables is loaded.
     pub nft: bool,
+    /// The legacy ebtables tables that answered.
+    pub ebtables: Vec<String>,
 }
 
 fn legacy_tables(path: &Path) -> Vec<String> {
@@ -179,6 +183,18 @@ fn module_present(name: &str) -> bool {
         .join("modules.builtin");
     std::fs::read_to_string(builtin)
         .is_ok_and(|b| b.lines().any(|l| l.ends_with(&format!("/{name}.ko"))))
+}
+
+/// The legacy ebtables tables whose modules are loaded (`ebtable_filter`
+/// is `filter`): before 5.11 the events cannot name the table, and those
+/// kernels create every loaded table in every namespace.
+pub fn ebtables_modules() -> Vec<String> {
+    std::fs::read_to_string("/proc/modules")
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.split_whitespace().next()?.strip_prefix("ebtable_"))
+        .map(str::to_string)
+        .collect()
 }
 
 /// A netfilter netlink socket, if nf_tables is loaded (asking without it
@@ -237,6 +253,76 @@ const IPT_SO_GET_ENTRIES: i32 = 65;
 const GETINFO_LEN: usize = 32 + 4 + 20 + 20 + 4 + 4;
 /// `struct ipt_get_entries`: name[32], size, then the entries (8-aligned).
 const GET_ENTRIES_HEAD: usize = 40;
+const EBT_SO_GET_INFO: i32 = 128;
+const EBT_SO_GET_ENTRIES: i32 = 129;
+
+/// `struct ebt_replace`, as EBT_SO_GET_INFO fills it and EBT_SO_GET_ENTRIES
+/// reads where to copy the entries.
+#[repr(C)]
+struct EbtReplace {
+    name: [u8; 32],
+    valid_hooks: u32,
+    nentries: u32,
+    entries_size: u32,
+    hook_entry: [*mut libc::c_void; 6],
+    num_counters: u32,
+    counters: *mut libc::c_void,
+    entries: *mut libc::c_void,
+}
+
+/// A legacy ebtables table's rules, hashed (its counters are kept apart
+/// from the entries, so the blob changes only with the rules). None: no
+/// such table.
+fn ebtables_hash(fd: &OwnedFd, name: &str) -> Option<u64> {
+    let mut info = EbtReplace {
+        name: [0; 32],
+        valid_hooks: 0,
+        nentries: 0,
+        entries_size: 0,
+        hook_entry: [std::ptr::null_mut(); 6],
+        num_counters: 0,
+        counters: std::ptr::null_mut(),
+        entries: std::ptr::null_mut(),
+    };
+    let n = name.len().min(31);
+    info.name[..n].copy_from_slice(&name.as_bytes()[..n]);
+    let mut len = std::mem::size_of::<EbtReplace>() as u32;
+    // SAFETY: getsockopt into a struct of the length given.
+    let rc = unsafe {
+        libc::getsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_IP,
+            EBT_SO_GET_INFO,
+            (&mut info as *mut EbtReplace).cast(),
+            &mut len,
+        )
+    };
+    if rc != 0 {
+        return None;
+    }
+    let mut entries = vec![0u8; info.entries_size as usize];
+    info.entries = entries.as_mut_ptr().cast();
+    info.num_counters = 0;
+    let mut len = (std::mem::size_of::<EbtReplace>() + entries.len()) as u32;
+    // SAFETY: the kernel reads the struct and writes entries_size bytes to
+    // `entries`, a buffer of that size that outlives the call.
+    let rc = unsafe {
+        libc::getsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_IP,
+            EBT_SO_GET_ENTRIES,
+            (&mut info as *mut EbtReplace).cast(),
+            &mut len,
+        )
+    };
+    if rc != 0 {
+        return None;
+    }
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    (info.valid_hooks, info.nentries).hash(&mut h);
+    entries.hash(&mut h);
+    Some(h.finish())
+}
 
 impl Sockets {
     /// Opens what is missing (nf_tables may be loaded since).
@@ -355,7 +441,7 @@ impl Sockets {
 
     /// Read inside the namespace: the legacy table names are those of the
     /// calling thread's namespace.
-    fn read(&self) -> Fingerprint {
+    fn read(&self, ebtables: &[String]) -> Fingerprint {
         let legacy4 = legacy_tables(Path::new("/proc/thread-self/net/ip_tables_names"));
         let legacy6 = legacy_tables(Path::new("/proc/thread-self/net/ip6_tables_names"));
         let mut h = std::collections::hash_map::DefaultHasher::new();
@@ -372,10 +458,20 @@ impl Sockets {
                 }
             }
         }
+        let mut answered = Vec::new();
+        if let Some(fd) = &self.ip4 {
+            for name in ebtables {
+                if let Some(t) = ebtables_hash(fd, name) {
+                    (name, t).hash(&mut h);
+                    answered.push(name.clone());
+                }
+            }
+        }
         Fingerprint {
             hash: h.finish(),
             legacy: (!legacy4.is_empty(), !legacy6.is_empty()),
             nft: self.nft.is_some(),
+            ebtables: answered,
         }
     }
 }

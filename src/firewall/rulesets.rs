@@ -8,9 +8,9 @@
 //! both (a rule is named only if both agree).
 
 use super::model::{Family, Ruleset, Table};
-use super::netns::{Fingerprint, Netns};
+use super::netns::{ebtables_modules, Fingerprint, Netns};
 use super::verdict::{attribute, Facts};
-use super::{iptables, nft};
+use super::{ebtables, iptables, nft};
 use crate::catalogue::nfnames;
 use crate::events::nfrule::{Firewall, NfRule};
 use crate::events::{Event, NfFacts};
@@ -33,6 +33,19 @@ struct Watched {
     netns: Netns,
     epochs: Vec<Epoch>,
     last_poll: u64,
+    /// Legacy ebtables tables drops showed here (only those are read).
+    ebtables: Vec<String>,
+}
+
+/// Which kind of table function returned the drop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TableKind {
+    /// `ipt_do_table`, `ip6t_do_table`: legacy iptables.
+    Xtables,
+    /// `ebt_do_table`: legacy ebtables.
+    Ebtables,
+    /// `nft_do_chain`: nftables, and iptables-nft and ebtables-nft on it.
+    Nft,
 }
 
 /// Epochs kept per namespace: a drop older than these is judged against
@@ -132,6 +145,12 @@ fn read_rulesets(netns: &Netns, fp: &Fingerprint) -> (Ruleset, Vec<String>) {
             });
         tables(nft, &mut problems);
     }
+    for name in &fp.ebtables {
+        match netns.run("ebtables-legacy", &["-t", name, "-L"]) {
+            Ok(text) => ruleset.tables.extend(ebtables::parse_list(&text)),
+            Err(e) => problems.push(e),
+        }
+    }
     let uses_ipset = ruleset.tables.iter().any(|t| {
         t.firewall != Firewall::Nft
             && t.chains
@@ -151,7 +170,7 @@ fn read_rulesets(netns: &Netns, fp: &Fingerprint) -> (Ruleset, Vec<String>) {
 impl Watched {
     /// Polls the fingerprint; reads the rules again if it changed.
     fn poll(&mut self, now: u64) {
-        let fp = match self.netns.fingerprint() {
+        let fp = match self.netns.fingerprint(&self.ebtables) {
             Ok(fp) => fp,
             Err(_) => return,
         };
@@ -207,6 +226,7 @@ pub fn facts_of(ev: &Event, nf: &NfFacts) -> Facts {
     let icmp = matches!(proto, Some(1 | 58));
     Facts {
         family,
+        ethertype: headers.then_some(p.l3_proto),
         saddr: p.saddr,
         daddr: p.daddr,
         proto,
@@ -223,7 +243,11 @@ pub fn facts_of(ev: &Event, nf: &NfFacts) -> Facts {
 }
 
 /// The (table, base chain) pairs the event's verdict may have come from.
-fn base_chains<'r>(ruleset: &'r Ruleset, nf: &NfFacts) -> Vec<(&'r Table, String)> {
+fn base_chains<'r>(
+    ruleset: &'r Ruleset,
+    nf: &NfFacts,
+    kind: TableKind,
+) -> Vec<(&'r Table, String)> {
     let (pf, hook) = nf.pf_hook.unwrap_or((0, u8::MAX));
     let families: &[Family] = match pf {
         2 => &[Family::Ip, Family::Inet],
@@ -234,7 +258,7 @@ fn base_chains<'r>(ruleset: &'r Ruleset, nf: &NfFacts) -> Vec<(&'r Table, String
         _ => &[],
     };
     let family_ok = |t: &Table| families.contains(&t.family);
-    if nf.nft {
+    if kind == TableKind::Nft {
         // nft_do_chain names its base chain: an iptables-nft table of that
         // name comes first, as iptables prints it.
         let (Some(table), Some(chain)) = (&nf.table, &nf.chain) else {
@@ -256,17 +280,19 @@ fn base_chains<'r>(ruleset: &'r Ruleset, nf: &NfFacts) -> Vec<(&'r Table, String
         }
         return named(Firewall::Nft);
     }
-    // ipt_do_table: the table (when the kernel's types named it) and the
-    // hook's chain.
-    let Some(chain) = nfnames::iptables_chain(hook) else {
+    // ipt_do_table, ebt_do_table: the table (when the kernel's types
+    // named it) and the hook's chain.
+    let (firewall, chain) = match kind {
+        TableKind::Ebtables => (Firewall::EbtablesLegacy, nfnames::ebtables_chain(hook)),
+        _ => (Firewall::IptablesLegacy, nfnames::iptables_chain(hook)),
+    };
+    let Some(chain) = chain else {
         return Vec::new();
     };
     ruleset
         .tables
         .iter()
-        .filter(|t| {
-            t.firewall == Firewall::IptablesLegacy && family_ok(t) && t.family != Family::Inet
-        })
+        .filter(|t| t.firewall == firewall && family_ok(t) && t.family != Family::Inet)
         .filter(|t| nf.table.as_ref().is_none_or(|n| *n == t.name))
         .filter(|t| t.chain(chain).is_some())
         .map(|t| (t, chain.to_string()))
@@ -275,8 +301,8 @@ fn base_chains<'r>(ruleset: &'r Ruleset, nf: &NfFacts) -> Vec<(&'r Table, String
 
 /// Judges the drop against one epoch: every (table, chain) it may have
 /// come from, joined as `verdict::attribute` joins branches.
-fn judge(epoch: &Epoch, ev: &Event, nf: &NfFacts) -> NfRule {
-    let bases = base_chains(&epoch.ruleset, nf);
+fn judge(epoch: &Epoch, ev: &Event, nf: &NfFacts, kind: TableKind) -> NfRule {
+    let bases = base_chains(&epoch.ruleset, nf, kind);
     if bases.is_empty() {
         let what = match (&nf.table, nf.chain_name()) {
             (Some(t), Some(c)) => format!("{t}/{c}"),
@@ -368,6 +394,7 @@ impl Rulesets {
             netns,
             epochs: Vec::new(),
             last_poll: 0,
+            ebtables: Vec::new(),
         });
         let w = w.map(|mut w| {
             w.poll(monotonic_ns());
@@ -389,10 +416,9 @@ impl Rulesets {
         }
     }
 
-    /// The rule that decided a table function's NF_DROP; `nft`: the
-    /// function is nftables' (`nft_do_chain`).
-    pub fn attribute(&mut self, ev: &Event, nft: bool) -> Option<NfRule> {
-        if nft && !ev.nf.as_ref().is_some_and(|nf| nf.nft) {
+    /// The rule that decided a table function's NF_DROP.
+    pub fn attribute(&mut self, ev: &Event, kind: TableKind) -> Option<NfRule> {
+        if kind == TableKind::Nft && !ev.nf.as_ref().is_some_and(|nf| nf.nft) {
             // Its chain is a module type: before 5.11 no BTF relocates it.
             return Some(NfRule::Undecided {
                 why: "this kernel's nft_do_chain events name no table or chain (no module BTF)"
@@ -401,6 +427,10 @@ impl Rulesets {
             });
         }
         let nf = ev.nf.as_deref()?;
+        // ebtables' broute table: its DROP routes the frame, no rule dropped it.
+        if kind == TableKind::Ebtables && nf.pf_hook == Some((7, 5)) {
+            return None;
+        }
         if nf.table.is_none() && nf.pf_hook.is_none() {
             return Some(NfRule::Undecided {
                 why: "the event names neither the table nor the hook".into(),
@@ -419,6 +449,24 @@ impl Rulesets {
                 })
             }
         };
+        // An ebtables table first seen here: read from now on. The epochs
+        // so far lack it, so they start again (older drops are judged
+        // against the first epoch).
+        if kind == TableKind::Ebtables {
+            let names = match &nf.table {
+                Some(t) => vec![t.clone()],
+                None => ebtables_modules(),
+            };
+            let new: Vec<String> = names
+                .into_iter()
+                .filter(|n| !w.ebtables.contains(n))
+                .collect();
+            if !new.is_empty() {
+                w.ebtables.extend(new);
+                w.epochs.clear();
+                w.poll(now);
+            }
+        }
         // A drop newer than the last poll asks again (a flood of them at
         // most once per DROP_POLL_NS: a change that close before a drop
         // can be missed).
@@ -426,7 +474,7 @@ impl Rulesets {
             w.poll(now);
         }
         let epochs = w.epochs_at(ev.ts);
-        let answers: Vec<NfRule> = epochs.iter().map(|e| judge(e, ev, nf)).collect();
+        let answers: Vec<NfRule> = epochs.iter().map(|e| judge(e, ev, nf, kind)).collect();
         let changed = answers.len() > 1;
         let answer = join(answers.clone());
         if changed {

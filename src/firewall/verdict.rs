@@ -20,6 +20,8 @@ use std::net::IpAddr;
 pub struct Facts {
     /// 4 or 6.
     pub family: u8,
+    /// The frame's EtherType, where the event parsed the headers.
+    pub ethertype: Option<u16>,
     pub saddr: Option<IpAddr>,
     pub daddr: Option<IpAddr>,
     pub proto: Option<u8>,
@@ -121,6 +123,7 @@ impl Facts {
         match test {
             Test::Always => Tri::Yes,
             Test::Family(f) => Tri::of(self.family == *f),
+            Test::EtherType(t) => Tri::known(self.ethertype.map(|e| e == *t), text),
             Test::Addr(dir, values) => {
                 Tri::known(self.addr(*dir).map(|a| addr_in(values, a)), text)
             }
@@ -311,6 +314,17 @@ impl Walk<'_> {
                 Some(after) => mark = after,
                 None => return,
             }
+        }
+        // An ebtables user chain with a policy of its own ends there.
+        if let (Some(policy), false) = (c.policy, chain == self.base) {
+            self.endings.push(Ending {
+                verdict: Some(policy),
+                chain: chain.to_string(),
+                rule: None,
+                via,
+                assumed,
+            });
+            return;
         }
         self.chain_end(stack, mark, via, assumed);
     }

@@ -54,9 +54,16 @@ pub fn cookie(probe: &ProbeDef, variant: usize) -> u64 {
     put(&mut c, "SK", arg(sig.sk));
     put(&mut c, "SK_VIA", probe.sk_via.is_some().into());
     let nf = &sig.nf;
-    let nf_any = [nf.state, nf.xt_table, nf.nft_pkt, nf.nft_chain, nf.entries]
-        .iter()
-        .any(Option::is_some);
+    let nf_any = [
+        nf.state,
+        nf.xt_table,
+        nf.ebt_table,
+        nf.nft_pkt,
+        nf.nft_chain,
+        nf.entries,
+    ]
+    .iter()
+    .any(Option::is_some);
     let kind = match probe.extra {
         Some(Extra::Free) => CK_KIND_FREE,
         Some(Extra::Rtt) => CK_KIND_RTT,
@@ -77,6 +84,7 @@ pub fn cookie(probe: &ProbeDef, variant: usize) -> u64 {
     put(&mut c, "NF_STATE", arg(sig.nf.state));
     put(&mut c, "NF_NFT_PKT", arg(sig.nf.nft_pkt));
     put(&mut c, "NF_XT_TABLE", arg(sig.nf.xt_table));
+    put(&mut c, "NF_EBT_TABLE", arg(sig.nf.ebt_table));
     put(&mut c, "NF_NFT_CHAIN", arg(sig.nf.nft_chain));
     put(&mut c, "NF_ENTRIES", arg(sig.nf.entries));
     c

@@ -226,6 +226,7 @@ pub fn signature_fits(probe: &ProbeDef, sig: &SignatureDef, btf: &Signature) -> 
     let ptr_to = |what: &'static str| move |t: &str| t.contains(what) || t == "void *";
     param_is(&btf.params, sig.nf.state, ptr_to("nf_hook_state *"))?;
     param_is(&btf.params, sig.nf.xt_table, ptr_to("xt_table *"))?;
+    param_is(&btf.params, sig.nf.ebt_table, ptr_to("ebt_table *"))?;
     param_is(&btf.params, sig.nf.nft_pkt, ptr_to("nft_pktinfo *"))?;
     param_is(&btf.params, sig.nf.nft_chain, ptr_to("nft_chain *"))?;
     param_is(&btf.params, sig.nf.entries, ptr_to("nf_hook_entries *"))?;

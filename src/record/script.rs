@@ -254,7 +254,7 @@ fn packet(p: &ScriptPacket) -> Result<Packet, EventProblem> {
 }
 
 fn nf_facts(n: &ScriptNf) -> Result<NfFacts, EventProblem> {
-    use crate::catalogue::nfnames::{FAMILIES, HOOKS};
+    use crate::catalogue::nfnames::{hook_by_name, FAMILIES};
     let pf_hook = match (&n.family, &n.hook) {
         (Some(f), Some(h)) => {
             let pf = FAMILIES
@@ -262,11 +262,8 @@ fn nf_facts(n: &ScriptNf) -> Result<NfFacts, EventProblem> {
                 .find(|(name, _)| name == f)
                 .map(|(_, v)| *v)
                 .ok_or_else(|| EventProblem::NfFamily(f.clone()))?;
-            let hook = HOOKS
-                .iter()
-                .position(|(name, chain)| name == h || chain == h)
-                .ok_or_else(|| EventProblem::NfHook(h.clone()))?;
-            Some((pf, hook as u8))
+            let hook = hook_by_name(h).ok_or_else(|| EventProblem::NfHook(h.clone()))?;
+            Some((pf, hook))
         }
         (None, None) => None,
         _ => return Err(EventProblem::NfHalf),

@@ -108,8 +108,15 @@ fn name_firewall_rule(ev: &mut Event, rulesets: &mut crate::firewall::Rulesets) 
     if !(probe.runs_a_ruleset() && dropped) {
         return;
     }
-    let nft = probe.signatures.iter().any(|s| s.nf.nft_chain.is_some());
-    let rule = rulesets.attribute(ev, nft);
+    use crate::firewall::TableKind;
+    let kind = if probe.signatures.iter().any(|s| s.nf.nft_chain.is_some()) {
+        TableKind::Nft
+    } else if probe.signatures.iter().any(|s| s.nf.ebt_table.is_some()) {
+        TableKind::Ebtables
+    } else {
+        TableKind::Xtables
+    };
+    let rule = rulesets.attribute(ev, kind);
     // An event without netfilter facts (nft_do_chain before 5.11: its
     // argument types have no BTF) still carries why no rule is named.
     if let Some(rule) = rule {

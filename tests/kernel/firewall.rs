@@ -13,16 +13,22 @@
 //! with the tools inside it, and notices a change.
 
 use crate::runner::{require, require_root, start, Cap, Running};
-use crate::scenario::{send_udp, Netns, TwoHosts};
+use crate::scenario::{send_udp, Bridge, Netns, TwoHosts};
 use nettrace::events::nfrule::NfRule;
 use nettrace::events::{HookDevices, NfSkb};
-use nettrace::firewall::Rulesets;
+use nettrace::firewall::{Rulesets, TableKind};
 use std::time::Duration;
 
 /// One firewall's way of writing the test's ruleset.
 struct Flavour {
     name: &'static str,
-    /// Writes the INPUT chain of `ns`, dropping what comes from `peer`.
+    /// Between two hosts on a bridge, the rules in the bridge's namespace
+    /// (else in the receiver's).
+    bridged: bool,
+    /// How the finding's message begins.
+    says: &'static str,
+    /// Writes the INPUT (bridged: FORWARD) chain of `ns`, dropping what
+    /// comes from `peer`.
     setup: fn(&Netns, &str),
     /// Replaces the rule of the jumped-to chain with one that says "second".
     change: fn(&Netns),
@@ -128,6 +134,8 @@ const IPTABLES_EXPECT: &[(u16, &[&str])] = &[
     ),
 ];
 
+const IPTABLES_SAYS: &str = "packet is dropped by iptables/iptables-nft: ";
+
 const IPTABLES_CHANGED: &str =
     "`-A NT_BLOCK -p udp -m udp --dport 9006 -m comment --comment second -j DROP`";
 
@@ -221,10 +229,87 @@ pub fn nft_names_chains() -> bool {
     std::path::Path::new("/sys/kernel/btf/nf_tables").exists()
 }
 
+const EBTABLES_EXPECT: &[(u16, &[&str])] = &[
+    (
+        9000,
+        &[
+            "--ip-dport 9000 -j DROP`",
+            "ebtables-legacy filter/NT_BLOCK rule 1, jumped from FORWARD rule 1",
+        ],
+    ),
+    (
+        9001,
+        &["`-A FORWARD --mark 0x7 -j DROP`", "filter/FORWARD rule 3"],
+    ),
+    (9002, &["`:NT_POL DROP`", "filter/NT_POL policy"]),
+    (
+        9004,
+        &[
+            "--ip-dport 9004 -j DROP`",
+            "filter/FORWARD rule 5",
+            "not evaluated: --logical-in br0",
+        ],
+    ),
+    (
+        9005,
+        &[
+            "rule not named: could not evaluate",
+            "--logical-in br0",
+            "--logical-out br0",
+            "filter/FORWARD rule 6)",
+            "filter/FORWARD rule 7)",
+        ],
+    ),
+];
+
+/// A user chain reached by source address, a mark set by one rule and
+/// tested by the next, a user chain whose own policy drops, and matches
+/// on the bridge device (not evaluated).
+fn ebtables_setup(ns: &Netns, peer: &str) {
+    let udp = "-p IPv4 --ip-proto udp --ip-dport";
+    let rules = [
+        "-N NT_BLOCK -P RETURN".to_string(),
+        format!("-A NT_BLOCK {udp} 9000 -j DROP"),
+        "-N NT_POL -P DROP".to_string(),
+        format!("-A FORWARD -p IPv4 --ip-src {peer} -j NT_BLOCK"),
+        format!("-A FORWARD {udp} 9001 -j mark --mark-set 0x7 --mark-target CONTINUE"),
+        "-A FORWARD --mark 0x7 -j DROP".to_string(),
+        format!("-A FORWARD {udp} 9002 -j NT_POL"),
+        format!("-A FORWARD --logical-in br0 {udp} 9004 -j DROP"),
+        format!("-A FORWARD --logical-in br0 {udp} 9005 -j DROP"),
+        format!("-A FORWARD --logical-out br0 {udp} 9005 -j DROP"),
+    ];
+    for r in rules {
+        let mut args = vec!["ebtables-legacy"];
+        args.extend(r.split(' '));
+        ns.exec(&args);
+    }
+}
+
+fn ebtables_change(ns: &Netns) {
+    ns.exec(&["ebtables-legacy", "-D", "NT_BLOCK", "1"]);
+    let rule = "-A NT_BLOCK -p IPv4 --ip-proto udp --ip-dport 9006 -j DROP";
+    let mut args = vec!["ebtables-legacy"];
+    args.extend(rule.split(' '));
+    ns.exec(&args);
+}
+
 /// Runs the flavour's drops under one tracer and checks every finding.
 fn names_every_rule(f: &Flavour) {
-    let net = TwoHosts::new(&format!("fw{}", &f.name[..3]));
-    (f.setup)(&net.b, &net.a_addr);
+    let tag = format!("fw{}", &f.name[..3]);
+    // (sender, receiver's address, the firewall's namespace, the sender's
+    // address); the topology lives until the end.
+    let (_hosts, _bridge);
+    let (sender, dst, firewall, src) = if f.bridged {
+        _bridge = Bridge::new(&tag);
+        let n = &_bridge;
+        (&n.a, n.b_addr.clone(), &n.switch, n.a_addr.clone())
+    } else {
+        _hosts = TwoHosts::new(&tag);
+        let n = &_hosts;
+        (&n.a, n.b_addr.clone(), &n.b, n.a_addr.clone())
+    };
+    (f.setup)(firewall, &src);
     let tracer = start(&[
         "-t",
         "netfilter",
@@ -233,13 +318,12 @@ fn names_every_rule(f: &Flavour) {
         "-p",
         "udp",
         "--saddr",
-        &net.a_addr,
+        &src,
     ]);
     // A finding's message line (the event line carries the same text).
     let finding = |tracer: &Running, first: &str| {
-        let want = "packet is dropped by iptables/iptables-nft: ";
         tracer.wait_line(Duration::from_secs(30), |l| {
-            l.contains(want) && l.contains(first)
+            l.contains(f.says) && l.contains(first)
         })
     };
     let missing = |tracer: Running, what: String| -> ! {
@@ -251,8 +335,8 @@ fn names_every_rule(f: &Flavour) {
             done.stderr
         )
     };
-    if f.name != "iptables-legacy" && !nft_names_chains() {
-        send_udp(&net.a, 40000, &net.b_addr, 9000);
+    if !f.name.ends_with("legacy") && !nft_names_chains() {
+        send_udp(sender, 40000, &dst, 9000);
         let want = "rule not named: this kernel's nft_do_chain events name no table or chain";
         if finding(&tracer, want).is_none() {
             missing(tracer, format!("no finding with `{want}`"));
@@ -260,7 +344,7 @@ fn names_every_rule(f: &Flavour) {
         return;
     }
     for (port, wants) in f.expect {
-        send_udp(&net.a, 40000 + port % 1000, &net.b_addr, *port);
+        send_udp(sender, 40000 + port % 1000, &dst, *port);
         let Some(line) = finding(&tracer, wants[0]) else {
             missing(tracer, format!("port {port}: no finding with {}", wants[0]));
         };
@@ -275,9 +359,9 @@ fn names_every_rule(f: &Flavour) {
     // The rule now drops port 9006 instead. A drop in the tenth of a
     // second before nettrace polls the change could have met either
     // ruleset: the test waits that out.
-    (f.change)(&net.b);
+    (f.change)(firewall);
     std::thread::sleep(Duration::from_millis(500));
-    send_udp(&net.a, 41000, &net.b_addr, 9006);
+    send_udp(sender, 41000, &dst, 9006);
     let Some(line) = finding(&tracer, f.changed) else {
         missing(tracer, "no finding after the change".into());
     };
@@ -298,6 +382,8 @@ fn iptables_nft_rules_are_named() {
     }
     names_every_rule(&Flavour {
         name: "iptables-nft",
+        bridged: false,
+        says: IPTABLES_SAYS,
         setup: |ns, peer| iptables_setup("iptables-nft")(ns, peer),
         change: |ns| iptables_change("iptables-nft")(ns),
         expect: IPTABLES_EXPECT,
@@ -312,6 +398,8 @@ fn iptables_legacy_rules_are_named() {
     }
     names_every_rule(&Flavour {
         name: "iptables-legacy",
+        bridged: false,
+        says: IPTABLES_SAYS,
         setup: |ns, peer| iptables_setup("iptables-legacy")(ns, peer),
         change: |ns| iptables_change("iptables-legacy")(ns),
         expect: IPTABLES_EXPECT,
@@ -326,10 +414,30 @@ fn nft_rules_are_named() {
     }
     names_every_rule(&Flavour {
         name: "nft",
+        bridged: false,
+        says: IPTABLES_SAYS,
         setup: nft_setup,
         change: nft_change,
         expect: NFT_EXPECT,
         changed: "`udp dport 9006 drop comment \"second\"`",
+    });
+}
+
+/// Legacy ebtables on a bridge: the frames are dropped in its FORWARD
+/// chain, in the bridge's namespace.
+#[test]
+fn ebtables_legacy_rules_are_named() {
+    if !require(Cap::Kprobe) {
+        return;
+    }
+    names_every_rule(&Flavour {
+        name: "ebtables-legacy",
+        bridged: true,
+        says: "packet is dropped by ebtables: ",
+        setup: ebtables_setup,
+        change: ebtables_change,
+        expect: EBTABLES_EXPECT,
+        changed: "`-A NT_BLOCK -p IPv4 --ip-proto udp --ip-dport 9006 -j DROP`",
     });
 }
 
@@ -383,7 +491,7 @@ fn rulesets_are_read_in_the_packets_namespace_and_followed_when_they_change() {
     }
     let mut rulesets = Rulesets::default();
     let answer = rulesets
-        .attribute(&legacy_drop(&ns, "10.0.0.2"), false)
+        .attribute(&legacy_drop(&ns, "10.0.0.2"), TableKind::Xtables)
         .expect("an answer");
     let NfRule::Rule { rule, via, .. } = &answer else {
         panic!("{}", answer.describe())
@@ -392,7 +500,7 @@ fn rulesets_are_read_in_the_packets_namespace_and_followed_when_they_change() {
     assert_eq!(via, &["INPUT rule 1".to_string()]);
     // Another source is not dropped by this ruleset: no rule is claimed.
     let other = rulesets
-        .attribute(&legacy_drop(&ns, "10.0.0.3"), false)
+        .attribute(&legacy_drop(&ns, "10.0.0.3"), TableKind::Xtables)
         .unwrap();
     assert!(
         matches!(other, NfRule::Undecided { .. }),
@@ -414,7 +522,7 @@ fn rulesets_are_read_in_the_packets_namespace_and_followed_when_they_change() {
     std::thread::sleep(Duration::from_millis(150));
     rulesets.poll();
     let v6 = rulesets
-        .attribute(&legacy_drop(&ns, "fd00::2"), false)
+        .attribute(&legacy_drop(&ns, "fd00::2"), TableKind::Xtables)
         .unwrap();
     let NfRule::Rule { rule, .. } = &v6 else {
         panic!("{}", v6.describe())
@@ -436,7 +544,7 @@ fn rulesets_are_read_in_the_packets_namespace_and_followed_when_they_change() {
     std::thread::sleep(Duration::from_millis(150));
     rulesets.poll();
     let changed = rulesets
-        .attribute(&legacy_drop(&ns, "10.0.0.2"), false)
+        .attribute(&legacy_drop(&ns, "10.0.0.2"), TableKind::Xtables)
         .unwrap();
     let NfRule::Rule { rule, .. } = &changed else {
         panic!("{}", changed.describe())

@@ -235,7 +235,9 @@ impl Checker<'_> {
                         FAMILIES.iter().map(|(n, _)| *n).collect(),
                     )
                 } else {
-                    (hook_by_name(s), HOOKS.iter().map(|(n, _)| *n).collect())
+                    let mut names: Vec<&str> = HOOKS.iter().map(|(n, _)| *n).collect();
+                    names.push("BROUTING");
+                    (hook_by_name(s), names)
                 };
                 match found {
                     Some(n) => Some(Val::Range(n.into(), n.into())),
