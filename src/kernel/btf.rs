@@ -31,6 +31,14 @@ pub struct KernelBtf {
 pub type TypeName = String;
 
 impl KernelBtf {
+    /// Frees the parsed BTF (the vmlinux blob alone is some 10 MB on a 6.x
+    /// kernel): for a run that has planned and attached, and asks no more.
+    /// Later lookups find nothing.
+    pub fn release(&mut self) {
+        self.vmlinux = Blob::empty();
+        self.modules.borrow_mut().clear();
+    }
+
     /// Loads `path`, or the running kernel's BTF when `path` is None.
     pub fn load(path: Option<&Path>) -> Result<KernelBtf, BtfError> {
         let (path, module_dir) = match path {

@@ -163,6 +163,19 @@ impl Blob {
         Ok(())
     }
 
+    /// A blob with no types: every lookup finds nothing.
+    pub fn empty() -> Blob {
+        Blob {
+            data: Vec::new(),
+            types: 0..0,
+            strings: 0..0,
+            offsets: Vec::new(),
+            first_id: 1,
+            first_string: 0,
+            names: Vec::new(),
+        }
+    }
+
     /// The id the next blob split on this one starts at.
     fn next_id(&self) -> u32 {
         self.first_id + self.offsets.len() as u32

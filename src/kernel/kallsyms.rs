@@ -55,53 +55,25 @@ impl Kallsyms {
         Self::from_file(Path::new(KALLSYMS))
     }
 
+    /// Reads the file a line at a time: the whole of a 6.x kallsyms (10 MB
+    /// and more) is never held at once.
     pub fn from_file(path: &Path) -> io::Result<Kallsyms> {
-        Ok(Self::parse(&std::fs::read_to_string(path)?))
+        Self::from_reader(io::BufReader::new(std::fs::File::open(path)?))
     }
 
     pub fn parse(text: &str) -> Kallsyms {
+        Self::from_reader(text.as_bytes()).expect("reading from memory does not fail")
+    }
+
+    fn from_reader(mut reader: impl io::BufRead) -> io::Result<Kallsyms> {
         let mut k = Kallsyms::default();
-        for line in text.lines() {
-            // "<address> <type> <name>[\t[<module>]]", written by the kernel.
-            let Some((addr, rest)) = line.split_once(' ') else {
-                continue;
-            };
-            let Some((kind, rest)) = rest.split_once(' ') else {
-                continue;
-            };
-            if !matches!(kind, "t" | "T" | "w" | "W") {
-                continue;
-            }
-            let (name, module) = match rest.split_once('\t') {
-                Some((name, m)) => (name, Some(m.trim_start_matches('[').trim_end_matches(']'))),
-                None => (rest, None),
-            };
-            let Ok(address) = u64::from_str_radix(addr, 16) else {
-                continue;
-            };
-            if address != 0 {
-                k.addresses_visible = true;
-            }
-            let module = match module {
-                None => 0,
-                Some(m) => {
-                    // kallsyms lists a module's symbols together.
-                    if k.modules.last().map(String::as_str) != Some(m) {
-                        k.modules.push(m.to_string());
-                    }
-                    k.modules.len().min(u16::MAX as usize) as u16
-                }
-            };
-            let name_len = name.len().min(u16::MAX as usize) as u16;
-            let name_start = k.names.len() as u32;
-            k.names.push_str(&name[..name_len as usize]);
-            k.text.push(Symbol {
-                address,
-                name_start,
-                name_len,
-                module,
-            });
+        let mut line = String::new();
+        while reader.read_line(&mut line)? > 0 {
+            k.add_line(line.trim_end_matches(['\n', '\r']));
+            line.clear();
         }
+        k.names.shrink_to_fit();
+        k.text.shrink_to_fit();
         k.text.sort_by_key(|e| e.address);
         k.by_name = k
             .text
@@ -110,7 +82,50 @@ impl Kallsyms {
             .map(|(i, e)| (super::name_hash(k.name(e).as_bytes()), i as u32))
             .collect();
         k.by_name.sort_unstable();
-        k
+        Ok(k)
+    }
+
+    /// One line: `<address> <type> <name>[\t[<module>]]`, as the kernel
+    /// writes it; only functions are kept.
+    fn add_line(&mut self, line: &str) {
+        let Some((addr, rest)) = line.split_once(' ') else {
+            return;
+        };
+        let Some((kind, rest)) = rest.split_once(' ') else {
+            return;
+        };
+        if !matches!(kind, "t" | "T" | "w" | "W") {
+            return;
+        }
+        let (name, module) = match rest.split_once('\t') {
+            Some((name, m)) => (name, Some(m.trim_start_matches('[').trim_end_matches(']'))),
+            None => (rest, None),
+        };
+        let Ok(address) = u64::from_str_radix(addr, 16) else {
+            return;
+        };
+        if address != 0 {
+            self.addresses_visible = true;
+        }
+        let module = match module {
+            None => 0,
+            Some(m) => {
+                // kallsyms lists a module's symbols together.
+                if self.modules.last().map(String::as_str) != Some(m) {
+                    self.modules.push(m.to_string());
+                }
+                self.modules.len().min(u16::MAX as usize) as u16
+            }
+        };
+        let name_len = name.len().min(u16::MAX as usize) as u16;
+        let name_start = self.names.len() as u32;
+        self.names.push_str(&name[..name_len as usize]);
+        self.text.push(Symbol {
+            address,
+            name_start,
+            name_len,
+            module,
+        });
     }
 
     fn name(&self, e: &Symbol) -> &str {
@@ -126,6 +141,12 @@ impl Kallsyms {
             .take_while(|(k, _)| *k == h)
             .map(|(_, i)| &self.text[*i as usize])
             .find(|e| self.name(e) == name)
+    }
+
+    /// Frees the name index (a quarter of the table's memory): later lookups
+    /// by name find nothing; address lookups are unchanged.
+    pub fn release_name_index(&mut self) {
+        self.by_name = Vec::new();
     }
 
     /// Whether real addresses are visible (root, or kptr_restrict allows).

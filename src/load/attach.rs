@@ -66,6 +66,9 @@ pub struct LoadSettings {
     /// Read kernel memory with direct loads (the `-direct` objects): the
     /// kernel has bpf_rdonly_cast. The full object always uses probe reads.
     pub direct_loads: bool,
+    /// The event ring buffer's size in bytes (a power of two, at least a
+    /// page); its pages are mapped twice, so it counts double in RSS.
+    pub ring_bytes: u32,
     /// `--monitor`: (probe, return values 0..=63 as bits) whose exits the
     /// kernel drops instead of sending (`rules::monitor::quiet_returns`).
     pub quiet_returns: Vec<(u32, u64)>,
@@ -265,6 +268,13 @@ fn load_as(
         }
     }
     set_rodata(&mut open, settings, &ret_on)?;
+    if let Some(mut ring) = open
+        .maps_mut()
+        .find(|m| m.name().to_string_lossy() == "events")
+    {
+        ring.set_max_entries(settings.ring_bytes)
+            .map_err(step("sizing the event ring buffer"))?;
+    }
     // NETTRACE_VERIFIER_STATS=1: the verifier's statistics per program
     // (instructions processed, states, time) in the --debug log, for
     // BENCHMARKS.md's start-up profile.

@@ -111,6 +111,22 @@ impl KernelContext {
         self.kallsyms.get()
     }
 
+    /// Frees what only planning and loading read — the parsed BTF and the
+    /// symbols' name index — once the probes are attached: a trace needs
+    /// drop reasons (taken before) and address → symbol, nothing by name.
+    pub fn release_planning_state(&mut self) {
+        self.btf.release();
+        if let Some(k) = self.kallsyms.read.get_mut() {
+            k.release_name_index();
+        }
+        // glibc keeps freed heap memory for reuse; hand it back.
+        #[cfg(target_env = "gnu")]
+        // SAFETY: malloc_trim only returns free memory to the kernel.
+        unsafe {
+            libc::malloc_trim(0);
+        }
+    }
+
     pub fn support(&self) -> MechanismSupport {
         MechanismSupport {
             fentry: self.caps.fentry.is_ok(),

@@ -124,6 +124,20 @@ fn name_firewall_rule(ev: &mut Event, rulesets: &mut crate::firewall::Rulesets) 
     }
 }
 
+/// The event ring's size: a drop line or a finding per dropped packet
+/// (`--drop`, `--monitor`) fits in 1 MiB between two reads (every 10 ms at
+/// most: 4000 events), and the ring's pages count twice in the process's
+/// memory; every packet event (lifecycle, diagnosis) or captured bytes
+/// take 4 MiB. A full ring loses events, which are counted and reported.
+fn ring_bytes(spec: &RunSpec) -> u32 {
+    let sparse = matches!(spec.mode, Mode::Drop { .. } | Mode::Monitor(_));
+    if sparse && spec.snaplen == 0 {
+        1 << 20
+    } else {
+        4 << 20
+    }
+}
+
 /// What attaching left: the session, its report, and the rules the
 /// pipeline evaluates.
 struct Attached {
@@ -212,6 +226,7 @@ fn attach(
             .iter()
             .any(|(name, _)| name == "BPF_FUNC_get_attach_cookie"),
         direct_loads: direct_loads(&kernel.btf),
+        ring_bytes: ring_bytes(spec),
         quiet_returns,
         probe_flags: run_attach::probe_flags(&spec.probes.trace),
     };
@@ -293,6 +308,7 @@ pub fn run(spec: &RunSpec, loaded: Option<&Loaded>) -> Result<(), Fatal> {
     )?;
     let attached = attach(spec, loaded, &mut kernel)?;
     let reasons = kernel.btf.drop_reasons();
+    kernel.release_planning_state();
     if let Some(m) = &metrics {
         if let Ok(mut mx) = m.lock() {
             mx.probes_attached = attached.report.attached.len() as u64;

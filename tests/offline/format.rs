@@ -201,6 +201,11 @@ fn kallsyms_resolution() {
     let hidden = Kallsyms::parse("0000000000000000 T tcp_v4_rcv\n");
     assert!(!hidden.addresses_visible());
     assert_eq!(hidden.describe(0xffffffff81a00081), "0xffffffff81a00081");
+    // Once attached, a run frees the name index: addresses still resolve.
+    let mut k = k;
+    k.release_name_index();
+    assert!(!k.has_function("tcp_v4_rcv"));
+    assert_eq!(k.describe(0xffffffff81a00081), "tcp_v4_rcv+0x81");
 }
 
 /// A ping request's whole life on a veth pair, with the clone a packet
