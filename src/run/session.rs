@@ -124,11 +124,12 @@ fn name_firewall_rule(ev: &mut Event, rulesets: &mut crate::firewall::Rulesets) 
     }
 }
 
-/// The event ring's size: a drop line or a finding per dropped packet
-/// (`--drop`, `--monitor`) fits in 1 MiB between two reads (every 10 ms at
-/// most: 4000 events), and the ring's pages count twice in the process's
-/// memory; every packet event (lifecycle, diagnosis) or captured bytes
-/// take 4 MiB. A full ring loses events, which are counted and reported.
+/// The event ring's size. Its pages count twice in the process's memory.
+/// One event per dropped packet (`--drop`, `--monitor`) takes 1 MiB: user
+/// space is woken whenever 64 KiB are pending, so that is sixteen wake-ups
+/// of slack (some 5000 events); every packet event (lifecycle, diagnosis)
+/// or captured bytes take 4 MiB. A full ring loses events, which are
+/// counted and reported.
 fn ring_bytes(spec: &RunSpec) -> u32 {
     let sparse = matches!(spec.mode, Mode::Drop { .. } | Mode::Monitor(_));
     if sparse && spec.snaplen == 0 {
