@@ -474,6 +474,13 @@ impl Rulesets {
             w.poll(now);
         }
         let epochs = w.epochs_at(ev.ts);
+        if epochs.is_empty() {
+            return Some(NfRule::Undecided {
+                why: "could not read the namespace's rulesets (their fingerprint did not answer)"
+                    .into(),
+                candidates: Vec::new(),
+            });
+        }
         let answers: Vec<NfRule> = epochs.iter().map(|e| judge(e, ev, nf, kind)).collect();
         let changed = answers.len() > 1;
         let answer = join(answers.clone());
