@@ -7,7 +7,7 @@
 //! evaluate (MAC addresses, VLAN, `--among`) are kept whole as an
 //! unsupported match.
 
-use super::iptables::{parse_value_mask, split_args};
+use super::iptables::{option_args, parse_value_mask, split_args};
 use super::model::{Action, Chain, Dir, Family, Item, Match, Rule, Table, Test, Values, Verdict};
 use super::values::{parse_nets, parse_port_ranges, parse_proto};
 use crate::events::nfrule::Firewall;
@@ -40,11 +40,10 @@ pub fn parse_list(text: &str) -> Option<Table> {
                 .unwrap_or_default()
                 .trim()
                 .to_string();
-            let policy = match decl.rsplit("policy:").next().map(str::trim) {
-                Some("ACCEPT") => Some(Verdict::Accept),
-                Some("DROP") => Some(Verdict::Drop),
-                _ => None,
-            };
+            let policy = decl
+                .rsplit("policy:")
+                .next()
+                .and_then(|w| Verdict::from_policy(w.trim()));
             t.chains.push(Chain {
                 name,
                 policy,
@@ -59,18 +58,6 @@ pub fn parse_list(text: &str) -> Option<Table> {
         }
     }
     table
-}
-
-/// The arguments of an option, up to the next option.
-fn option_args(args: &[String], from: usize) -> usize {
-    let mut n = 0;
-    while let Some(a) = args.get(from + n) {
-        if a.starts_with('-') && a.len() > 1 && !a[1..].starts_with(|c: char| c.is_ascii_digit()) {
-            break;
-        }
-        n += 1;
-    }
-    n
 }
 
 /// `IPv4`, `0x0800`, as /etc/ethertypes names them.
@@ -107,15 +94,13 @@ fn parse_rule(text: &str, args: &[String], chains: &[String]) -> Rule {
             i += 1;
             continue;
         }
-        let n = option_args(args, i + 1);
-        let mut vals = &args[i + 1..i + 1 + n];
         // Legacy ebtables lists an inversion after the option: `-p ! IPv4`.
-        let mut neg = negate;
-        if vals.first().is_some_and(|v| v == "!") {
-            neg = !neg;
-            vals = &vals[1..];
-        }
-        let shown = args[i..i + 1 + n].join(" ");
+        let inverted = args.get(i + 1).is_some_and(|v| v == "!");
+        let mut neg = negate != inverted;
+        let from = i + 1 + usize::from(inverted);
+        let n = option_args(args, from);
+        let vals = &args[from..from + n];
+        let shown = args[i..from + n].join(" ");
         let shown = if negate { format!("! {shown}") } else { shown };
         let first = vals.first().map(String::as_str).unwrap_or_default();
         let bad = || Test::Unsupported(shown.clone());
@@ -174,7 +159,7 @@ fn parse_rule(text: &str, args: &[String], chains: &[String]) -> Rule {
             "-c" | "--set-counters" | "--Lc" | "--Ln" => None,
             "-j" | "--jump" => {
                 let target = first.to_string();
-                let rest = &args[(i + 2).min(args.len())..];
+                let rest = &args[(from + 1).min(args.len())..];
                 items.extend(
                     target_actions(&target, rest, chains)
                         .into_iter()
@@ -192,7 +177,7 @@ fn parse_rule(text: &str, args: &[String], chains: &[String]) -> Rule {
             }));
         }
         negate = false;
-        i += 1 + n;
+        i = from + n;
     }
     Rule {
         text: text.to_string(),

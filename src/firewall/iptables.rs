@@ -68,11 +68,7 @@ pub fn parse_save(text: &str, firewall: Firewall, family: Family) -> Vec<Table> 
         } else if let (Some(decl), Some(t)) = (line.strip_prefix(':'), table.as_mut()) {
             let mut words = decl.split_whitespace();
             let name = words.next().unwrap_or_default().to_string();
-            let policy = match words.next() {
-                Some("ACCEPT") => Some(Verdict::Accept),
-                Some("DROP") => Some(Verdict::Drop),
-                _ => None,
-            };
+            let policy = words.next().and_then(Verdict::from_policy);
             t.chains.push(Chain {
                 name,
                 policy,
@@ -119,7 +115,7 @@ fn known_option(module: &str, opt: &str) -> bool {
 }
 
 /// The arguments of an option, up to the next option (`-x`, `--x`, `!`).
-fn option_args(args: &[String], from: usize) -> usize {
+pub(super) fn option_args(args: &[String], from: usize) -> usize {
     let mut n = 0;
     while let Some(a) = args.get(from + n) {
         if a == "!"

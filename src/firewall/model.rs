@@ -209,6 +209,16 @@ pub enum Verdict {
 }
 
 impl Verdict {
+    /// A chain's policy as the tools print it (`ACCEPT`, `DROP`); None for
+    /// anything else (a user chain's `-` or `RETURN`).
+    pub fn from_policy(word: &str) -> Option<Verdict> {
+        match word {
+            "ACCEPT" => Some(Verdict::Accept),
+            "DROP" => Some(Verdict::Drop),
+            _ => None,
+        }
+    }
+
     /// Whether the kernel reports it as NF_DROP.
     pub fn drops(self) -> bool {
         matches!(self, Verdict::Drop | Verdict::Reject)

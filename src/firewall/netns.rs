@@ -270,6 +270,17 @@ struct EbtReplace {
     entries: *mut libc::c_void,
 }
 
+/// getsockopt(2) into `buf`, telling the kernel `len` bytes; whether it
+/// answered.
+///
+/// # Safety
+/// The kernel may write up to `len` bytes at `buf` (for EBT_SO_GET_ENTRIES
+/// also where the struct there points).
+unsafe fn get_sockopt<T>(fd: &OwnedFd, level: i32, name: i32, buf: *mut T, len: usize) -> bool {
+    let mut len = len as u32;
+    libc::getsockopt(fd.as_raw_fd(), level, name, buf.cast(), &mut len) == 0
+}
+
 /// A legacy ebtables table's rules, hashed (its counters are kept apart
 /// from the entries, so the blob changes only with the rules). None: no
 /// such table.
@@ -286,36 +297,28 @@ fn ebtables_hash(fd: &OwnedFd, name: &str) -> Option<u64> {
     };
     let n = name.len().min(31);
     info.name[..n].copy_from_slice(&name.as_bytes()[..n]);
-    let mut len = std::mem::size_of::<EbtReplace>() as u32;
-    // SAFETY: getsockopt into a struct of the length given.
-    let rc = unsafe {
-        libc::getsockopt(
-            fd.as_raw_fd(),
-            libc::SOL_IP,
-            EBT_SO_GET_INFO,
-            (&mut info as *mut EbtReplace).cast(),
-            &mut len,
-        )
-    };
-    if rc != 0 {
+    let info_ptr: *mut EbtReplace = &mut info;
+    let size = std::mem::size_of::<EbtReplace>();
+    // SAFETY: the struct is `size` bytes.
+    if !unsafe { get_sockopt(fd, libc::SOL_IP, EBT_SO_GET_INFO, info_ptr, size) } {
         return None;
     }
     let mut entries = vec![0u8; info.entries_size as usize];
     info.entries = entries.as_mut_ptr().cast();
     info.num_counters = 0;
-    let mut len = (std::mem::size_of::<EbtReplace>() + entries.len()) as u32;
-    // SAFETY: the kernel reads the struct and writes entries_size bytes to
-    // `entries`, a buffer of that size that outlives the call.
-    let rc = unsafe {
-        libc::getsockopt(
-            fd.as_raw_fd(),
+    let info_ptr: *mut EbtReplace = &mut info;
+    // SAFETY: the kernel reads the struct, and writes entries_size bytes
+    // to `entries`, a buffer of that size that outlives the call; the
+    // length it checks is the struct's and the entries' together.
+    if !unsafe {
+        get_sockopt(
+            fd,
             libc::SOL_IP,
             EBT_SO_GET_ENTRIES,
-            (&mut info as *mut EbtReplace).cast(),
-            &mut len,
+            info_ptr,
+            size + entries.len(),
         )
-    };
-    if rc != 0 {
+    } {
         return None;
     }
     let mut h = std::collections::hash_map::DefaultHasher::new();
@@ -387,35 +390,16 @@ impl Sockets {
     ) -> Option<u64> {
         let mut info = [0u8; GETINFO_LEN];
         info[..name.len().min(31)].copy_from_slice(&name.as_bytes()[..name.len().min(31)]);
-        let mut len = GETINFO_LEN as u32;
-        // SAFETY: getsockopt into a buffer of the length given.
-        let rc = unsafe {
-            libc::getsockopt(
-                fd.as_raw_fd(),
-                level,
-                IPT_SO_GET_INFO,
-                info.as_mut_ptr().cast(),
-                &mut len,
-            )
-        };
-        if rc != 0 {
+        // SAFETY: the buffer is GETINFO_LEN bytes.
+        if !unsafe { get_sockopt(fd, level, IPT_SO_GET_INFO, info.as_mut_ptr(), GETINFO_LEN) } {
             return None;
         }
         let size = u32::from_ne_bytes(info[GETINFO_LEN - 4..].try_into().ok()?) as usize;
         let mut buf = vec![0u8; GET_ENTRIES_HEAD + size];
         buf[..name.len().min(31)].copy_from_slice(&name.as_bytes()[..name.len().min(31)]);
         buf[32..36].copy_from_slice(&(size as u32).to_ne_bytes());
-        let mut len = buf.len() as u32;
-        let rc = unsafe {
-            libc::getsockopt(
-                fd.as_raw_fd(),
-                level,
-                IPT_SO_GET_ENTRIES,
-                buf.as_mut_ptr().cast(),
-                &mut len,
-            )
-        };
-        if rc != 0 {
+        // SAFETY: the buffer is buf.len() bytes.
+        if !unsafe { get_sockopt(fd, level, IPT_SO_GET_ENTRIES, buf.as_mut_ptr(), buf.len()) } {
             return None;
         }
         // Zero each entry's counters (they change with every packet).

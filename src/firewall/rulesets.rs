@@ -454,8 +454,16 @@ impl Rulesets {
         // against the first epoch).
         if kind == TableKind::Ebtables {
             let names = match &nf.table {
+                Some(t) if w.ebtables.contains(t) => Vec::new(),
                 Some(t) => vec![t.clone()],
-                None => ebtables_modules(),
+                // The first time, then not per drop of a flood: at the
+                // drops' poll rate.
+                None if w.ebtables.is_empty()
+                    || now.saturating_sub(w.last_poll) >= DROP_POLL_NS =>
+                {
+                    ebtables_modules()
+                }
+                None => Vec::new(),
             };
             let new: Vec<String> = names
                 .into_iter()

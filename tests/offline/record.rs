@@ -9,8 +9,6 @@ use crate::support::nettrace;
 use nettrace::events::Event;
 use nettrace::kernel::btf::DropReasons;
 use nettrace::kernel::kallsyms::Kallsyms;
-use nettrace::output::lines::Formatter;
-use nettrace::output::time::Clock;
 use nettrace::output::Format as OutputFormat;
 use nettrace::pipeline::Pipeline;
 use nettrace::record::read::{Input, ReadError, Recording};
@@ -127,16 +125,7 @@ fn run_pipeline(
         format,
         ..Default::default()
     };
-    let fmt = Formatter {
-        clock: Clock::monotonic(),
-        reasons,
-        kallsyms,
-        detail: false,
-        show_ret: false,
-        latency_show: false,
-        tiny: false,
-        color: false,
-    };
+    let fmt = crate::support::plain_formatter(reasons, kallsyms);
     let mut p = Pipeline::new(fmt, &mode, &view, rules, None, Box::new(buf.clone()));
     if let Some(out) = pcap {
         let out: Box<dyn std::io::Write> = Box::new(out);
